@@ -1,0 +1,40 @@
+# The two set-up commands of the README: `make quickstart` and `make test`.
+# Each needs only python3: `setup` makes .venv when it is missing and installs the
+# project with the extras the target needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STORAGE ?= sqlite:///sweeps.db
+
+.PHONY: setup setup-test quickstart test test-jax bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed-cpu: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[cpu]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-cpu
+	$(PY) -m pip install -q -e '.[cpu,jax,test]'
+	touch $@
+
+setup: $(VENV)/.installed-cpu
+
+setup-test: $(VENV)/.installed-test
+
+quickstart: setup
+	$(VENV)/bin/sweep check sweeps/quickstart.toml
+	$(VENV)/bin/sweep run sweeps/quickstart.toml --storage $(STORAGE)
+
+# The whole suite on TensorFlow, then the trainer's tests again on JAX.
+test: setup-test
+	$(PY) -m pytest -q
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m backend tests
+
+bench: setup-test
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) sweeps.db sweeps.db-* checkpoints

@@ -1,0 +1,153 @@
+"""The `sweep` command line: one subcommand per verb, each a thin call into the packages."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from sweeps.errors import InputError
+
+DEFAULT_STORAGE = "sqlite:///sweeps.db"
+
+
+def _version() -> str:
+    try:
+        return version("keras-sweep")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def default_storage() -> str:
+    """`--storage`, else `$SWEEP_STORAGE`, else `sqlite:///sweeps.db` in this folder."""
+    return os.environ.get("SWEEP_STORAGE") or DEFAULT_STORAGE
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with bad flags reported as one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _add_storage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage", default=None,
+        help="database URL (default: $SWEEP_STORAGE, else sqlite:///sweeps.db)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sweep",
+        description="Hyperparameter sweeps of Keras training (AdamW, ResNet v2) on Optuna.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    check = commands.add_parser("check", help="validate a sweep file and list its trials")
+    check.add_argument("file")
+    check.add_argument("--json", action="store_true", help="print resolved configs as JSON lines")
+    check.set_defaults(handler=_check)
+
+    model = commands.add_parser("model", help="print the ResNet v2 layer summary")
+    model.add_argument("--depth", type=int, default=56)
+    model.add_argument("--input-shape", default="32,32,3", help="H,W,C (default 32,32,3)")
+    model.set_defaults(handler=_model)
+
+    train = commands.add_parser("train", help="train one run of a sweep file, without Optuna")
+    train.add_argument("file")
+    train.add_argument("--run", required=True, help="the run's label, #N (1-based) or run key")
+    train.add_argument("--data-dir", default=None)
+    train.add_argument("--checkpoints", default=None, help="checkpoint folder (default: a fresh one)")
+    train.set_defaults(handler=_train)
+
+    from sweep_runner import commands as runner_commands  # the runner's own verbs
+
+    runner_commands.add_parsers(commands, _add_storage)
+
+    export = commands.add_parser("export", help="export a study's results table")
+    export.add_argument("study")
+    export.add_argument("--format", choices=["csv", "md", "html", "latex", "json"], default="md")
+    export.add_argument("--style", choices=["post", "raw"], default="post")
+    export.add_argument("--output", default=None, help="file to write (default: stdout)")
+    export.add_argument("--threshold", type=float, default=None, help="val_acc threshold (default: the sweep's, else 0.92)")
+    export.add_argument("--epochs", action="store_true", help="the long per-epoch table instead")
+    _add_storage(export)
+    export.set_defaults(handler=_export)
+
+    plot = commands.add_parser("plot", help="write the post's plots of a study as PNGs")
+    plot.add_argument("study")
+    plot.add_argument("--runs", default=None, help="comma-separated labels (default: all)")
+    plot.add_argument("--output", default="plots", help="folder (default: plots)")
+    plot.add_argument("--log", action="store_true", help="losses on a log scale")
+    _add_storage(plot)
+    plot.set_defaults(handler=_plot)
+
+    status = commands.add_parser("status", help="studies in the storage and their runs")
+    status.add_argument("study", nargs="?")
+    _add_storage(status)
+    status.set_defaults(handler=_status)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    from sweeps.check import check_command
+
+    return check_command(args.file, as_json=args.json)
+
+
+def _model(args: argparse.Namespace) -> int:
+    from trainer.summary import model_command
+
+    return model_command(args.depth, args.input_shape)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.cli import train_command
+
+    return train_command(args.file, args.run, data_dir=args.data_dir, checkpoints=args.checkpoints)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from results.commands import export_command
+
+    return export_command(
+        args.study, storage=args.storage or default_storage(), format=args.format,
+        style=args.style, output=args.output, threshold=args.threshold, epochs=args.epochs,
+    )
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from results.commands import plot_command
+
+    runs = [r.strip() for r in args.runs.split(",")] if args.runs else None
+    return plot_command(
+        args.study, storage=args.storage or default_storage(), runs=runs,
+        output=args.output, log=args.log,
+    )
+
+
+def _status(args: argparse.Namespace) -> int:
+    from results.commands import status_command
+
+    return status_command(args.study, storage=args.storage or default_storage())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except InputError as error:
+        for problem in error.problems:
+            sys.stderr.write(f"{problem}\n")
+        return 2
+
+
+def run() -> None:
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The post's notation: numbers like `8.e-4` and schedules like `[8.e-4, 20][8.e-5, 40]`.
+
+Pure Python, so that the sweep files, the tables and the trainer share one reading and
+one writing of it without importing Keras.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+Breakpoint = tuple[float, float]  # (learning rate or factor η, epoch)
+
+_PAIR = re.compile(r"\s*\[\s*([^,\[\]]+?)\s*,\s*([^,\[\]]+?)\s*\]\s*")
+
+
+def format_number(value: float | None) -> str:
+    """Writes a number as the post's tables do: `8.e-4`, `5.e-4`, `0.10`, `0.0`.
+
+    Small values get one significant mantissa (more when needed, `2.5e-4`), values of
+    0.01 and above two decimals when that is exact, else as few digits as round-trip.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    value = float(value)
+    if value == 0.0:
+        return "0.0"
+    if abs(value) < 0.01:
+        mantissa, exponent = f"{value:.6e}".split("e")
+        mantissa = mantissa.rstrip("0")
+        if mantissa.endswith("."):
+            pass  # `8.` as the post writes it
+        return f"{mantissa}e{int(exponent)}"
+    two = f"{value:.2f}"
+    if float(two) == value:
+        return two
+    return repr(value)
+
+
+def format_epoch(epoch: float) -> str:
+    return str(int(epoch)) if float(epoch).is_integer() else repr(float(epoch))
+
+
+def format_schedule(breakpoints: list[Breakpoint] | tuple[Breakpoint, ...]) -> str:
+    """`[(8e-4, 20), (8e-5, 40)]` → `[8.e-4, 20][8.e-5, 40]`."""
+    return "".join(f"[{format_number(v)}, {format_epoch(e)}]" for v, e in breakpoints)
+
+
+def parse_schedule(text: str) -> list[Breakpoint]:
+    """`[8.e-4, 20][8.e-5, 40]` → `[(8e-4, 20.0), (8e-5, 40.0)]`.
+
+    Raises:
+        ValueError: with a message that says what is wrong and what is expected.
+    """
+    pairs: list[Breakpoint] = []
+    position = 0
+    while position < len(text):
+        match = _PAIR.match(text, position)
+        if match is None:
+            rest = text[position:].strip()
+            if not rest:
+                break
+            raise ValueError(
+                f"cannot read {rest[:30]!r} at character {position + 1}: "
+                "write breakpoints as [lr, epoch][lr, epoch]…, e.g. '[8.e-4, 20][8.e-5, 40]'"
+            )
+        try:
+            pairs.append((float(match.group(1)), float(match.group(2))))
+        except ValueError:
+            raise ValueError(
+                f"[{match.group(1)}, {match.group(2)}] is not a pair of numbers"
+            ) from None
+        position = match.end()
+    if not pairs:
+        raise ValueError("no breakpoints: write e.g. '[8.e-4, 20][8.e-5, 40]'")
+    return pairs
