@@ -1,0 +1,335 @@
+"""A sweep file: one TOML file, one study, expanded into resolved trials.
+
+Trials come from a grid (`[space]`, the cartesian product), from explicit `[[runs]]`
+(the post's tables), or, with `[search]`, from an Optuna sampler at run time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sweeps.config import RunConfig, consistency_problems
+from sweeps.errors import InputError
+from sweeps.notation import format_number
+from sweeps.problems import from_validation_error, join_path, unknown_key
+from sweeps.sections import Report, Search, Study
+
+SECTIONS = ("name", "description", "train", "space", "runs", "search", "report", "study")
+RUN_KEYS = ("label", "comment")
+SETTINGS = tuple(RunConfig.model_fields)
+# How a swept quantity is written in a derived label: the post's symbols.
+SYMBOLS = {"weight_decay": "λ", "learning_rate": "α", "ema_momentum": "m"}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep: its resolved configuration, label and key.
+
+    Args:
+        number: 1-based position in the sweep.
+        label: given (`"3A"`) or derived from the swept values (`"λ=0.10 α=8.e-4"`).
+        comment: free text from the sweep file.
+        config: the resolved configuration.
+    """
+
+    number: int
+    label: str
+    comment: str | None
+    config: RunConfig
+
+    @property
+    def run_key(self) -> str:
+        return self.config.run_key
+
+
+@dataclass
+class Sweep:
+    """A validated sweep file.
+
+    Args:
+        path: the file it was read from.
+        name: the study's name (default: the file's stem).
+        train: the `[train]` settings, as written.
+        space: the grid: a list of values per key.
+        runs: the explicit runs, as written (label, comment and overrides).
+        search: a sampler instead of a grid.
+        report: the tables' thresholds.
+        study: retries, objectives and pruning.
+    """
+
+    path: Path
+    name: str
+    description: str = ""
+    train: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, list[Any]] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    search: Search | None = None
+    report: Report = field(default_factory=Report)
+    study: Study = field(default_factory=Study)
+
+    def trials(self) -> list[Trial]:
+        """The grid points, then the explicit runs; one trial when there is neither.
+
+        A `[search]` sweep has no trials before its sampler is asked: see `resolve`.
+        """
+        if self.search is not None:
+            return []
+        trials = [
+            Trial(0, label, None, _config(self.train, point))
+            for label, point in self._grid_points()
+        ]
+        for run in self.runs:
+            overrides = {k: v for k, v in run.items() if k not in RUN_KEYS}
+            trials.append(Trial(0, str(run["label"]), run.get("comment"), _config(self.train, overrides)))
+        if not self.space and not self.runs:
+            trials.append(Trial(0, "1", None, _config(self.train, {})))
+        return [
+            Trial(i, t.label, t.comment, t.config) for i, t in enumerate(trials, start=1)
+        ]
+
+    def resolve(self, params: dict[str, Any], number: int) -> Trial:
+        """The trial a sampler's `params` stand for (a `[search]` sweep)."""
+        label = " ".join(_label_part(key, value) for key, value in params.items())
+        return Trial(number, label or str(number), None, _config(self.train, params))
+
+    def train_signature(self) -> dict[str, Any]:
+        """The fixed settings, canonical: a study refuses a file whose `[train]` differs."""
+        return json.loads(json.dumps(self.train, sort_keys=True, default=str))
+
+    def _grid_points(self) -> list[tuple[str, dict[str, Any]]]:
+        if not self.space:
+            return []
+        keys = list(self.space)
+        points = []
+        for values in itertools.product(*(range(len(self.space[k])) for k in keys)):
+            point = {k: self.space[k][i] for k, i in zip(keys, values)}
+            label = " ".join(
+                f"schedule={i + 1}" if k == "schedule" else _label_part(k, point[k])
+                for k, i in zip(keys, values)
+            )
+            points.append((label, point))
+        return points
+
+
+def _label_part(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        shown = str(value).lower()
+    elif isinstance(value, float):
+        shown = format_number(value)
+    else:
+        shown = str(value)
+    return f"{SYMBOLS.get(key, key)}={shown}"
+
+
+def _config(train: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
+    merged = {**train, **overrides}
+    return RunConfig.model_validate_json(json.dumps(merged), strict=True)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Reads and validates a sweep file.
+
+    Raises:
+        InputError: with every problem of the file, one line each.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read it: {error}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"{path}: TOML syntax error: {error}") from None
+    problems: list[tuple[str, str]] = []
+    sweep = _read(path, data, problems)
+    if not problems:
+        _check_trials(sweep, problems)
+    if problems:
+        raise InputError(*(f"{path}: {key}: {message}" for key, message in problems))
+    return sweep
+
+
+def _read(path: Path, data: dict[str, Any], problems: list[tuple[str, str]]) -> Sweep:
+    for key in data:
+        if key not in SECTIONS:
+            problems.append((key, unknown_key(key, SECTIONS)))
+    sweep = Sweep(path=path, name=path.stem)
+    for key in ("name", "description"):
+        if key in data:
+            if isinstance(data[key], str) and (data[key].strip() or key == "description"):
+                setattr(sweep, key, data[key])
+            else:
+                problems.append((key, f"must be a non-empty string, got {data[key]!r}"))
+    sweep.train = _settings(_table(data, "train", problems), ("train",), problems)
+    sweep.space = _space(_table(data, "space", problems, present=True), problems)
+    sweep.runs = _runs(data.get("runs"), problems)
+    for key, model in (("search", Search), ("report", Report), ("study", Study)):
+        if key in data:
+            setattr(sweep, key, _section(data[key], model, key, problems))
+    if sweep.search is not None:
+        if "space" in data or "runs" in data:
+            problems.append(("search", "cannot be combined with [space] or [[runs]]: a sampler chooses the trials"))
+        for key, choice in sweep.search.space.items():
+            if key not in SETTINGS:
+                problems.append((join_path("search", "space", key), unknown_key(key, SETTINGS)))
+            elif choice.choices is not None:
+                for i, value in enumerate(choice.choices):
+                    _setting(key, value, ("search", "space", key, "choices", i), problems)
+            else:
+                for bound in ("low", "high"):
+                    _setting(key, getattr(choice, bound), ("search", "space", key, bound), problems)
+    return sweep
+
+
+def _table(data: dict[str, Any], key: str, problems: list, present: bool = False) -> dict[str, Any] | None:
+    if key not in data:
+        return None
+    if not isinstance(data[key], dict):
+        problems.append((key, f"must be a table [{key}], got {type(data[key]).__name__}"))
+        return None
+    if present and not data[key]:
+        problems.append((key, "empty grid: give at least one key with a list of values"))
+    return data[key]
+
+
+def _section(value: Any, model: type[BaseModel], key: str, problems: list) -> Any:
+    if not isinstance(value, dict):
+        problems.append((key, f"must be a table [{key}]"))
+        return None
+    try:
+        return model.model_validate_json(json.dumps(value, default=str), strict=True)
+    except ValidationError as error:
+        problems.extend(from_validation_error(error, (key,), model.model_fields))
+        return None
+
+
+def _setting(key: str, value: Any, path: tuple, problems: list) -> bool:
+    """Validates one setting on its own; records problems under `path`."""
+    try:
+        RunConfig.model_validate_json(json.dumps({key: value}, default=str), strict=True)
+    except ValidationError as error:
+        found = [
+            (p, m) for p, m in from_validation_error(error, ())
+            if p == key or p.startswith((f"{key}.", f"{key}["))
+        ]
+        problems.extend((join_path(*path) + p[len(key):], m) for p, m in found)
+        return not found
+    return True
+
+
+def _settings(table: dict[str, Any] | None, path: tuple, problems: list, extra: tuple = ()) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for key, value in (table or {}).items():
+        if key in extra:
+            continue
+        if key not in SETTINGS:
+            problems.append((join_path(*path, key), unknown_key(key, SETTINGS + extra)))
+        elif _setting(key, value, (*path, key), problems):
+            settings[key] = value
+    return settings
+
+
+def _space(table: dict[str, Any] | None, problems: list) -> dict[str, list[Any]]:
+    space: dict[str, list[Any]] = {}
+    for key, values in (table or {}).items():
+        if key not in SETTINGS:
+            problems.append((join_path("space", key), unknown_key(key, SETTINGS)))
+            continue
+        if not isinstance(values, list):
+            problems.append((join_path("space", key), f"must be a list of values, got {values!r}"))
+            continue
+        if not values:
+            problems.append((join_path("space", key), "empty: give at least one value"))
+            continue
+        seen: list[Any] = []
+        for i, value in enumerate(values):
+            if value in seen:
+                problems.append((join_path("space", key, i), f"duplicate value {value!r}"))
+            seen.append(value)
+            _setting(key, value, ("space", key, i), problems)
+        space[key] = values
+    return space
+
+
+def _runs(runs: Any, problems: list) -> list[dict[str, Any]]:
+    if runs is None:
+        return []
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        problems.append(("runs", "must be an array of tables: [[runs]] label = \"1\" …"))
+        return []
+    labels: dict[str, int] = {}
+    checked = []
+    for i, run in enumerate(runs):
+        label = run.get("label")
+        if isinstance(label, int) and not isinstance(label, bool):
+            label = str(label)
+        if not isinstance(label, str) or not label.strip():
+            problems.append((join_path("runs", i, "label"), "is required: a non-empty string such as \"3A\""))
+        elif label in labels:
+            problems.append((join_path("runs", i, "label"), f"duplicate label {label!r} (also runs[{labels[label]}])"))
+        else:
+            labels[label] = i
+        comment = run.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            problems.append((join_path("runs", i, "comment"), f"must be a string, got {comment!r}"))
+        settings = _settings(run, ("runs", i), problems, extra=RUN_KEYS)
+        checked.append({"label": label, "comment": comment, **settings})
+    return checked
+
+
+def _check_trials(sweep: Sweep, problems: list) -> None:
+    """Problems between settings (schedule vs α and epochs) and duplicate runs."""
+    if sweep.search is not None:
+        for bound in ("low", "high"):
+            params = {
+                k: getattr(r, bound) for k, r in sweep.search.space.items() if r.choices is None
+            }
+            _consistency(sweep.train, params, "search.space", problems)
+        return
+    seen: dict[str, str] = {}
+    for label, point in sweep._grid_points():
+        if _consistency(sweep.train, point, "space", problems):
+            _once(_config(sweep.train, point).run_key, f"space ({label})", seen, problems)
+    for i, run in enumerate(sweep.runs):
+        overrides = {k: v for k, v in run.items() if k not in RUN_KEYS}
+        if _consistency(sweep.train, overrides, f"runs[{i}]", problems):
+            _once(_config(sweep.train, overrides).run_key, f"runs[{i}]", seen, problems)
+    if not sweep.space and not sweep.runs:
+        _consistency(sweep.train, {}, "train", problems)
+
+
+def _consistency(train: dict, overrides: dict, where: str, problems: list) -> bool:
+    """Records the problems between settings of one trial; True when there are none."""
+    config = RunConfig.model_validate_json(
+        json.dumps({**train, **overrides}), strict=True, context={"skip_consistency": True}
+    )
+    found = consistency_problems(config)
+    for key, message in found:
+        if key in overrides and where == "space":
+            entry = (f"space.{key}", f"{message} (at {_describe_point(overrides)})")
+        else:
+            entry = (f"{where if key in overrides else 'train'}.{key}", message)
+        if entry not in problems:
+            problems.append(entry)
+    return not found
+
+
+def _describe_point(point: dict[str, Any]) -> str:
+    return " ".join(_label_part(k, v) for k, v in point.items() if k != "schedule") or "the grid"
+
+
+def _once(run_key: str, where: str, seen: dict[str, str], problems: list) -> None:
+    if run_key in seen:
+        problems.append((where, f"the same run as {seen[run_key]}: change a setting or remove one"))
+    else:
+        seen[run_key] = where
