@@ -59,7 +59,7 @@ class Search(BaseModel):
     sampler: Sampler = "tpe"
     n_trials: int = Field(ge=1)
     seed: int | None = None
-    space: dict[str, Range] = Field(default_factory=dict)
+    space: dict[str, Range] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("space")
     @classmethod
