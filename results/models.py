@@ -1,0 +1,159 @@
+"""The results tables: `runs` (one row per run of a study) and `epochs` (one row per
+trained epoch of a run).
+
+They live in the same database as the Optuna study, next to Optuna's own tables
+(`studies`, `trials`, `trial_*`, `study_*`, `version_info`, `alembic_version`), so they
+have their own `MetaData`: `Base.metadata.create_all` never touches Optuna's tables, and
+Optuna's never touches ours.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Every state a run can be in.
+RUN_STATES = ("waiting", "running", "complete", "failed", "diverged", "pruned", "stopped")
+#: States a run never leaves: `claim_run` does not hand these out again.
+FINAL_STATES = ("complete", "diverged", "pruned")
+#: The keys of one epoch record, as the trainer reports them.
+EPOCH_FIELDS = ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
+
+# Explicit constraint names, so that a later Alembic migration can address them on
+# every dialect (SQLite gives unnamed constraints no name to drop them by).
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every dialect.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so it stores naive UTC
+    text. Both read back as aware UTC datetimes, so that `heartbeat_at < now - stale`
+    compares the same instants on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the results store keeps UTC instants")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC, computed in Python so that SQLite and PostgreSQL agree."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of the results tables, with a `MetaData` of their own."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        datetime: UTCDateTime,
+        float: Double,
+    }
+
+
+class Run(Base):
+    """One training run of a study: its configuration, its state and who trains it.
+
+    Args:
+        study: the Optuna study's name.
+        trial_number: the Optuna trial that asked for the run, once there is one.
+        run_key: `RunConfig.run_key`, unique within the study.
+        label: the post's `#` (`0`, `3A`, …).
+        comment: free text from the sweep file.
+        config: `RunConfig.model_dump(mode="json")`.
+        state: one of `RUN_STATES`.
+        failure_reason: why a run failed, diverged or stopped.
+        attempts: how often a worker claimed the run.
+        host, worker: the machine and the worker that train (or trained) it.
+        heartbeat_at: the worker's last sign of life.
+        device, versions: what it ran on (accelerator; library versions).
+        registered, started, finished: when it was registered, first claimed, ended.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("study", "run_key"),
+        Index(None, "study", "state"),
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{state}'" for state in RUN_STATES) + ")",
+            name="state",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study: Mapped[str] = mapped_column(String(512))
+    trial_number: Mapped[int | None] = mapped_column(Integer)
+    run_key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    config: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    host: Mapped[str | None] = mapped_column(String(255))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None]
+    device: Mapped[str | None] = mapped_column(String(255))
+    versions: Mapped[dict[str, Any] | None]
+    registered: Mapped[datetime]
+    started: Mapped[datetime | None]
+    finished: Mapped[datetime | None]
+
+
+class Epoch(Base):
+    """One trained epoch of a run, as the trainer's epoch record has it.
+
+    The primary key (run_id, epoch) makes a re-trained epoch (a run resumed from an
+    earlier checkpoint) replace its row instead of adding a second one, and orders an
+    export's read of a study's epochs for free.
+    """
+
+    __tablename__ = "epochs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Nullable: a diverged epoch reports NaN, which SQLite can only keep as NULL.
+    loss: Mapped[float | None]
+    acc: Mapped[float | None]
+    val_loss: Mapped[float | None]
+    val_acc: Mapped[float | None]
+    lr: Mapped[float | None]
+    seconds: Mapped[float | None]
+    images_per_second: Mapped[float | None]

@@ -1,0 +1,408 @@
+"""The results store: runs and their epochs, in the database that holds the Optuna study.
+
+Every method is one short transaction, so that many workers on one SQLite file (or on
+PostgreSQL) interleave without holding locks while they train. Claiming a run is one
+conditional UPDATE: the database, not the workers, decides who trains what.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+
+from results.models import EPOCH_FIELDS, FINAL_STATES, RUN_STATES, Epoch, Run, utcnow
+from results.schema import ensure_schema
+from sweeps.errors import InputError
+
+ALLOWED_URLS = "sqlite:///FILE.db or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+#: Seconds a SQLite connection waits for another writer before "database is locked".
+BUSY_TIMEOUT = 30.0
+# On top of the busy timeout: SQLite answers some lock conflicts at once, without
+# waiting (a reader that wants to write while another writer commits), so retry those.
+_LOCK_RETRIES = 6
+_LOCK_FIRST_DELAY = 0.05
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_RUNS = Run.__table__
+_EPOCHS = Epoch.__table__
+_RUN_COLUMNS = tuple(column.name for column in _RUNS.columns)
+_METRICS = EPOCH_FIELDS[1:]
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may appear in a message: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url)
+
+
+def check_url(url: str, *, must_exist: bool = False) -> URL:
+    """Parses a storage URL and checks that it is one the store supports.
+
+    Args:
+        url: `sqlite:///FILE.db`, `sqlite://` (in memory) or
+            `postgresql+psycopg://…`.
+        must_exist: a SQLite file must already be there (the read-only commands must
+            not leave an empty database behind a typo).
+
+    Raises:
+        InputError: naming the URL and what is allowed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError(f"--storage {url!r}: not a database URL; use {ALLOWED_URLS}") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    shown = safe_url(parsed)
+    if backend == "sqlite" and driver == "pysqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            if not path.parent.exists():
+                raise InputError(f"--storage {shown}: folder {path.parent} does not exist")
+            if path.is_dir():
+                raise InputError(f"--storage {shown}: {path} is a folder, not a database file")
+            if must_exist and not path.exists():
+                raise InputError(
+                    f"--storage {shown}: no database file {path} (run a sweep first, or "
+                    f"give --storage the sweep's database)"
+                )
+        return parsed
+    if backend == "postgresql":
+        if driver != "psycopg":
+            raise InputError(
+                f"--storage {shown}: the PostgreSQL driver must be psycopg (version 3): "
+                f"write postgresql+psycopg://…"
+            )
+        if not parsed.database:
+            raise InputError(f"--storage {shown}: no database name; use {ALLOWED_URLS}")
+        return parsed
+    raise InputError(f"--storage {shown}: {parsed.drivername} is not supported; use {ALLOWED_URLS}")
+
+
+def create_engine_for(url: str | URL) -> Engine:
+    """A SQLAlchemy engine for a checked storage URL.
+
+    SQLite gets WAL (readers never block the writer), a busy timeout (writers queue
+    instead of failing) and foreign keys on, on every connection; PostgreSQL gets
+    pre-ping, so that a worker that idled through a server restart reconnects.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT})
+    in_memory = parsed.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                # Safe with WAL (no corruption on a crash); a commit then costs no fsync,
+                # which is what makes a per-epoch write or a heartbeat cheap.
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def is_locked(error: OperationalError) -> bool:
+    """Whether an error is SQLite's "database is locked" (or "… table is locked")."""
+    return "is locked" in str(error.orig)
+
+
+def _retrying(
+    method: Callable[Concatenate[ResultStore, _P], _T],
+) -> Callable[Concatenate[ResultStore, _P], _T]:
+    """Retries a store method briefly when SQLite reports a lock it did not wait for."""
+
+    @functools.wraps(method)
+    def wrapper(self: ResultStore, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        delay = _LOCK_FIRST_DELAY
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                return method(self, *args, **kwargs)
+            except OperationalError as error:
+                if not is_locked(error) or attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _number(value: Any) -> float | None:
+    """A float for the database: NaN becomes NULL, as SQLite would store it anyway."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+class ResultStore:
+    """Runs and per-epoch records of sweeps, kept next to the Optuna study.
+
+    Args:
+        url: the database URL: `sqlite:///sweeps.db` or
+            `postgresql+psycopg://user@host:5432/sweeps`; the same URL as Optuna's
+            storage.
+        create: create the results tables when they are missing. The read-only
+            commands pass `False`: they neither create a database file nor tables.
+
+    Raises:
+        InputError: a URL that is not SQLite or PostgreSQL through psycopg, a database
+            that cannot be opened, or results tables of another schema revision (with
+            the command that migrates them).
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = check_url(url, must_exist=not create)
+        self.engine = create_engine_for(self.url)
+        try:
+            self.has_tables = ensure_schema(self.engine, create=create, url=safe_url(self.url))
+        except OperationalError as error:
+            self.engine.dispose()
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise InputError(f"--storage {safe_url(self.url)}: cannot open the database: {reason}") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the store's connections."""
+        self.engine.dispose()
+
+    # -- writes --------------------------------------------------------------------
+
+    @_retrying
+    def register_run(
+        self,
+        study: str,
+        run_key: str,
+        *,
+        label: str,
+        comment: str,
+        config: dict[str, Any],
+        trial_number: int | None = None,
+    ) -> int:
+        """Adds a run in state "waiting", or finds the one already registered.
+
+        Idempotent: a second registration of `(study, run_key)` changes nothing and
+        returns the existing run's id.
+        """
+        statement = (
+            self._insert(_RUNS)
+            .values(
+                study=study, run_key=run_key, label=label, comment=comment or "",
+                config=config, trial_number=trial_number, state="waiting", attempts=0,
+                registered=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["study", "run_key"])
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+            return connection.execute(
+                select(_RUNS.c.id).where(_RUNS.c.study == study, _RUNS.c.run_key == run_key)
+            ).scalar_one()
+
+    @_retrying
+    def claim_run(
+        self, run_id: int, *, worker: str, host: str, stale_after: float, max_attempts: int
+    ) -> bool:
+        """Takes a run for `worker` if nobody else trains it: one conditional UPDATE.
+
+        The run is claimable when it has attempts left, is not final (complete,
+        diverged, pruned), and is not running, or runs with a heartbeat older than
+        `stale_after` seconds (its worker died), or runs for this very worker (a
+        restarted worker takes its own run back).
+
+        Returns:
+            Whether this worker now owns the run.
+        """
+        now = utcnow()
+        statement = (
+            update(_RUNS)
+            .where(
+                _RUNS.c.id == run_id,
+                _RUNS.c.attempts < max_attempts,
+                _RUNS.c.state.not_in(FINAL_STATES),
+                or_(
+                    _RUNS.c.state != "running",
+                    _RUNS.c.heartbeat_at.is_(None),
+                    _RUNS.c.heartbeat_at < now - timedelta(seconds=stale_after),
+                    _RUNS.c.worker == worker,
+                ),
+            )
+            .values(
+                state="running", worker=worker, host=host, heartbeat_at=now,
+                attempts=_RUNS.c.attempts + 1,
+                started=func.coalesce(_RUNS.c.started, literal(now, type_=_RUNS.c.started.type)),
+                finished=None, failure_reason=None,
+            )
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    @_retrying
+    def heartbeat(self, run_id: int, worker: str) -> bool:
+        """Marks the worker alive on its run.
+
+        Returns:
+            False when the run is no longer this worker's (taken over, or ended).
+        """
+        statement = (
+            update(_RUNS)
+            .where(_RUNS.c.id == run_id, _RUNS.c.worker == worker, _RUNS.c.state == "running")
+            .values(heartbeat_at=utcnow())
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    @_retrying
+    def record_epoch(self, run_id: int, record: Mapping[str, Any]) -> None:
+        """Stores one epoch record; a re-trained epoch replaces the earlier row.
+
+        Args:
+            run_id: the run.
+            record: `epoch` (1-based) and `loss, acc, val_loss, val_acc, lr, seconds,
+                images_per_second`; other keys are ignored. NaN is stored as NULL.
+
+        Raises:
+            ValueError: a key missing, or an epoch below 1.
+            KeyError: no such run.
+        """
+        missing = [key for key in EPOCH_FIELDS if key not in record]
+        if missing:
+            raise ValueError(f"epoch record of run {run_id}: missing {', '.join(missing)}")
+        epoch = int(record["epoch"])
+        if epoch < 1:
+            raise ValueError(f"epoch record of run {run_id}: epoch must be >= 1, got {epoch}")
+        values = {key: _number(record[key]) for key in _METRICS}
+        statement = (
+            self._insert(_EPOCHS)
+            .values(run_id=run_id, epoch=epoch, **values)
+            .on_conflict_do_update(index_elements=["run_id", "epoch"], set_=values)
+        )
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(statement)
+        except IntegrityError:
+            raise KeyError(f"no run {run_id}") from None
+
+    @_retrying
+    def finish_run(
+        self,
+        run_id: int,
+        state: str,
+        *,
+        failure_reason: str | None = None,
+        device: str | None = None,
+        versions: dict[str, Any] | None = None,
+    ) -> None:
+        """Ends a run in `state`; `device` and `versions` are kept when not given.
+
+        Raises:
+            ValueError: an unknown state.
+            KeyError: no such run.
+        """
+        if state not in RUN_STATES:
+            raise ValueError(f"state must be one of {', '.join(RUN_STATES)}, got {state!r}")
+        values: dict[str, Any] = {"state": state, "finished": utcnow(), "failure_reason": failure_reason}
+        if device is not None:
+            values["device"] = device
+        if versions is not None:
+            values["versions"] = versions
+        with self.engine.begin() as connection:
+            if connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(**values)).rowcount != 1:
+                raise KeyError(f"no run {run_id}")
+
+    @_retrying
+    def set_trial_number(self, run_id: int, trial_number: int) -> None:
+        """Links a run to the Optuna trial that asked for it."""
+        with self.engine.begin() as connection:
+            statement = update(_RUNS).where(_RUNS.c.id == run_id).values(trial_number=trial_number)
+            if connection.execute(statement).rowcount != 1:
+                raise KeyError(f"no run {run_id}")
+
+    # -- reads ---------------------------------------------------------------------
+
+    @_retrying
+    def run_id(self, study: str, run_key: str) -> int | None:
+        """The id of a registered run, or None."""
+        if not self.has_tables:
+            return None
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(_RUNS.c.id).where(_RUNS.c.study == study, _RUNS.c.run_key == run_key)
+            ).scalar_one_or_none()
+
+    @_retrying
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        """One run as a dict of its columns (datetimes timezone-aware UTC).
+
+        Raises:
+            KeyError: no such run.
+        """
+        with self.engine.connect() as connection:
+            row = connection.execute(select(_RUNS).where(_RUNS.c.id == run_id)).one_or_none()
+        if row is None:
+            raise KeyError(f"no run {run_id}")
+        return dict(row._mapping)
+
+    @_retrying
+    def runs(self, study: str) -> list[dict[str, Any]]:
+        """The runs of a study in the order they were registered."""
+        if not self.has_tables:
+            return []
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(_RUNS).where(_RUNS.c.study == study).order_by(_RUNS.c.id))
+            return [dict(row._mapping) for row in rows]
+
+    @_retrying
+    def epochs(self, run_id: int) -> list[dict[str, Any]]:
+        """A run's epoch records, by epoch, with the keys the trainer reported."""
+        if not self.has_tables:
+            return []
+        columns = [_EPOCHS.c[key] for key in EPOCH_FIELDS]
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(*columns).where(_EPOCHS.c.run_id == run_id).order_by(_EPOCHS.c.epoch)
+            )
+            return [dict(row._mapping) for row in rows]
+
+    @_retrying
+    def studies(self) -> list[str]:
+        """The studies that have runs, sorted."""
+        if not self.has_tables:
+            return []
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(_RUNS.c.study).distinct().order_by(_RUNS.c.study)).scalars())
+
+
+
+__all__ = ["ALLOWED_URLS", "ResultStore", "check_url", "create_engine_for", "safe_url"]
