@@ -3,8 +3,215 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeps.errors import InputError
+
+LOG_FORMATS = ("rich", "plain", "jsonl")
 
 
-def add_parsers(commands: argparse._SubParsersAction, add_storage: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Adds `run`, `resume` and `worker` (filled in by the runner issue)."""
+@dataclass
+class Launch:
+    """How a study's workers are started on this machine.
+
+    Args:
+        checkpoints: the folder of checkpoint folders.
+        data_dir: where local datasets live.
+        max_trials: attempts in this invocation, across its workers.
+        workers: worker processes.
+        gpus: GPU ids to pin workers to (`CUDA_VISIBLE_DEVICES`), K per GPU.
+        log_format: `rich`, `plain` or `jsonl`.
+    """
+
+    checkpoints: Path
+    data_dir: Path | None = None
+    max_trials: int | None = None
+    workers: int = 1
+    gpus: list[str] | None = None
+    log_format: str = "rich"
+
+
+def add_parsers(
+    commands: argparse._SubParsersAction,
+    add_storage: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    run = commands.add_parser("run", help="run a sweep file's study (creates or continues it)")
+    run.add_argument("file")
+    run.add_argument("--new-study", default=None, metavar="NAME", help="a separate study of this name")
+    _add_launch(run, add_storage)
+    run.set_defaults(handler=_run)
+
+    resume = commands.add_parser("resume", help="continue a study; needs no sweep file")
+    resume.add_argument("study")
+    _add_launch(resume, add_storage)
+    resume.set_defaults(handler=_resume)
+
+    worker = commands.add_parser("worker", help="join a study's workers from any machine")
+    worker.add_argument("study")
+    _add_launch(worker, add_storage)
+    worker.set_defaults(handler=_resume)
+
+
+def _add_launch(parser: argparse.ArgumentParser, add_storage: Callable) -> None:
+    add_storage(parser)
+    parser.add_argument("--data-dir", default=None, help="folder with local datasets (cifar-10-python.tar.gz, …)")
+    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default: beside the database)")
+    parser.add_argument("--max-trials", type=_count, default=None, help="stop after N attempts (0: only create the study)")
+    parser.add_argument("--workers", type=_positive, default=None, help="worker processes (default 1)")
+    parser.add_argument("--gpus", default=None, help="GPU ids to pin workers to, e.g. 0,1,2,3")
+    parser.add_argument("--trials-per-gpu", type=_positive, default=1, help="workers per GPU (default 1)")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, default=None,
+        help="rich (default on a terminal), plain, or jsonl for logs",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def _launch_options(args: argparse.Namespace, url: str) -> Launch:
+    from sweep_runner.storage import default_checkpoints
+
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if data_dir is not None and not data_dir.is_dir():
+        raise InputError(f"--data-dir: {data_dir}: no such folder")
+    gpus = None
+    if args.gpus:
+        gpus = [g.strip() for g in args.gpus.split(",")]
+        if not all(g.isdigit() for g in gpus):
+            raise InputError(f"--gpus: must be GPU ids separated by commas, e.g. 0,1, got {args.gpus!r}")
+        if args.workers:
+            raise InputError("--workers: not with --gpus: the workers are len(--gpus) × --trials-per-gpu")
+        gpus = [g for g in gpus for _ in range(args.trials_per_gpu)]
+    log_format = args.log_format or ("rich" if sys.stdout.isatty() else "plain")
+    return Launch(
+        checkpoints=Path(args.checkpoints) if args.checkpoints else default_checkpoints(url),
+        data_dir=data_dir, max_trials=args.max_trials,
+        workers=len(gpus) if gpus else (args.workers or 1), gpus=gpus, log_format=log_format,
+    )
+
+
+def _storage(args: argparse.Namespace) -> str:
+    from sweep_runner.cli import default_storage
+
+    return args.storage or default_storage()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sweep_runner.storage import quiet_optuna
+    from sweep_runner.study import prepare_study
+    from sweeps.sweep_file import load_sweep
+
+    sweep = load_sweep(args.file)
+    url = _storage(args)
+    launch = _launch_options(args, url)
+    quiet_optuna()
+    opened = prepare_study(sweep, url, args.new_study)
+    return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from sweep_runner.storage import quiet_optuna
+    from sweep_runner.study import load_study
+
+    url = _storage(args)
+    launch = _launch_options(args, url)
+    quiet_optuna()
+    opened = load_study(args.study, url)
+    return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
+
+
+def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
+    """Starts the workers, shows progress until they end, then prints the post's table."""
+    from results.store import ResultStore
+    from sweep_runner.monitor import Monitor
+    from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
+
+    log_dir = launch.checkpoints / study
+    log_dir.mkdir(parents=True, exist_ok=True)
+    workers = [
+        _start_worker(study, url, launch, i, log_dir / f"worker-{i}.log")
+        for i in range(launch.workers)
+    ]
+
+    def forward() -> None:
+        for process in workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        sys.stderr.write("stopping after the current epoch (Ctrl-C again to stop now)\n")
+
+    def abort() -> None:
+        for process in workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+
+    interrupts = Interrupts(on_first=forward, on_second=abort)
+    interrupts.install()
+    store = ResultStore(url)
+    with Monitor(store, study, launch.log_format) as monitor:
+        while any(p.poll() is None for p in workers):
+            monitor.poll()
+            time.sleep(0.5)
+    codes = [p.returncode for p in workers]
+    if interrupts.stopping or EXIT_INTERRUPTED in codes:
+        sys.stderr.write(f"interrupted: continue with `sweep resume {study} --storage {url}`\n")
+        return EXIT_INTERRUPTED
+    _print_table(url, study, threshold)
+    failed = [c for c in codes if c != 0]
+    if failed:
+        sys.stderr.write(f"{len(failed)} worker(s) failed: see {log_dir}/worker-*.log\n")
+        return 1
+    runs = store.runs(study)
+    return 0 if all(r["state"] in ("complete", "diverged", "pruned") for r in runs) else 1
+
+
+def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    if launch.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = launch.gpus[index]
+        # Several workers share a card: take memory as needed, not the whole card.
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    command = [
+        sys.executable, "-m", "sweep_runner.worker", study,
+        "--storage", url, "--checkpoints", str(launch.checkpoints),
+    ]
+    if launch.data_dir:
+        command += ["--data-dir", str(launch.data_dir)]
+    if launch.max_trials is not None:
+        share = launch.max_trials // launch.workers + (index < launch.max_trials % launch.workers)
+        command += ["--max-trials", str(share)]
+    with open(log, "ab") as stream:
+        return subprocess.Popen(command, env=env, stdout=stream, stderr=subprocess.STDOUT)
+
+
+def _print_table(url: str, study: str, threshold: float) -> None:
+    from rich.console import Console
+
+    import results
+    from results.tables import post_table, render_rich
+
+    runs, epochs = results.load(url, study), results.load_epochs(url, study)
+    if len(runs):
+        width = None if sys.stdout.isatty() else 240
+        Console(width=width).print(render_rich(post_table(runs, epochs, threshold=threshold)))

@@ -55,6 +55,7 @@ class Sweep:
 
     Args:
         path: the file it was read from.
+        text: the file's text, kept with the study so that `sweep resume` needs no file.
         name: the study's name (default: the file's stem).
         train: the `[train]` settings, as written.
         space: the grid: a list of values per key.
@@ -67,6 +68,7 @@ class Sweep:
     path: Path
     name: str
     description: str = ""
+    text: str = ""
     train: dict[str, Any] = field(default_factory=dict)
     space: dict[str, list[Any]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -146,12 +148,23 @@ def load_sweep(path: str | Path) -> Sweep:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: cannot read it: {error}") from None
+    return parse_sweep(text, path)
+
+
+def parse_sweep(text: str, path: str | Path) -> Sweep:
+    """Validates a sweep file's text; `path` names it in messages and gives the default name.
+
+    Raises:
+        InputError: with every problem of the file, one line each.
+    """
+    path = Path(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"{path}: TOML syntax error: {error}") from None
     problems: list[tuple[str, str]] = []
     sweep = _read(path, data, problems)
+    sweep.text = text
     if not problems:
         _check_trials(sweep, problems)
     if problems:

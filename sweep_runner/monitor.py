@@ -1,0 +1,148 @@
+"""Progress of a running study, read from the database that its workers write.
+
+Reading the store rather than listening to the workers shows the same picture for
+one worker or many, on this machine or others.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from results.store import ResultStore
+
+FINISHED = ("complete", "diverged", "pruned")
+
+
+@dataclass
+class _Seen:
+    state: str = ""
+    epoch: int = 0
+
+
+@dataclass
+class Monitor:
+    """Polls the store and reports runs done/total, each current run's epoch and val_acc,
+    the elapsed time and an ETA.
+
+    Args:
+        store: the results store.
+        study: the study's name.
+        log_format: `rich` (a live display), `plain` (a line per event) or `jsonl`.
+        out: where to write.
+    """
+
+    store: ResultStore
+    study: str
+    log_format: str = "rich"
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    started: float = field(default_factory=time.monotonic)
+    _seen: dict[int, _Seen] = field(default_factory=dict)
+    _epochs_done: int = 0
+    _live: Live | None = None
+
+    def __enter__(self) -> Monitor:
+        if self.log_format == "rich":
+            self._live = Live(console=Console(file=self.out), refresh_per_second=2, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.poll()
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def poll(self) -> None:
+        runs = self.store.runs(self.study)
+        current: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for run in runs:
+            seen = self._seen.setdefault(run["id"], _Seen(state=run["state"], epoch=-1))
+            last = None
+            if run["state"] == "running" or seen.state == "running" or seen.epoch == -1:
+                rows = self.store.epochs(run["id"])
+                last = rows[-1] if rows else None
+                epoch = last["epoch"] if last else 0
+                if seen.epoch == -1:
+                    seen.epoch = epoch  # epochs before this invocation are not news
+                elif epoch > seen.epoch:
+                    self._epochs_done += epoch - seen.epoch
+                    seen.epoch = epoch
+                    self._event("epoch", run, last)
+            if run["state"] != seen.state:
+                seen.state = run["state"]
+                self._event(run["state"], run, last)
+            if run["state"] == "running":
+                current.append((run, last))
+        if self._live is not None:
+            self._live.update(self._render(runs, current))
+
+    def _event(self, kind: str, run: dict[str, Any], last: dict[str, Any] | None) -> None:
+        if self.log_format == "rich":
+            if kind != "epoch" and kind != "running" and self._live is not None:
+                reason = f" ({run['failure_reason']})" if run.get("failure_reason") else ""
+                self._live.console.print(f"run {run['label']}: {kind}{reason}")
+            return
+        epochs = run["config"].get("epochs") if run.get("config") else None
+        record = {
+            "event": kind, "study": self.study, "label": run["label"], "run_key": run["run_key"],
+            "attempt": run["attempts"], "epochs": epochs,
+            **({k: last[k] for k in ("epoch", "loss", "acc", "val_loss", "val_acc", "lr")} if last else {}),
+            **({"failure_reason": run["failure_reason"]} if run.get("failure_reason") else {}),
+        }
+        if self.log_format == "jsonl":
+            self.out.write(json.dumps(record) + "\n")
+        elif kind == "epoch":
+            self.out.write(
+                f"run {run['label']}: epoch {last['epoch']}/{epochs} "
+                f"loss {last['loss']:.4f} acc {last['acc']:.4f} "
+                f"val_loss {last['val_loss']:.4f} val_acc {last['val_acc']:.4f} lr {last['lr']:.3g}\n"
+            )
+        else:
+            reason = f" ({run['failure_reason']})" if run.get("failure_reason") else ""
+            self.out.write(f"run {run['label']}: {kind}{reason}\n")
+        self.out.flush()
+
+    def eta_seconds(self, runs: list[dict[str, Any]]) -> float | None:
+        """Remaining epochs × the mean seconds per epoch seen in this invocation."""
+        if not self._epochs_done:
+            return None
+        remaining = 0
+        for run in runs:
+            if run["state"] in FINISHED or not run.get("config"):
+                continue
+            remaining += max(0, run["config"].get("epochs", 0) - self._seen.get(run["id"], _Seen()).epoch)
+        return (time.monotonic() - self.started) / self._epochs_done * remaining
+
+    def _render(self, runs: list[dict[str, Any]], current: list) -> Group:
+        done = sum(r["state"] in FINISHED for r in runs)
+        elapsed = time.monotonic() - self.started
+        eta = self.eta_seconds(runs)
+        head = Text(
+            f"{self.study}: runs {done}/{len(runs)} done · elapsed {_clock(elapsed)}"
+            + (f" · ETA {_clock(eta)}" if eta is not None else "")
+        )
+        table = Table(box=None, show_header=bool(current))
+        for column in ("run", "attempt", "epoch", "val_acc", "lr"):
+            table.add_column(column)
+        for run, last in current:
+            epochs = run["config"].get("epochs", "?")
+            table.add_row(
+                run["label"], str(run["attempts"]),
+                f"{last['epoch'] if last else 0}/{epochs}",
+                f"{last['val_acc']:.4f}" if last and last["val_acc"] is not None else "",
+                f"{last['lr']:.3g}" if last else "",
+            )
+        return Group(head, table)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -1,0 +1,64 @@
+"""The one database URL that holds both the Optuna study and the results tables."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import optuna
+from sqlalchemy.engine import make_url
+
+from sweeps.errors import InputError
+
+# Optuna's heartbeat (seconds, an integer for Optuna): a worker that stops beating for
+# GRACE_PERIOD is dead, and its run is handed out again.
+HEARTBEAT_INTERVAL = 5
+GRACE_PERIOD = 20
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL, else None."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def default_checkpoints(url: str) -> Path:
+    """A folder beside the SQLite database; `./checkpoints` for a server database.
+
+    Across machines the folder must be shared (NFS, a bucket mount) for a run that
+    another machine takes over to continue from its checkpoint.
+    """
+    path = sqlite_path(url)
+    return (path.parent if path else Path.cwd()) / "checkpoints"
+
+
+def optuna_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats, on the same URL as the results store."""
+    engine_kwargs: dict = {}
+    if sqlite_path(url) is not None:
+        # Optuna's own connections wait for a lock instead of failing at once.
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_INTERVAL,
+                grace_period=GRACE_PERIOD,
+            )
+        except Exception as error:  # Optuna wraps driver errors in several types
+            raise InputError(f"--storage: cannot open {url!r} for Optuna: {error}") from None
+
+
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines would scroll the progress display away."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed.*")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

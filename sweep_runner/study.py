@@ -1,0 +1,168 @@
+"""A sweep as an Optuna study: create it, refuse a changed `[train]`, register the runs.
+
+The results store's `runs` table is the queue: one row per run key, claimed atomically
+by a worker, so that each grid point is trained to completion exactly once. Optuna's
+trials mirror it (one WAITING trial per run, a new trial per attempt) so that
+`optuna trials` and optuna-dashboard show the study as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from results.store import ResultStore
+from sweep_runner.storage import optuna_storage
+from sweeps.errors import InputError
+from sweeps.sweep_file import Sweep, Trial, parse_sweep
+
+# The post's swept quantities, always shown as Optuna params (for the dashboard's plots).
+PARAMS = ("weight_decay", "learning_rate", "ema_momentum")
+SEARCH_SLOT = "search-{:05d}"
+
+
+@dataclass
+class OpenStudy:
+    """A study ready for workers.
+
+    Args:
+        sweep: the sweep file it was made from.
+        study: the Optuna study.
+        store: the results store on the same database.
+        url: the database URL.
+    """
+
+    sweep: Sweep
+    study: optuna.Study
+    store: ResultStore
+    url: str
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+
+def directions(sweep: Sweep) -> list[str]:
+    return ["maximize" if o == "val_acc" else "minimize" for o in sweep.study.objectives]
+
+
+def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
+    """Creates the study, or checks and extends an existing one; registers its runs."""
+    store = ResultStore(url)
+    storage = optuna_storage(url)
+    name = name or sweep.name
+    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    if name in existing:
+        study = optuna.load_study(study_name=name, storage=storage)
+        _refuse_changes(sweep, study)
+    else:
+        study = optuna.create_study(
+            study_name=name, storage=storage, directions=directions(sweep), load_if_exists=True
+        )
+        study.set_user_attr("train", sweep.train_signature())
+        study.set_user_attr("report_threshold", sweep.report.threshold)
+        study.set_user_attr("report_thresholds", sweep.report.thresholds)
+    # The newest text, so that `sweep resume` sees the points an extended file added.
+    study.set_user_attr("sweep_file", sweep.text)
+    study.set_user_attr("sweep_path", str(sweep.path))
+    opened = OpenStudy(sweep, study, store, url)
+    register_runs(opened)
+    return opened
+
+
+def load_study(name: str, url: str) -> OpenStudy:
+    """An existing study, with the sweep file it was made from (`sweep resume`, `sweep worker`)."""
+    store = ResultStore(url)
+    storage = optuna_storage(url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if name not in names:
+        listed = ", ".join(sorted(names)) or "none"
+        raise InputError(f"study {name!r}: not in {url} (studies there: {listed})")
+    study = optuna.load_study(study_name=name, storage=storage)
+    text = study.user_attrs.get("sweep_file")
+    if text is None:
+        raise InputError(f"study {name!r}: was not made by `sweep run` (no sweep file is stored with it)")
+    sweep = parse_sweep(text, study.user_attrs.get("sweep_path", f"{name}.toml"))
+    if sweep.search is not None:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(sweep))
+    return OpenStudy(sweep, study, store, url)
+
+
+def make_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
+    """The `[search]` sampler; TPE lies about running trials so that workers spread out."""
+    assert sweep.search is not None
+    name, seed = sweep.search.sampler, sweep.search.seed
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=min(10, max(2, sweep.search.n_trials // 4)))
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    return optuna.samplers.QMCSampler(seed=seed)
+
+
+def _refuse_changes(sweep: Sweep, study: optuna.Study) -> None:
+    stored = study.user_attrs.get("train", {})
+    current = sweep.train_signature()
+    changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    if changed:
+        raise InputError(
+            f"{sweep.path}: train: differs from study {study.study_name!r} in "
+            f"{', '.join(changed)}: keep [train] as it was, or start a separate study "
+            "with --new-study NAME"
+        )
+    wanted = [d.upper() for d in directions(sweep)]
+    have = [d.name for d in study.directions]
+    if wanted != have:
+        raise InputError(
+            f"{sweep.path}: study.objectives: study {study.study_name!r} was made with "
+            f"{len(have)} objective(s); start a separate study with --new-study NAME"
+        )
+
+
+def register_runs(opened: OpenStudy) -> int:
+    """Registers every trial not yet in the store and enqueues its Optuna trial.
+
+    Returns how many were new: an extended grid adds only its new points.
+    """
+    sweep, store = opened.sweep, opened.store
+    before = len(store.runs(opened.name))
+    if sweep.search is not None:
+        # One slot per trial: the sampler fills a slot's configuration when it is claimed.
+        for k in range(1, sweep.search.n_trials + 1):
+            store.register_run(opened.name, SEARCH_SLOT.format(k), label=f"#{k}", comment=None, config={})
+        return len(store.runs(opened.name)) - before
+    for trial in sweep.trials():
+        run_id = store.register_run(
+            opened.name, trial.run_key, label=trial.label, comment=trial.comment,
+            config=trial.config.model_dump(mode="json"),
+        )
+        if store.get_run(run_id)["trial_number"] is None:
+            number = _enqueue(opened.study, trial)
+            store.set_trial_number(run_id, number)
+    return len(store.runs(opened.name)) - before
+
+
+def trial_attrs(label: str, run_key: str, comment: str | None, attempt: int) -> dict:
+    return {"label": label, "run_key": run_key, "comment": comment or "", "attempt": attempt}
+
+
+def _enqueue(study: optuna.Study, trial: Trial) -> int:
+    template = optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        user_attrs={
+            **trial_attrs(trial.label, trial.run_key, trial.comment, 0),
+            "schedule": trial.config.schedule_notation(),
+        },
+        system_attrs={"fixed_params": fixed_params(trial.config.model_dump(mode="json"))},
+    )
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    return study._storage.get_trial(trial_id).number
+
+
+def fixed_params(config: dict) -> dict[str, float]:
+    return {key: float(config[key]) for key in PARAMS if key in config}

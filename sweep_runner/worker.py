@@ -1,0 +1,386 @@
+"""A worker: claim a run, train it in a child process, record how it ended; repeat.
+
+Workers share nothing but the database. A run is claimed with one atomic UPDATE on
+its row, so that each run is trained to completion exactly once however many workers
+start together; a run whose worker stopped beating is taken over from its checkpoint.
+
+    python -m sweep_runner.worker STUDY --storage URL [--checkpoints DIR] …
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from sweep_runner.child import ChildSpec
+from sweep_runner.pruning import pruner_settings
+from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
+from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
+from sweep_runner.study import OpenStudy, fixed_params, load_study, trial_attrs
+from sweeps.config import RunConfig
+
+FINAL = ("complete", "diverged", "pruned")
+POLL_SECONDS = 2.0
+
+
+@dataclass
+class WorkerOptions:
+    """How a worker runs.
+
+    Args:
+        checkpoints: the folder of checkpoint folders (`<checkpoints>/<study>/<run key>`).
+        data_dir: where local datasets live.
+        max_trials: stop after this many attempts (None: until the study is done).
+    """
+
+    checkpoints: Path
+    data_dir: Path | None = None
+    max_trials: int | None = None
+
+
+def worker_id() -> str:
+    """`host/pid/token`: the host and pid tell a dead local worker at once."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def _is_dead_local(worker: str | None) -> bool:
+    if not worker:
+        return False
+    host, _, rest = worker.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _age_seconds(moment: Any) -> float:
+    if moment is None:
+        return float("inf")
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - moment).total_seconds()
+
+
+class Worker:
+    """Claims and trains the runs of one study until none is left.
+
+    Args:
+        opened: the study, its sweep and the results store.
+        options: folders and limits.
+    """
+
+    def __init__(self, opened: OpenStudy, options: WorkerOptions) -> None:
+        self.opened = opened
+        self.options = options
+        self.id = worker_id()
+        self.host = socket.gethostname()
+        self.max_attempts = opened.sweep.study.max_retries + 1
+        self.child: subprocess.Popen | None = None
+        self.interrupts = Interrupts(on_first=self._forward, on_second=self._abort)
+
+    # The loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Trains runs until none is claimable; returns the exit status."""
+        self.interrupts.install()
+        optuna.storages.fail_stale_trials(self.opened.study)
+        attempts = 0
+        while not self.interrupts.stopping:
+            if self.options.max_trials is not None and attempts >= self.options.max_trials:
+                break
+            run = self._claim_next()
+            if run is None:
+                if self._others_running():
+                    time.sleep(POLL_SECONDS)  # they may die: then take their runs over
+                    continue
+                break
+            attempts += 1
+            self._attempt(run)
+        return EXIT_INTERRUPTED if self.interrupts.stopping else 0
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        runs = self.opened.store.runs(self.opened.name)
+        ready = [r for r in runs if r["state"] not in FINAL and r["state"] != "running"]
+        ready = [r for r in ready if r["state"] != "failed" or r["attempts"] < self.max_attempts]
+        stale = [
+            r for r in runs if r["state"] == "running"
+            and (_age_seconds(r["heartbeat_at"]) > GRACE_PERIOD or _is_dead_local(r["worker"]))
+        ]
+        return stale + ready
+
+    def _claim_next(self) -> dict[str, Any] | None:
+        store = self.opened.store
+        for run in self._candidates():
+            dead_local = run["state"] == "running" and _is_dead_local(run["worker"])
+            if store.claim_run(
+                run["id"], worker=self.id, host=self.host,
+                stale_after=0.0 if dead_local else float(GRACE_PERIOD),
+                max_attempts=self.max_attempts,
+            ):
+                return store.get_run(run["id"])
+        return None
+
+    def _others_running(self) -> bool:
+        return any(r["state"] == "running" for r in self.opened.store.runs(self.opened.name))
+
+    # One attempt --------------------------------------------------------------------
+
+    def _attempt(self, run: dict[str, Any]) -> None:
+        store = self.opened.store
+        try:
+            trial_id, run = self._open_trial(run)
+        except Exception as error:  # a sampler or storage error fails this attempt only
+            store.finish_run(run["id"], "failed", failure_reason=f"could not start: {error}")
+            return
+        beat = _Heartbeat(self, run["id"], trial_id)
+        beat.start()
+        try:
+            outcome = self._train(run, trial_id)
+        finally:
+            beat.stop()
+        if beat.lost:
+            return  # another worker took the run over; it records the outcome
+        self._record(run, trial_id, outcome)
+
+    def _open_trial(self, run: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The Optuna trial of this attempt: the run's WAITING trial, else a new one."""
+        study, storage = self.opened.study, self.opened.study._storage
+        store = self.opened.store
+        if not run["config"]:  # a search slot: ask the sampler
+            return self._ask(run)
+        attrs = trial_attrs(run["label"], run["run_key"], run["comment"], run["attempts"])
+        if run["trial_number"] is not None:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(
+                study._study_id, run["trial_number"]
+            )
+            previous = storage.get_trial(trial_id)
+            if previous.state == TrialState.WAITING and storage.set_trial_state_values(
+                trial_id, TrialState.RUNNING
+            ):
+                storage.set_trial_user_attr(trial_id, "attempt", run["attempts"])
+                return trial_id, run
+            if previous.state == TrialState.RUNNING:
+                storage.set_trial_user_attr(trial_id, "failure", "its worker stopped; continued in a new attempt")
+                try:
+                    storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass  # fail_stale_trials got there first
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING,
+            user_attrs={**attrs, "schedule": RunConfig.model_validate(run["config"]).schedule_notation()},
+            params=fixed_params(run["config"]) if self.opened.sweep.search is None else _previous_params(storage, study, run),
+            distributions=_point_distributions(fixed_params(run["config"])) if self.opened.sweep.search is None else _previous_distributions(storage, study, run),
+        )
+        trial_id = storage.create_new_trial(study._study_id, template_trial=template)
+        # The curve so far, so that the dashboard shows the whole run in its last attempt.
+        for row in store.epochs(run["id"]):
+            if row["val_acc"] is not None:
+                storage.set_trial_intermediate_value(trial_id, row["epoch"], row["val_acc"])
+        store.set_trial_number(run["id"], storage.get_trial(trial_id).number)
+        return trial_id, store.get_run(run["id"])
+
+    def _ask(self, run: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        sweep, study, store = self.opened.sweep, self.opened.study, self.opened.store
+        assert sweep.search is not None
+        trial = study.ask()
+        params: dict[str, Any] = {}
+        for key, choice in sweep.search.space.items():
+            if choice.choices is not None:
+                values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in choice.choices]
+                picked = trial.suggest_categorical(key, values)
+                params[key] = json.loads(picked) if isinstance(picked, str) and picked[:1] in "[{" else picked
+            elif isinstance(RunConfig.model_fields[key].default, int) and choice.step is None and not isinstance(RunConfig.model_fields[key].default, bool):
+                params[key] = trial.suggest_int(key, int(choice.low), int(choice.high), log=choice.log)
+            else:
+                params[key] = trial.suggest_float(key, choice.low, choice.high, log=choice.log, step=choice.step)
+        number = int(run["label"].lstrip("#"))
+        resolved = sweep.resolve(params, number)
+        config = resolved.config.model_dump(mode="json")
+        label = f"{number}"
+        for key, value in trial_attrs(label, run["run_key"], None, run["attempts"]).items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("schedule", resolved.config.schedule_notation())
+        store.update_run(run["id"], label=label, config=config)
+        store.set_trial_number(run["id"], trial.number)
+        return trial._trial_id, store.get_run(run["id"])
+
+    def _train(self, run: dict[str, Any], trial_id: int) -> dict[str, Any]:
+        """Runs the child; its outcome, or why it died."""
+        sweep = self.opened.sweep
+        checkpoint_dir = self.options.checkpoints / self.opened.name / run["run_key"]
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="sweep-child-") as scratch:
+            outcome_path = Path(scratch) / "outcome.json"
+            spec = ChildSpec(
+                url=self.opened.url, study=self.opened.name, run_id=run["id"], trial_id=trial_id,
+                config=run["config"], checkpoint_dir=str(checkpoint_dir),
+                data_dir=str(self.options.data_dir) if self.options.data_dir else None,
+                outcome_path=str(outcome_path),
+                report=len(sweep.study.objectives) == 1,
+                pruner=pruner_settings(sweep.study.pruner, sweep.study.prune_after_lr_below),
+            )
+            spec_path = Path(scratch) / "spec.json"
+            spec.write(spec_path)
+            log_path = checkpoint_dir / "train.log"
+            with open(log_path, "ab") as log:
+                self.child = subprocess.Popen(
+                    [sys.executable, "-m", "sweep_runner.child", str(spec_path)],
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
+                returncode = self.child.wait()
+                self.child = None
+            if outcome_path.exists():
+                return json.loads(outcome_path.read_text(encoding="utf-8"))
+        return {"status": "failed", "failure_reason": _death(returncode, log_path)}
+
+    def _record(self, run: dict[str, Any], trial_id: int, outcome: dict[str, Any]) -> None:
+        """The outcome in the store first, then in Optuna: a kill between the two
+        leaves Optuna's trial stale, never a finished run to be trained again."""
+        store, study = self.opened.store, self.opened.study
+        status = {"completed": "complete", "stopped": "stopped"}.get(outcome["status"], outcome["status"])
+        store.finish_run(
+            run["id"], status, failure_reason=outcome.get("failure_reason"),
+            device=(outcome.get("versions") or {}).get("device"), versions=outcome.get("versions"),
+        )
+        number = study._storage.get_trial(trial_id).number
+        if status == "complete":
+            values = objective_values(store.epochs(run["id"]), self.opened.sweep)
+            study._storage.set_trial_user_attr(trial_id, "threshold_epoch", values[1])
+            study.tell(number, values[: len(self.opened.sweep.study.objectives)])
+        elif status == "pruned":
+            study.tell(number, state=TrialState.PRUNED)
+        else:
+            reason = outcome.get("failure_reason") or ("interrupted" if status == "stopped" else status)
+            study._storage.set_trial_user_attr(trial_id, "failure", reason)
+            study.tell(number, state=TrialState.FAIL)
+
+    # Signals ----------------------------------------------------------------------
+
+    def _forward(self) -> None:
+        if self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signal.SIGINT)
+
+    def _abort(self) -> None:
+        if self.child is not None and self.child.poll() is None:
+            self.child.kill()
+        os._exit(EXIT_INTERRUPTED)
+
+
+def objective_values(epochs: list[dict[str, Any]], sweep: Any) -> list[float]:
+    """[best val_acc, threshold epoch]; the threshold epoch of a run that never reached
+    it counts as one past its last epoch, so a minimising objective ranks it last."""
+    accs = [(e["epoch"], e["val_acc"]) for e in epochs if e["val_acc"] is not None]
+    best = max((a for _, a in accs), default=0.0)
+    reached = [epoch for epoch, a in accs if a >= sweep.report.threshold]
+    threshold_epoch = float(reached[0]) if reached else float(len(epochs) + 1)
+    return [best, threshold_epoch]
+
+
+def _point_distributions(params: dict[str, float]) -> dict[str, Any]:
+    return {k: optuna.distributions.FloatDistribution(v, v) for k, v in params.items()}
+
+
+def _previous_params(storage: Any, study: optuna.Study, run: dict[str, Any]) -> dict[str, Any]:
+    if run["trial_number"] is None:
+        return {}
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, run["trial_number"])
+    return storage.get_trial(trial_id).params
+
+
+def _previous_distributions(storage: Any, study: optuna.Study, run: dict[str, Any]) -> dict[str, Any]:
+    if run["trial_number"] is None:
+        return {}
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, run["trial_number"])
+    return storage.get_trial(trial_id).distributions
+
+
+def _death(returncode: int, log_path: Path) -> str:
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        why = f"child process killed by {name}{hint}"
+    else:
+        why = f"child process exited with status {returncode}"
+    try:
+        lines = [l for l in log_path.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        lines = []
+    return f"{why}: {lines[-1].strip()[:300]}" if lines else why
+
+
+class _Heartbeat:
+    """Beats for the run (results store) and its trial (Optuna) while the child trains."""
+
+    def __init__(self, worker: Worker, run_id: int, trial_id: int) -> None:
+        self.worker, self.run_id, self.trial_id = worker, run_id, trial_id
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        store = self.worker.opened.store
+        storage = self.worker.opened.study._storage
+        while not self._stop.wait(HEARTBEAT_INTERVAL):
+            try:
+                if not store.heartbeat(self.run_id, self.worker.id):
+                    self.lost = True  # presumed dead and taken over: stop training twice
+                    child = self.worker.child
+                    if child is not None and child.poll() is None:
+                        child.kill()
+                    return
+                storage.record_heartbeat(self.trial_id)
+            except Exception:  # a passing database error: the next beat retries
+                continue
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sweep-worker")
+    parser.add_argument("study")
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--checkpoints", required=True)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--max-trials", type=int, default=None)
+    args = parser.parse_args(argv)
+    quiet_optuna()
+    opened = load_study(args.study, args.storage)
+    options = WorkerOptions(
+        checkpoints=Path(args.checkpoints),
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        max_trials=args.max_trials,
+    )
+    return Worker(opened, options).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
