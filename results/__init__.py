@@ -1,0 +1,78 @@
+"""Results of sweeps: every epoch of every run, next to the Optuna study, as the post's
+tables, CSV and plots.
+
+`import results` stays light: pandas, SQLAlchemy and matplotlib load on first use.
+
+    >>> import results
+    >>> runs = results.load("sqlite:///sweeps.db", "post_table1")       # one row per run
+    >>> epochs = results.load_epochs("sqlite:///sweeps.db", "post_table1")  # per run and epoch
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["load", "load_epochs"]
+
+
+def load(
+    storage: str,
+    study: str,
+    *,
+    threshold: float | None = None,
+    thresholds: Iterable[float] | None = None,
+) -> pd.DataFrame:
+    """A study's runs, one row each: label, the metrics, the configuration flattened.
+
+    The raw table (`results.tables.raw_table`): run columns (`study`, `label`,
+    `trial_number`, `run_key`, `run_id`, `state`, `attempts`), the metrics
+    (`threshold_epoch`, `reached`, `acc_val`, `acc`, `epoch_best`, `val_acc_best`,
+    `final_loss`, `final_val_loss`, `epochs_to_0_92`, …, `delta_val_loss`), timing,
+    then every configuration value (`weight_decay`, `learning_rate`, …,
+    `reduction_model`), in label order.
+
+    Args:
+        storage: the database URL.
+        study: the study's name.
+        threshold: the val_acc of `threshold_epoch`; default the study's own, else 0.92.
+        thresholds: the thresholds of the `epochs_to_*` columns; default the study's
+            own, else 0.92 and 0.93.
+
+    Raises:
+        sweeps.errors.InputError: a bad URL or an unknown study.
+    """
+    from results.commands import open_store, require_study
+    from results.frames import read_study
+    from results.study_settings import report_thresholds
+    from results.tables import raw_table
+
+    with open_store(storage) as store:
+        require_study(store, study)
+        own_threshold, own_thresholds = report_thresholds(store, study)
+        runs, epochs = read_study(store, study)
+    return raw_table(
+        runs, epochs,
+        own_threshold if threshold is None else threshold,
+        own_thresholds if thresholds is None else tuple(thresholds),
+    )
+
+
+def load_epochs(storage: str, study: str) -> pd.DataFrame:
+    """A study's epochs, one row per run and epoch: `run_id`, `label`, `run_key`,
+    `trial_number`, `epoch`, `loss`, `acc`, `val_loss`, `val_acc`, `lr`, `seconds`,
+    `images_per_second`; by label, then epoch.
+
+    Raises:
+        sweeps.errors.InputError: a bad URL or an unknown study.
+    """
+    from results.commands import open_store, require_study
+    from results.frames import read_study
+
+    with open_store(storage) as store:
+        require_study(store, study)
+        _, epochs = read_study(store, study)
+    return epochs

@@ -1,0 +1,151 @@
+"""`sweep export`, `sweep plot` and `sweep status`: the command-line verbs of `results`.
+
+Each checks all its input (storage URL, study, labels, output) before it writes
+anything, and reports bad input as an `InputError`: one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from results.store import ResultStore, safe_url
+from sweeps.errors import InputError
+
+
+def open_store(storage: str) -> ResultStore:
+    """The store of an existing database, for reading: nothing is created."""
+    return ResultStore(storage, create=False)
+
+
+def require_study(store: ResultStore, study: str) -> None:
+    """Raises `InputError` naming an unknown study and the storage's studies."""
+    studies = store.studies()
+    if study not in studies:
+        known = f"its studies: {', '.join(studies)}" if studies else "it has no studies yet"
+        raise InputError(f"unknown study {study!r} in {safe_url(store.url)}; {known}")
+
+
+def export_command(
+    study: str,
+    *,
+    storage: str,
+    format: str = "md",
+    style: str = "post",
+    output: str | None = None,
+    threshold: float | None = None,
+    epochs: bool = False,
+) -> int:
+    """Writes a study's table (or with `epochs` its per-epoch table) to `output` or stdout.
+
+    Args:
+        study: the study's name.
+        storage: the database URL.
+        format: `csv`, `md`, `html`, `latex` or `json`.
+        style: `post` (the post's columns and number formats) or `raw` (snake_case,
+            full precision, every setting).
+        output: a file to write; stdout when None.
+        threshold: the val_acc of the `epoch` column; None: the study's own
+            (`[report] threshold`), else 0.92.
+        epochs: the long per-epoch table of every run instead.
+
+    Returns:
+        0.
+    """
+    from results.export import FORMATS, STYLES, check_output, frame_text, post_text, write_text
+
+    if format not in FORMATS:
+        raise InputError(f"--format {format}: must be one of {', '.join(FORMATS)}")
+    if style not in STYLES:
+        raise InputError(f"--style {style}: must be one of {', '.join(STYLES)}")
+    if threshold is not None and not 0 < threshold <= 1:
+        raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
+    try:
+        path = check_output(output)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+    from results.frames import read_study
+    from results.study_settings import report_thresholds
+    from results.tables import epochs_table, post_table, raw_table
+
+    with open_store(storage) as store:
+        require_study(store, study)
+        own_threshold, thresholds = report_thresholds(store, study)
+        runs, epoch_rows = read_study(store, study)
+    threshold = own_threshold if threshold is None else threshold
+    if epochs:
+        text = frame_text(epochs_table(runs, epoch_rows), format)
+    elif style == "post":
+        text = post_text(post_table(runs, epoch_rows, threshold), format)
+    else:
+        text = frame_text(raw_table(runs, epoch_rows, threshold, thresholds), format)
+    write_text(text, path)
+    return 0
+
+
+def plot_command(
+    study: str, *, storage: str, runs: list[str] | None = None, output: str = "plots", log: bool = False
+) -> int:
+    """Writes the post's plots of a study as PNGs into the folder `output`.
+
+    Args:
+        study: the study's name.
+        storage: the database URL.
+        runs: the labels of the runs to draw one by one (default: all); the study's
+            heatmaps and val_loss overlay show every run.
+        output: the folder (created when missing).
+        log: losses on a log scale.
+
+    Returns:
+        0.
+    """
+    folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--output {output}: is a file, not a folder")
+
+    from results.frames import read_study
+    from results.study_settings import report_thresholds
+    from results.tables import raw_table
+
+    with open_store(storage) as store:
+        require_study(store, study)
+        threshold, thresholds = report_thresholds(store, study)
+        run_frame, epochs = read_study(store, study)
+    if runs is not None:
+        labels = [str(label) for label in run_frame["label"]]
+        unknown = [label for label in runs if label not in labels]
+        if unknown or not runs:
+            raise InputError(
+                f"--runs: no run labelled {', '.join(unknown) or '(empty)'} in study {study!r}; "
+                f"its labels: {', '.join(labels) or '(none)'}"
+            )
+
+    from results.plots import write_plots
+
+    raw = raw_table(run_frame, epochs, threshold, thresholds)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = write_plots(study, raw, epochs, folder, labels=runs, log=log)
+    print(f"wrote {len(written)} plots to {folder}/: " + ", ".join(path.name for path in written))
+    return 0
+
+
+def status_command(study: str | None, *, storage: str) -> int:
+    """Prints the studies in a storage, or one study's runs, best run and ETA.
+
+    Returns:
+        0.
+    """
+    from rich.console import Console
+
+    from results.status import overview, study_status
+    from results.study_settings import report_thresholds
+
+    console = Console()
+    with open_store(storage) as store:
+        if study is None:
+            console.print(overview(store))
+            return 0
+        require_study(store, study)
+        threshold, _ = report_thresholds(store, study)
+        console.print(study_status(store, study, threshold=threshold))
+    return 0

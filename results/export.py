@@ -1,0 +1,170 @@
+"""Tables as text: CSV, Markdown, HTML, LaTeX and JSON, and where the text goes.
+
+Markdown, HTML and LaTeX are for reading: the post's number formats and `(47)` for a
+run that never reached the threshold. CSV and JSON are for the next analysis: they
+read back (`pandas.read_csv`, `json.loads`) to the values the table shows, with the
+`reached` flag as a column of its own.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from results.tables import POST_COLUMNS, REACHED, looks_numeric, format_post, stringify
+
+FORMATS = ("csv", "md", "html", "latex", "json")
+STYLES = ("post", "raw")
+_POST_TEXT = ("#", "reduction model", "comment")
+_POST_INTEGERS = ("epoch", "epo best")
+
+
+def post_text(table: pd.DataFrame, format: str) -> str:
+    """A `post_table` frame in a format."""
+    if format in ("md", "html", "latex"):
+        return _RENDERERS[format](format_post(table, marks=True))
+    plain = format_post(table, marks=False)
+    if format == "csv":
+        return plain.to_csv(index=False)
+    return _json([{column: _post_value(column, value) for column, value in row.items()} for row in plain.to_dict("records")])
+
+
+def _post_value(column: str, cell: Any) -> Any:
+    """A formatted post cell back as the number it shows (JSON holds what CSV holds)."""
+    if column == REACHED:
+        return bool(cell)
+    if column in _POST_TEXT:
+        return cell
+    if cell == "":
+        return None
+    return int(cell) if column in _POST_INTEGERS else float(cell)
+
+
+def frame_text(frame: pd.DataFrame, format: str) -> str:
+    """Any frame (the raw table, the epoch table) in a format, at full precision."""
+    if format in ("md", "html", "latex"):
+        return _RENDERERS[format](stringify(frame))
+    if format == "csv":
+        plain = frame.copy()
+        for column in plain.columns:
+            if isinstance(plain[column].dtype, pd.DatetimeTZDtype):
+                plain[column] = plain[column].map(lambda t: "" if pd.isna(t) else t.isoformat())
+        return plain.to_csv(index=False)
+    return _json([{column: _json_value(value) for column, value in row.items()} for row in frame.to_dict("records")])
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json(records: list[dict[str, Any]]) -> str:
+    return json.dumps(records, ensure_ascii=False, indent=1, allow_nan=False) + "\n"
+
+
+# -- renderers of text frames --------------------------------------------------------
+
+
+def markdown(text: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table; numeric columns right-aligned."""
+
+    def cell(value: Any) -> str:
+        return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(cell(c) for c in text.columns) + " |"
+    rule = "| " + " | ".join("---:" if _numeric(text, c) else "---" for c in text.columns) + " |"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in text.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def html_table(text: pd.DataFrame) -> str:
+    """An HTML `<table>`, cells escaped."""
+    lines = ["<table>", "  <thead>", "    <tr>"]
+    lines += [f"      <th>{html.escape(str(c))}</th>" for c in text.columns]
+    lines += ["    </tr>", "  </thead>", "  <tbody>"]
+    for row in text.itertuples(index=False):
+        lines.append("    <tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>")
+    lines += ["  </tbody>", "</table>"]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "λ": r"$\lambda$", "α": r"$\alpha$", "η": r"$\eta$", "Δ": r"$\Delta$", "≥": r"$\geq$",
+    "≤": r"$\leq$", "×": r"$\times$", "–": "--", "—": "---", "…": r"\ldots{}", "·": r"$\cdot$",
+}
+
+
+def latex_escape(value: Any) -> str:
+    """Text safe inside a LaTeX tabular, Greek letters as math."""
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in str(value))
+
+
+def latex(text: pd.DataFrame) -> str:
+    """A LaTeX `tabular` (no package needed)."""
+    spec = "".join("r" if _numeric(text, c) else "l" for c in text.columns)
+    lines = [f"\\begin{{tabular}}{{{spec}}}", r"\hline"]
+    lines.append(" & ".join(latex_escape(c) for c in text.columns) + r" \\")
+    lines.append(r"\hline")
+    lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in text.itertuples(index=False)]
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _numeric(text: pd.DataFrame, column: Any) -> bool:
+    return column not in _POST_TEXT and looks_numeric(text[column])
+
+
+_RENDERERS = {"md": markdown, "html": html_table, "latex": latex}
+
+
+def check_output(output: str | None) -> Path | None:
+    """The output file, checked before anything is computed or written.
+
+    Raises:
+        ValueError: its folder is missing, or it is a folder.
+    """
+    if output is None or output == "-":
+        return None
+    path = Path(output)
+    if path.is_dir():
+        raise ValueError(f"--output {output}: is a folder; give a file name")
+    if not path.parent.exists():
+        raise ValueError(f"--output {output}: folder {path.parent} does not exist")
+    return path
+
+
+def write_text(text: str, path: Path | None) -> None:
+    """Writes to `path` whole or not at all (a temporary file renamed), else stdout."""
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["FORMATS", "POST_COLUMNS", "STYLES", "check_output", "frame_text", "post_text", "write_text"]

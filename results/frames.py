@@ -1,0 +1,141 @@
+"""A study's runs and epochs as pandas DataFrames, read with two queries.
+
+An export reads a whole study at once: one query for its runs, one for all their
+epochs, whatever the number of runs. The run frame carries each run's configuration
+flattened into columns (`weight_decay`, `learning_rate`, …) and the post's
+`reduction_model`; the epoch frame one row per run and epoch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from results.labels import label_order
+from results.models import EPOCH_FIELDS, Epoch, Run
+from results.store import ResultStore
+from sweeps.config import RunConfig
+from sweeps.notation import format_schedule
+
+_RUNS = Run.__table__
+_EPOCHS = Epoch.__table__
+
+#: The run columns of the run frame, before the configuration's.
+RUN_COLUMNS = (
+    "run_id", "study", "label", "trial_number", "run_key", "state", "attempts", "comment",
+    "failure_reason", "worker", "host", "heartbeat_at", "device", "versions",
+    "registered", "started", "finished", "config_json",
+)
+#: The columns of the epoch frame.
+EPOCH_COLUMNS = ("run_id", "label", "run_key", "trial_number", *EPOCH_FIELDS)
+_DATETIMES = ("heartbeat_at", "registered", "started", "finished")
+
+
+def reduction_model(config: dict[str, Any]) -> str:
+    """The post's `reduction model` of a stored configuration, in learning rates."""
+    try:
+        return RunConfig.model_validate(config).schedule_notation()
+    except ValueError:
+        # A configuration this version no longer validates: write it from its parts.
+        alpha = float(config.get("learning_rate") or 0.0)
+        schedule = config.get("schedule")
+        if not schedule:
+            return format_schedule([(alpha, 0)]) if alpha else ""
+        scale = alpha if schedule.get("relative") else 1.0
+        return format_schedule([(float(v) * scale, float(e)) for v, e in schedule["breakpoints"]])
+
+
+def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored configuration as flat columns.
+
+    Scalars stay as they are; the schedule becomes its notation as written
+    (`schedule`, factors η when `schedule_relative`) and `reduction_model` the
+    schedule in learning rates; lists and other nested values become JSON text.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "schedule":
+            flat["schedule"] = format_schedule(value["breakpoints"]) if value else ""
+            flat["schedule_relative"] = bool(value and value.get("relative"))
+        elif isinstance(value, (list, tuple, dict)):
+            flat[key] = json.dumps(value, separators=(",", ":"))
+        else:
+            flat[key] = value
+    flat["reduction_model"] = reduction_model(config)
+    return flat
+
+
+def config_of(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored configuration of a run-frame row (its `config_json`), if any."""
+    text = row.get("config_json")
+    return json.loads(text) if isinstance(text, str) and text else None
+
+
+def _runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    records = []
+    # Runs of one sweep share few distinct configurations' schedules; flatten each once.
+    flat_cache: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        record = {"run_id": row["id"], **{name: row[name] for name in RUN_COLUMNS[1:-1]}}
+        record["versions"] = json.dumps(row["versions"], sort_keys=True) if row["versions"] else ""
+        key = record["config_json"] = json.dumps(row["config"], sort_keys=True)
+        if key not in flat_cache:
+            flat_cache[key] = flatten_config(row["config"])
+        record.update(flat_cache[key])
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=_columns(records))
+    for name in _DATETIMES:
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    for name in ("run_id", "attempts"):
+        frame[name] = frame[name].astype("int64")
+    frame["trial_number"] = frame["trial_number"].astype("Int64")
+    return frame
+
+
+def _columns(records: list[dict[str, Any]]) -> list[str]:
+    """The run columns, then every configuration key in first-seen order."""
+    seen = dict.fromkeys(RUN_COLUMNS)
+    for record in records:
+        seen.update(dict.fromkeys(record))
+    return list(seen)
+
+
+def read_study(store: ResultStore, study: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A study's run frame and epoch frame, in label order, with two queries.
+
+    Returns:
+        `(runs, epochs)`: `runs` has `RUN_COLUMNS` then the flattened configuration;
+        `epochs` has `EPOCH_COLUMNS`, by label then epoch.
+    """
+    if not store.has_tables:
+        return _runs_frame([]), pd.DataFrame(columns=list(EPOCH_COLUMNS))
+    epoch_columns = [_EPOCHS.c[name] for name in ("run_id", *EPOCH_FIELDS)]
+    with store.engine.connect() as connection:
+        run_rows = [dict(row._mapping) for row in connection.execute(
+            select(_RUNS).where(_RUNS.c.study == study).order_by(_RUNS.c.id)
+        )]
+        epoch_rows = connection.execute(
+            select(*epoch_columns)
+            .join_from(_EPOCHS, _RUNS, _EPOCHS.c.run_id == _RUNS.c.id)
+            .where(_RUNS.c.study == study)
+            .order_by(_EPOCHS.c.run_id, _EPOCHS.c.epoch)
+        ).all()
+    runs = _runs_frame(run_rows)
+    runs = runs.iloc[label_order(runs["label"])].reset_index(drop=True)
+    epochs = pd.DataFrame.from_records(epoch_rows, columns=["run_id", *EPOCH_FIELDS])
+    epochs = epochs.astype({"run_id": "int64", "epoch": "int64", **{n: "float64" for n in EPOCH_FIELDS[1:]}})
+    return runs, order_epochs(runs, epochs)
+
+
+def order_epochs(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """The epoch frame with each run's label, run key and trial number, in the runs'
+    order, then by epoch."""
+    info = runs.set_index("run_id")[["label", "run_key", "trial_number"]]
+    rank = pd.Series(range(len(runs)), index=runs["run_id"].to_numpy())
+    epochs = epochs.join(info, on="run_id")
+    epochs["_rank"] = epochs["run_id"].map(rank)
+    epochs = epochs.sort_values(["_rank", "epoch"], kind="stable").drop(columns="_rank")
+    return epochs[list(EPOCH_COLUMNS)].reset_index(drop=True)

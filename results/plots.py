@@ -1,0 +1,206 @@
+"""The post's plots as PNG files, drawn with matplotlib's Agg canvas (no display).
+
+Per run: loss and val_loss over epochs, acc and val_acc with lines at 0.92 (solid) and
+0.93 (dotted), and the learning-rate schedule. Per study: best val_acc and threshold
+epoch as heatmaps over λ × α, and the val_loss of all runs overlaid, coloured by λ,
+so that the fluctuations of large λ are seen at once.
+
+Figures are `matplotlib.figure.Figure` objects, not pyplot's: no global state, no GUI
+backend, nothing to close.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sweeps.config import RunConfig
+from sweeps.notation import format_number
+
+#: The horizontal lines of the accuracy panel: 0.92 solid, 0.93 dotted.
+ACC_LINES = ((0.92, "-"), (0.93, ":"))
+_DPI = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_part(text: str) -> str:
+    """A label or study name as part of a file name."""
+    return _UNSAFE.sub("_", str(text)).strip("_") or "_"
+
+
+def _schedule_curve(config: dict[str, Any] | None, last_epoch: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The configured LR over fractional epochs, when the configuration validates."""
+    if not config:
+        return None
+    try:
+        run = RunConfig.model_validate(config)
+    except ValueError:
+        return None
+    x = np.linspace(0.0, max(float(run.epochs), last_epoch), 400)
+    return x, np.array([run.lr_at(e) for e in x])
+
+
+def run_figure(
+    label: str,
+    epochs: pd.DataFrame,
+    config: dict[str, Any] | None = None,
+    *,
+    log: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """The post's figure of one run.
+
+    Args:
+        label: the run's label, for the title.
+        epochs: its epoch rows (`epoch`, `loss`, `val_loss`, `acc`, `val_acc`, `lr`).
+        config: its stored configuration, for the schedule as configured.
+        log: losses on a log scale.
+        title: the figure title (default: "run LABEL").
+    """
+    figure = Figure(figsize=(15, 4.2), dpi=_DPI, layout="constrained")
+    loss_axes, acc_axes, lr_axes = figure.subplots(1, 3)
+    x = epochs["epoch"].to_numpy()
+    loss_axes.plot(x, epochs["loss"], label="loss", color="tab:blue")
+    loss_axes.plot(x, epochs["val_loss"], label="val_loss", color="tab:orange")
+    loss_axes.set_yscale("log" if log else "linear")
+    loss_axes.set(xlabel="epoch", ylabel="loss", title="loss")
+    acc_axes.plot(x, epochs["acc"], label="acc", color="tab:blue")
+    acc_axes.plot(x, epochs["val_acc"], label="val_acc", color="tab:orange")
+    for level, style in ACC_LINES:
+        acc_axes.axhline(level, color="black", linestyle=style, linewidth=0.9, label=f"{level:g}")
+    acc_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    curve = _schedule_curve(config, float(x.max()) if len(x) else 0.0)
+    if curve is not None:
+        lr_axes.plot(*curve, color="tab:gray", label="schedule")
+    lr_axes.plot(x, epochs["lr"], "o", markersize=3, color="tab:green", label="lr (recorded)")
+    lr_axes.set_yscale("log")
+    lr_axes.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
+    for axes in (loss_axes, acc_axes, lr_axes):
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize="small")
+    figure.suptitle(title or f"run {label}")
+    return figure
+
+
+def _heatmap(figure: Figure, axes: Any, grid: pd.DataFrame, title: str, fmt: str, cmap: str) -> None:
+    values = grid.to_numpy(dtype=np.float64)
+    image = axes.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", origin="lower")
+    axes.set_xticks(range(grid.shape[1]), [format_number(v) for v in grid.columns])
+    axes.set_yticks(range(grid.shape[0]), [format_number(v) for v in grid.index])
+    axes.set(xlabel="α (initial learning rate)", ylabel="λ (weight decay)", title=title)
+    for (row, column), value in np.ndenumerate(values):
+        text = "–" if math.isnan(value) else format(value, fmt)
+        red, green, blue, _ = image.cmap(image.norm(value)) if not math.isnan(value) else (1, 1, 1, 1)
+        # Dark text on light cells, light text on dark ones.
+        colour = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+        axes.text(column, row, text, ha="center", va="center", fontsize="small", color=colour)
+    if np.isfinite(values).any():
+        figure.colorbar(image, ax=axes)
+
+
+def heatmap_figure(raw: pd.DataFrame, *, title: str) -> Figure:
+    """Best val_acc and threshold epoch over λ × α.
+
+    Args:
+        raw: the raw table (`weight_decay`, `learning_rate`, `val_acc_best`,
+            `threshold_epoch`, `reached`). Runs that share a cell (other schedules,
+            seeds) show the cell's best: the highest val_acc, the earliest epoch.
+        title: the figure title.
+    """
+    figure = Figure(figsize=(13, 5), dpi=_DPI, layout="constrained")
+    best_axes, epoch_axes = figure.subplots(1, 2)
+    frame = raw.dropna(subset=["weight_decay", "learning_rate"])
+    reached = frame["threshold_epoch"].where(frame["reached"].astype(bool)).astype("float64")
+    best = frame.pivot_table(index="weight_decay", columns="learning_rate", values="val_acc_best", aggfunc="max", dropna=False)
+    first = frame.assign(reached_epoch=reached).pivot_table(
+        index="weight_decay", columns="learning_rate", values="reached_epoch", aggfunc="min", dropna=False
+    ).reindex(index=best.index, columns=best.columns)
+    threshold = float(raw["threshold"].iloc[0]) if "threshold" in raw.columns and len(raw) else 0.92
+    if best.size:
+        _heatmap(figure, best_axes, best, "best val_acc", ".4f", "viridis")
+        _heatmap(figure, epoch_axes, first, f"first epoch with val_acc ≥ {threshold:g}", ".0f", "viridis_r")
+    else:
+        for axes in (best_axes, epoch_axes):
+            axes.text(0.5, 0.5, "no runs with λ and α", ha="center", va="center")
+    figure.suptitle(title)
+    return figure
+
+
+def val_loss_figure(raw: pd.DataFrame, epochs: pd.DataFrame, *, log: bool = False, title: str) -> Figure:
+    """The val_loss of every run overlaid, coloured by λ."""
+    from matplotlib import colormaps
+
+    figure = Figure(figsize=(10, 6), dpi=_DPI, layout="constrained")
+    axes = figure.subplots()
+    decays = raw.set_index("run_id")["weight_decay"] if "weight_decay" in raw.columns else pd.Series(dtype=float)
+    known = sorted(v for v in decays.dropna().unique())
+    cmap = colormaps["plasma"]
+    many = len(raw) > 20
+    for run_id, run in epochs.groupby("run_id", sort=False):
+        decay = decays.get(run_id, math.nan)
+        # plasma's last sixth is a yellow too pale to see on white.
+        colour = cmap(0.85 * known.index(decay) / max(1, len(known) - 1)) if decay in known else "gray"
+        label = f"{run['label'].iloc[0]} (λ {format_number(decay)})"
+        axes.plot(run["epoch"], run["val_loss"], color=colour, linewidth=1, alpha=0.85, label=None if many else label)
+    axes.set_yscale("log" if log else "linear")
+    axes.set(xlabel="epoch", ylabel="val_loss", title=title)
+    axes.grid(True, alpha=0.3)
+    if not many and len(epochs):
+        axes.legend(fontsize="small", ncols=2)
+    return figure
+
+
+def save(figure: Figure, path: Path) -> Path:
+    """Writes a figure as PNG."""
+    figure.savefig(path, format="png")
+    return path
+
+
+def write_plots(
+    study: str,
+    raw: pd.DataFrame,
+    epochs: pd.DataFrame,
+    output: Path,
+    *,
+    labels: Sequence[str] | None = None,
+    log: bool = False,
+) -> list[Path]:
+    """Writes a PNG per run (all, or those of `labels`) and the study's two PNGs.
+
+    Args:
+        study: the study's name, for file names and titles.
+        raw: its raw table (`results.load`), with `run_id`, `label`, `config` values.
+        epochs: its epoch table with `run_id`.
+        output: the folder; it must exist.
+        labels: the runs to draw one by one (the study figures show every run).
+        log: losses on a log scale.
+
+    Returns:
+        The files written.
+    """
+    from results.frames import config_of
+
+    written: list[Path] = []
+    by_run = dict(tuple(epochs.groupby("run_id", sort=False)))
+    chosen = raw if labels is None else raw[raw["label"].isin(list(labels))]
+    seen: set[str] = set()
+    for row in chosen.itertuples(index=False):
+        name = file_part(row.label or row.run_key)
+        if name in seen:
+            name = f"{name}-{row.run_id}"
+        seen.add(name)
+        run_epochs = by_run.get(row.run_id, epochs.iloc[:0])
+        figure = run_figure(row.label, run_epochs, config_of(row._asdict()), log=log, title=f"{study}: run {row.label}")
+        written.append(save(figure, output / f"{file_part(study)}-run-{name}.png"))
+    written.append(save(heatmap_figure(raw, title=f"{study}: best val_acc and threshold epoch over λ × α"),
+                        output / f"{file_part(study)}-heatmaps.png"))
+    written.append(save(val_loss_figure(raw, epochs, log=log, title=f"{study}: val_loss of all runs"),
+                        output / f"{file_part(study)}-val_loss.png"))
+    return written

@@ -1,0 +1,153 @@
+"""`sweep status`: the studies in a storage, their runs by state, the best run so far,
+and for a running study its current runs' epochs and an ETA.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import func, select
+
+from results.frames import config_of, read_study
+from results.labels import label_key
+from results.models import RUN_STATES, Epoch, Run, utcnow
+from results.store import ResultStore
+from results.tables import raw_table
+
+_RUNS = Run.__table__
+_EPOCHS = Epoch.__table__
+
+
+def format_duration(seconds: float | None) -> str:
+    """`3h 05m`, `12m 40s`, `45s`; empty when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def overview(store: ResultStore) -> Table:
+    """One row per study: runs by state and the best run so far (two queries)."""
+    counts: list[Any] = []
+    bests: list[Any] = []
+    if store.has_tables:
+        counts, bests = _overview_rows(store)
+    # Only the states some run is in: the table fits a terminal.
+    shown = [state for state in RUN_STATES if any(row[1] == state for row in counts)]
+    table = Table(title=f"Studies in {store.url.render_as_string(hide_password=True)}", header_style="bold")
+    table.add_column("study", no_wrap=True)
+    table.add_column("runs", justify="right")
+    for state in shown:
+        table.add_column(state, justify="right")
+    table.add_column("best run")
+    table.add_column("best val_acc", justify="right")
+    by_study: dict[str, dict[str, int]] = {}
+    for study, state, count in counts:
+        by_study.setdefault(study, {})[state] = count
+    best: dict[str, tuple[float, str]] = {}
+    for study, label, val_acc in bests:
+        if val_acc is not None and (study not in best or val_acc > best[study][0]):
+            best[study] = (val_acc, label)
+    for study in sorted(by_study):
+        states = by_study[study]
+        value, label = best.get(study, (math.nan, ""))
+        table.add_row(
+            study, str(sum(states.values())), *(str(states.get(s, "")) for s in shown),
+            label, "" if math.isnan(value) else f"{value:.5f}",
+        )
+    return table
+
+
+def _overview_rows(store: ResultStore) -> tuple[list[Any], list[Any]]:
+    with store.engine.connect() as connection:
+        counts = connection.execute(
+            select(_RUNS.c.study, _RUNS.c.state, func.count()).group_by(_RUNS.c.study, _RUNS.c.state)
+        ).all()
+        bests = connection.execute(
+            select(_RUNS.c.study, _RUNS.c.label, func.max(_EPOCHS.c.val_acc))
+            .join_from(_EPOCHS, _RUNS, _EPOCHS.c.run_id == _RUNS.c.id)
+            .group_by(_RUNS.c.id, _RUNS.c.study, _RUNS.c.label)
+        ).all()
+    return counts, bests
+
+
+def study_status(store: ResultStore, study: str, *, threshold: float, now: datetime | None = None) -> Group:
+    """A study's runs by state, its best run, and its running runs with an ETA.
+
+    The ETA assumes the running workers go on at the study's mean seconds per epoch
+    through the epochs left of the running and waiting runs.
+    """
+    now = now or utcnow()
+    runs, epochs = read_study(store, study)
+    raw = raw_table(runs, epochs, threshold=threshold)
+    states = raw["state"].value_counts()
+    shown = [state for state in RUN_STATES if states.get(state)]
+    summary = Table(title=f"Study {study}", header_style="bold")
+    for column in ("runs", *shown):
+        summary.add_column(column, justify="right")
+    summary.add_row(str(len(raw)), *(str(states[s]) for s in shown))
+    parts: list[Any] = [summary]
+
+    if raw["val_acc_best"].notna().any():
+        top = raw.loc[raw["val_acc_best"].idxmax()]
+        crossing = "" if pd.isna(top["threshold_epoch"]) else (
+            f", val_acc ≥ {threshold:g} at epoch {top['threshold_epoch']}" if top["reached"]
+            else f", never ≥ {threshold:g}"
+        )
+        parts.append(Text(
+            f"Best run so far: {top['label']} — val_acc {top['val_acc_best']:.5f} at epoch "
+            f"{top['epoch_best']}{crossing}"
+        ))
+
+    running = raw[raw["state"] == "running"]
+    if len(running):
+        per_epoch = float(epochs["seconds"].mean()) if len(epochs) else math.nan
+        table = Table(title="Running", header_style="bold")
+        for column, justify in (("run", "left"), ("worker", "left"), ("host", "left"), ("epoch", "right"),
+                                ("val_acc", "right"), ("best", "right"), ("s/epoch", "right"),
+                                ("heartbeat", "right"), ("left", "right")):
+            table.add_column(column, justify=justify)
+        last_by_run = epochs.groupby("run_id").tail(1).set_index("run_id") if len(epochs) else pd.DataFrame()
+        mean_by_run = epochs.groupby("run_id")["seconds"].mean() if len(epochs) else pd.Series(dtype=float)
+        for row in running.sort_values("label", key=lambda s: s.map(label_key)).to_dict("records"):
+            total = _planned_epochs(row)
+            done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
+            speed = float(mean_by_run.get(row["run_id"], per_epoch))
+            last = last_by_run.loc[row["run_id"]] if row["run_id"] in last_by_run.index else None
+            heartbeat = row["heartbeat_at"]
+            table.add_row(
+                str(row["label"]), str(row["worker"] or ""), str(row["host"] or ""),
+                f"{done}/{total or '?'}",
+                "" if last is None or pd.isna(last["val_acc"]) else f"{last['val_acc']:.4f}",
+                "" if pd.isna(row["val_acc_best"]) else f"{row['val_acc_best']:.4f}",
+                "" if math.isnan(speed) else f"{speed:.1f}",
+                "" if pd.isna(heartbeat) else format_duration((now - heartbeat).total_seconds()) + " ago",
+                format_duration((total - done) * speed) if total else "",
+            )
+        parts.append(table)
+        left = sum(
+            max(0, (_planned_epochs(r) or 0) - (0 if pd.isna(r["last_epoch"]) else int(r["last_epoch"])))
+            for r in raw[raw["state"].isin(["running", "waiting"])].to_dict("records")
+        )
+        eta = left * per_epoch / max(1, len(running))
+        parts.append(Text(
+            f"ETA {format_duration(eta)}: {left} epochs left, {len(running)} running, {per_epoch:.1f} s/epoch"
+            if math.isfinite(eta) else f"ETA unknown: {left} epochs left, no epoch timed yet"
+        ))
+    return Group(*parts)
+
+
+def _planned_epochs(row: dict[str, Any]) -> int | None:
+    config = config_of(row) or {}
+    epochs = config.get("epochs")
+    return int(epochs) if isinstance(epochs, (int, float)) else None
