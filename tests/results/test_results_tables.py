@@ -1,0 +1,181 @@
+"""The post's table, the raw and epoch tables, and their exports, on a post-like study."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from results.export import frame_text, latex_escape, post_text
+from results.frames import read_study
+from results.labels import label_order, sort_labels
+from results.store import ResultStore
+from results.tables import POST_COLUMNS, epochs_table, format_loss, format_post, post_table, raw_table, render_rich
+
+LABEL_ORDER = ["0", "1", "2", "3A", "3B", "10", "11", "12", "13"]
+
+
+@pytest.fixture
+def frames(post_study):
+    url, study, runs = post_study
+    with ResultStore(url, create=False) as store:
+        run_frame, epochs = read_study(store, study)
+    return run_frame, epochs, {run["label"]: run for run in runs}
+
+
+def test_labels_in_the_posts_order():
+    assert sort_labels(["11", "3B", "10", "0", "x", "3A", "2", "1", "4", "B"]) == [
+        "0", "1", "2", "3A", "3B", "4", "10", "11", "B", "x",
+    ]
+    assert label_order(["2", "10", "1"]) == [2, 0, 1]
+
+
+@given(st.lists(st.from_regex(r"[0-9]{1,3}[A-C]?|[a-z]{1,3}", fullmatch=True), max_size=20))
+def test_label_order_is_a_total_order(labels):
+    ordered = sort_labels(labels)
+    assert sort_labels(list(reversed(labels))) == ordered
+    numbered = [label for label in ordered if label[0].isdigit()]
+    assert ordered[: len(numbered)] == numbered  # numbered labels first
+    assert [int(label.rstrip("ABC")) for label in numbered] == sorted(int(label.rstrip("ABC")) for label in numbered)
+
+
+def test_post_table_columns_rows_and_values(frames):
+    run_frame, epochs, runs = frames
+    table = post_table(run_frame, epochs)
+    assert list(table.columns) == [*POST_COLUMNS, "reached"]
+    assert list(table["#"]) == LABEL_ORDER
+    row = table.set_index("#")
+    assert (row.loc["3B", "epoch"], row.loc["3B", "epo best"], row.loc["3B", "val acc best"]) == (57, 58, 0.9262)
+    assert bool(row.loc["3B", "reached"]) and not bool(row.loc["0", "reached"])
+    # Run 0 never reaches 0.92: its first epoch at its highest 0.01 level (0.91).
+    assert (row.loc["0", "epoch"], row.loc["0", "acc_val"]) == (47, 0.9123)
+    assert (row.loc["0", "epo best"], row.loc["0", "val acc best"]) == (60, 0.9129)
+    assert row.loc["11", "final loss"] == 2.516e-4
+    assert row.loc["10", "final val loss"] == pytest.approx(0.288)
+    assert row.loc["12", "α"] == 4e-4 and row.loc["1", "λ"] == 5e-4
+    assert pd.isna(row.loc["13", "epoch"]) and pd.isna(row.loc["13", "val acc best"])
+
+
+def test_the_posts_number_formats(frames):
+    run_frame, epochs, _ = frames
+    text = format_post(post_table(run_frame, epochs)).set_index("#")
+    assert text.loc["0", "epoch"] == "(47)" and text.loc["0", "acc_val"] == "(0.91230)"
+    assert text.loc["3B", "epoch"] == "57" and text.loc["3B", "acc_val"] == "0.92164"
+    assert text.loc["3B", "acc"] == "0.9916" and text.loc["3B", "val acc best"] == "0.92620"
+    assert text.loc["11", "final loss"] == "2.5160e-04" and text.loc["10", "final val loss"] == "0.2880"
+    assert (text.loc["1", "α"], text.loc["1", "λ"], text.loc["10", "λ"], text.loc["0", "λ"]) == ("8.e-4", "5.e-4", "0.30", "0.0")
+    assert (text.loc["1", "shift"], text.loc["1", "l2"], text.loc["1", "m"]) == ("0.07", "0.0", "0.98")
+    assert text.loc["1", "reduction model"] == "[8.e-4, 20][8.e-5, 40][1.e-5, 50][4.e-6, 60]"
+    # A relative schedule (factors η) is written in learning rates η·α.
+    assert text.loc["12", "reduction model"] == "[4.e-4, 20][8.e-5, 40][1.e-5, 50][2.e-6, 60]"
+    assert text.loc["13", "epoch"] == "" and text.loc["13", "acc_val"] == ""
+    assert format_loss(0.0251) == "0.0251" and format_loss(float("nan")) == ""
+
+
+def test_the_threshold_moves_the_epoch_column(frames):
+    run_frame, epochs, _ = frames
+    table = post_table(run_frame, epochs, threshold=0.93).set_index("#")
+    assert table.loc["10", "epoch"] == 45 and bool(table.loc["10", "reached"])
+    assert table.loc["3B", "epoch"] == 57 and not bool(table.loc["3B", "reached"])  # its 0.92 level
+
+
+def test_markdown_renders_as_a_table(frames):
+    run_frame, epochs, _ = frames
+    lines = post_text(post_table(run_frame, epochs), "md").splitlines()
+    assert lines[0] == "| " + " | ".join(POST_COLUMNS) + " |"
+    assert lines[1].startswith("| --- | ---: |")
+    assert len(lines) == 2 + len(LABEL_ORDER)
+    assert all(line.count(" | ") == len(POST_COLUMNS) - 1 for line in lines)
+    assert lines[2].startswith("| 0 | (47) | (0.91230) |")
+
+
+def test_post_csv_reads_back_to_the_values_shown(frames):
+    run_frame, epochs, _ = frames
+    table = post_table(run_frame, epochs)
+    back = pd.read_csv(io.StringIO(post_text(table, "csv")), dtype={"#": str})
+    assert list(back.columns) == [*POST_COLUMNS, "reached"]
+    assert list(back["#"]) == LABEL_ORDER
+    shown = format_post(table, marks=False)
+    for column in ("epoch", "acc_val", "acc", "epo best", "val acc best", "final loss", "final val loss", "λ", "m", "α"):
+        expected = pd.to_numeric(shown[column].replace("", None)).astype("float64")
+        pd.testing.assert_series_equal(back[column].astype("float64"), expected, check_names=False)
+    assert back["α"].iloc[0] == 8e-4 and back["reached"].dtype == bool
+    assert list(back["reduction model"]) == list(table["reduction model"])
+    # JSON holds what CSV holds.
+    records = json.loads(post_text(table, "json"))
+    assert records[0]["α"] == 8e-4 and records[0]["epoch"] == 47 and records[0]["reached"] is False
+    assert records[-1]["epoch"] is None and records[0]["acc_val"] == 0.9123
+
+
+def test_raw_csv_reads_back_to_the_same_values(frames):
+    run_frame, epochs, runs = frames
+    table = raw_table(run_frame, epochs)
+    back = pd.read_csv(io.StringIO(frame_text(table, "csv")), dtype={"label": str})
+    assert list(back.columns) == list(table.columns)
+    for column in table.columns:
+        if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column]):
+            pd.testing.assert_series_equal(back[column].astype("float64"), table[column].astype("float64"), check_names=False)
+        elif pd.api.types.is_bool_dtype(table[column]):
+            assert back[column].tolist() == table[column].tolist()
+    row = table.set_index("label")
+    assert row.loc["10", "delta_val_loss"] == pytest.approx(11.3)
+    assert (row.loc["10", "epochs_to_0_92"], row.loc["10", "epochs_to_0_93"]) == (43, 45)
+    assert row.loc["12", "schedule_relative"] and row.loc["12", "learning_rate"] == 4e-4
+    assert row.loc["13", "state"] == "waiting" and row.loc["13", "epochs_done"] == 0
+    assert row.loc["3B", "train_seconds"] == 600.0 and row.loc["3B", "duration"] >= 0
+    assert row.loc["3B", "run_key"] == runs["3B"]["config"].run_key
+
+
+def test_epoch_csv_reads_back_exactly(frames):
+    run_frame, epochs, runs = frames
+    table = epochs_table(run_frame, epochs)
+    back = pd.read_csv(io.StringIO(frame_text(table, "csv")), dtype={"label": str})
+    assert len(back) == sum(len(run["records"]) for run in runs.values())
+    for column in ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"):
+        pd.testing.assert_series_equal(back[column].astype("float64"), table[column].astype("float64"), check_names=False)
+    assert back["label"].drop_duplicates().tolist() == LABEL_ORDER[:-1]  # 13 has no epochs
+    first = back[back["label"] == "10"].iloc[5]
+    assert first["val_loss"] == 12.0 and first["epoch"] == 6
+
+
+def test_latex_html_and_json_escape_what_they_must(frames):
+    run_frame, epochs, _ = frames
+    table = post_table(run_frame, epochs)
+    latex = post_text(table, "latex")
+    assert r"\# & epoch & acc\_val" in latex and r"$\lambda$ & m & $\alpha$" in latex
+    assert r"run 0 <$\lambda$>" in latex and latex.rstrip().endswith(r"\end{tabular}")
+    assert latex_escape("50% & $x_1") == r"50\% \& \$x\_1"
+    html = post_text(table, "html")
+    assert "<td>run 0 &lt;λ&gt;</td>" in html and html.count("<tr>") == 1 + len(LABEL_ORDER)
+    raw = json.loads(frame_text(raw_table(run_frame, epochs), "json"))
+    assert raw[0]["label"] == "0" and raw[0]["threshold_epoch"] == 47 and raw[0]["reached"] is False
+    assert raw[-1]["val_acc_best"] is None
+
+
+def test_render_rich_prints_the_post_table(frames):
+    from rich.console import Console
+
+    run_frame, epochs, _ = frames
+    rich_table = render_rich(post_table(run_frame, epochs), title="table1")
+    assert [column.header for column in rich_table.columns] == list(POST_COLUMNS)
+    assert rich_table.row_count == len(LABEL_ORDER)
+    console = Console(file=io.StringIO(), width=300)
+    console.print(rich_table)
+    assert "(47)" in console.file.getvalue() and "8.e-4" in console.file.getvalue()
+
+
+def test_the_tables_accept_frames_keyed_by_run_key(frames):
+    run_frame, epochs, _ = frames
+    by_key = post_table(run_frame.drop(columns="run_id"), epochs.drop(columns="run_id"))
+    pd.testing.assert_frame_equal(by_key, post_table(run_frame, epochs))
+
+
+def test_metrics_of_an_empty_study():
+    from results.frames import _runs_frame
+
+    empty = raw_table(_runs_frame([]), pd.DataFrame(columns=["run_id", "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds"]))
+    assert len(empty) == 0
