@@ -82,7 +82,11 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
                 )
         return parsed
     if backend == "postgresql":
-        if driver != "psycopg":
+        if parsed.drivername == "postgresql":
+            # The default driver differs by SQLAlchemy version (psycopg2 before 2.1);
+            # psycopg 3 is the one installed.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif driver != "psycopg":
             raise InputError(
                 f"--storage {shown}: the PostgreSQL driver must be psycopg (version 3): "
                 f"write postgresql+psycopg://…"
