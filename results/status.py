@@ -111,40 +111,53 @@ def study_status(store: ResultStore, study: str, *, threshold: float, now: datet
 
     running = raw[raw["state"] == "running"]
     if len(running):
-        per_epoch = float(epochs["seconds"].mean()) if len(epochs) else math.nan
-        table = Table(title="Running", header_style="bold")
-        for column, justify in (("run", "left"), ("worker", "left"), ("host", "left"), ("epoch", "right"),
-                                ("val_acc", "right"), ("best", "right"), ("s/epoch", "right"),
-                                ("heartbeat", "right"), ("left", "right")):
-            table.add_column(column, justify=justify)
-        last_by_run = epochs.groupby("run_id").tail(1).set_index("run_id") if len(epochs) else pd.DataFrame()
-        mean_by_run = epochs.groupby("run_id")["seconds"].mean() if len(epochs) else pd.Series(dtype=float)
-        for row in running.sort_values("label", key=lambda s: s.map(label_key)).to_dict("records"):
-            total = _planned_epochs(row)
-            done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
-            speed = float(mean_by_run.get(row["run_id"], per_epoch))
-            last = last_by_run.loc[row["run_id"]] if row["run_id"] in last_by_run.index else None
-            heartbeat = row["heartbeat_at"]
-            table.add_row(
-                str(row["label"]), str(row["worker"] or ""), str(row["host"] or ""),
-                f"{done}/{total or '?'}",
-                "" if last is None or pd.isna(last["val_acc"]) else f"{last['val_acc']:.4f}",
-                "" if pd.isna(row["val_acc_best"]) else f"{row['val_acc_best']:.4f}",
-                "" if math.isnan(speed) else f"{speed:.1f}",
-                "" if pd.isna(heartbeat) else format_duration((now - heartbeat).total_seconds()) + " ago",
-                format_duration((total - done) * speed) if total else "",
-            )
-        parts.append(table)
-        left = sum(
-            max(0, (_planned_epochs(r) or 0) - (0 if pd.isna(r["last_epoch"]) else int(r["last_epoch"])))
-            for r in raw[raw["state"].isin(["running", "waiting"])].to_dict("records")
-        )
-        eta = left * per_epoch / max(1, len(running))
-        parts.append(Text(
-            f"ETA {format_duration(eta)}: {left} epochs left, {len(running)} running, {per_epoch:.1f} s/epoch"
-            if math.isfinite(eta) else f"ETA unknown: {left} epochs left, no epoch timed yet"
-        ))
+        parts.extend(_running(raw, running, epochs, now))
     return Group(*parts)
+
+
+def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now: datetime) -> list[Any]:
+    """The running runs' table and the study's ETA.
+
+    A running run goes on at its own mean seconds per epoch (the study's before its
+    first epoch); a waiting run at the study's; the running workers share the work.
+    """
+    study_speed = float(epochs["seconds"].mean()) if len(epochs) else math.nan
+    speeds = epochs.groupby("run_id")["seconds"].mean() if len(epochs) else pd.Series(dtype=float)
+    last = epochs.groupby("run_id").tail(1).set_index("run_id") if len(epochs) else pd.DataFrame()
+    table = Table(title="Running", header_style="bold")
+    table.add_column("run", no_wrap=True)
+    table.add_column("worker@host", overflow="fold")
+    for column in ("epoch", "val_acc", "best", "s/epoch", "seen", "left"):
+        table.add_column(column, justify="right", no_wrap=True)
+    work = 0.0
+    for row in raw[raw["state"].isin(["running", "waiting"])].to_dict("records"):
+        total = _planned_epochs(row)
+        done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
+        speed = float(speeds.get(row["run_id"], study_speed)) if row["state"] == "running" else study_speed
+        left = max(0, (total or done) - done)
+        work += left * speed
+        if row["state"] != "running":
+            continue
+        heartbeat = row["heartbeat_at"]
+        val_acc = last.loc[row["run_id"], "val_acc"] if row["run_id"] in last.index else math.nan
+        table.add_row(
+            str(row["label"]), f"{row['worker'] or '?'}@{row['host'] or '?'}", f"{done}/{total or '?'}",
+            "" if pd.isna(val_acc) else f"{val_acc:.4f}",
+            "" if pd.isna(row["val_acc_best"]) else f"{row['val_acc_best']:.4f}",
+            "" if math.isnan(speed) else f"{speed:.1f}",
+            "" if pd.isna(heartbeat) else format_duration((now - heartbeat).total_seconds()) + " ago",
+            format_duration(left * speed),
+        )
+    epochs_left = sum(
+        max(0, (_planned_epochs(r) or 0) - (0 if pd.isna(r["last_epoch"]) else int(r["last_epoch"])))
+        for r in raw[raw["state"].isin(["running", "waiting"])].to_dict("records")
+    )
+    eta = work / len(running)
+    summary = (
+        f"ETA {format_duration(eta)}: {epochs_left} epochs left, {len(running)} running"
+        if math.isfinite(eta) else f"ETA unknown: {epochs_left} epochs left, no epoch timed yet"
+    )
+    return [table, Text(summary)]
 
 
 def _planned_epochs(row: dict[str, Any]) -> int | None:
