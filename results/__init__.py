@@ -55,7 +55,8 @@ def load(
         own_threshold, own_thresholds = report_thresholds(store, study)
         runs, epochs = read_study(store, study)
     return raw_table(
-        runs, epochs,
+        runs,
+        epochs,
         own_threshold if threshold is None else threshold,
         own_thresholds if thresholds is None else tuple(thresholds),
     )

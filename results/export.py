@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from results.tables import POST_COLUMNS, REACHED, looks_numeric, format_post, stringify
+from results.tables import POST_COLUMNS, REACHED, format_post, looks_numeric, stringify
 
 FORMATS = ("csv", "md", "html", "latex", "json")
 STYLES = ("post", "raw")
@@ -35,7 +35,12 @@ def post_text(table: pd.DataFrame, format: str) -> str:
     plain = format_post(table, marks=False)
     if format == "csv":
         return plain.to_csv(index=False)
-    return _json([{column: _post_value(column, value) for column, value in row.items()} for row in plain.to_dict("records")])
+    return _json(
+        [
+            {column: _post_value(column, value) for column, value in row.items()}
+            for row in plain.to_dict("records")
+        ]
+    )
 
 
 def _post_value(column: str, cell: Any) -> Any:
@@ -59,7 +64,9 @@ def frame_text(frame: pd.DataFrame, format: str) -> str:
             if isinstance(plain[column].dtype, pd.DatetimeTZDtype):
                 plain[column] = plain[column].map(lambda t: "" if pd.isna(t) else t.isoformat())
         return plain.to_csv(index=False)
-    return _json([{column: _json_value(value) for column, value in row.items()} for row in frame.to_dict("records")])
+    return _json(
+        [{column: _json_value(value) for column, value in row.items()} for row in frame.to_dict("records")]
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -105,10 +112,27 @@ def html_table(text: pd.DataFrame) -> str:
 
 
 _LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "λ": r"$\lambda$", "α": r"$\alpha$", "η": r"$\eta$", "Δ": r"$\Delta$", "≥": r"$\geq$",
-    "≤": r"$\leq$", "×": r"$\times$", "–": "--", "—": "---", "…": r"\ldots{}", "·": r"$\cdot$",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "λ": r"$\lambda$",
+    "α": r"$\alpha$",
+    "η": r"$\eta$",
+    "Δ": r"$\Delta$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "×": r"$\times$",
+    "–": "--",
+    "—": "---",
+    "…": r"\ldots{}",
+    "·": r"$\cdot$",
 }
 
 

@@ -25,9 +25,24 @@ _EPOCHS = Epoch.__table__
 
 #: The run columns of the run frame, before the configuration's.
 RUN_COLUMNS = (
-    "run_id", "study", "label", "trial_number", "run_key", "state", "attempts", "comment",
-    "failure_reason", "worker", "host", "heartbeat_at", "device", "versions",
-    "registered", "started", "finished", "config_json",
+    "run_id",
+    "study",
+    "label",
+    "trial_number",
+    "run_key",
+    "state",
+    "attempts",
+    "comment",
+    "failure_reason",
+    "worker",
+    "host",
+    "heartbeat_at",
+    "device",
+    "versions",
+    "registered",
+    "started",
+    "finished",
+    "config_json",
 )
 #: The columns of the epoch frame.
 EPOCH_COLUMNS = ("run_id", "label", "run_key", "trial_number", *EPOCH_FIELDS)
@@ -114,9 +129,10 @@ def read_study(store: ResultStore, study: str) -> tuple[pd.DataFrame, pd.DataFra
         return _runs_frame([]), pd.DataFrame(columns=list(EPOCH_COLUMNS))
     epoch_columns = [_EPOCHS.c[name] for name in ("run_id", *EPOCH_FIELDS)]
     with store.engine.connect() as connection:
-        run_rows = [dict(row._mapping) for row in connection.execute(
-            select(_RUNS).where(_RUNS.c.study == study).order_by(_RUNS.c.id)
-        )]
+        run_rows = [
+            dict(row._mapping)
+            for row in connection.execute(select(_RUNS).where(_RUNS.c.study == study).order_by(_RUNS.c.id))
+        ]
         epoch_rows = connection.execute(
             select(*epoch_columns)
             .join_from(_EPOCHS, _RUNS, _EPOCHS.c.run_id == _RUNS.c.id)

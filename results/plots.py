@@ -118,10 +118,16 @@ def heatmap_figure(raw: pd.DataFrame, *, title: str) -> Figure:
     best_axes, epoch_axes = figure.subplots(1, 2)
     frame = raw.dropna(subset=["weight_decay", "learning_rate"])
     reached = frame["threshold_epoch"].where(frame["reached"].astype(bool)).astype("float64")
-    best = frame.pivot_table(index="weight_decay", columns="learning_rate", values="val_acc_best", aggfunc="max", dropna=False)
-    first = frame.assign(reached_epoch=reached).pivot_table(
-        index="weight_decay", columns="learning_rate", values="reached_epoch", aggfunc="min", dropna=False
-    ).reindex(index=best.index, columns=best.columns)
+    best = frame.pivot_table(
+        index="weight_decay", columns="learning_rate", values="val_acc_best", aggfunc="max", dropna=False
+    )
+    first = (
+        frame.assign(reached_epoch=reached)
+        .pivot_table(
+            index="weight_decay", columns="learning_rate", values="reached_epoch", aggfunc="min", dropna=False
+        )
+        .reindex(index=best.index, columns=best.columns)
+    )
     threshold = float(raw["threshold"].iloc[0]) if "threshold" in raw.columns and len(raw) else 0.92
     if best.size:
         _heatmap(figure, best_axes, best, "best val_acc", ".4f", "viridis")
@@ -139,7 +145,9 @@ def val_loss_figure(raw: pd.DataFrame, epochs: pd.DataFrame, *, log: bool = Fals
 
     figure = Figure(figsize=(10, 6), dpi=_DPI, layout="constrained")
     axes = figure.subplots()
-    decays = raw.set_index("run_id")["weight_decay"] if "weight_decay" in raw.columns else pd.Series(dtype=float)
+    decays = (
+        raw.set_index("run_id")["weight_decay"] if "weight_decay" in raw.columns else pd.Series(dtype=float)
+    )
     known = sorted(v for v in decays.dropna().unique())
     cmap = colormaps["plasma"]
     many = len(raw) > 20
@@ -148,7 +156,14 @@ def val_loss_figure(raw: pd.DataFrame, epochs: pd.DataFrame, *, log: bool = Fals
         # plasma's last sixth is a yellow too pale to see on white.
         colour = cmap(0.85 * known.index(decay) / max(1, len(known) - 1)) if decay in known else "gray"
         label = f"{run['label'].iloc[0]} (λ {format_number(decay)})"
-        axes.plot(run["epoch"], run["val_loss"], color=colour, linewidth=1, alpha=0.85, label=None if many else label)
+        axes.plot(
+            run["epoch"],
+            run["val_loss"],
+            color=colour,
+            linewidth=1,
+            alpha=0.85,
+            label=None if many else label,
+        )
     axes.set_yscale("log" if log else "linear")
     axes.set(xlabel="epoch", ylabel="val_loss", title=title)
     axes.grid(True, alpha=0.3)
@@ -197,10 +212,20 @@ def write_plots(
             name = f"{name}-{row.run_id}"
         seen.add(name)
         run_epochs = by_run.get(row.run_id, epochs.iloc[:0])
-        figure = run_figure(row.label, run_epochs, config_of(row._asdict()), log=log, title=f"{study}: run {row.label}")
+        figure = run_figure(
+            row.label, run_epochs, config_of(row._asdict()), log=log, title=f"{study}: run {row.label}"
+        )
         written.append(save(figure, output / f"{file_part(study)}-run-{name}.png"))
-    written.append(save(heatmap_figure(raw, title=f"{study}: best val_acc and threshold epoch over λ × α"),
-                        output / f"{file_part(study)}-heatmaps.png"))
-    written.append(save(val_loss_figure(raw, epochs, log=log, title=f"{study}: val_loss of all runs"),
-                        output / f"{file_part(study)}-val_loss.png"))
+    written.append(
+        save(
+            heatmap_figure(raw, title=f"{study}: best val_acc and threshold epoch over λ × α"),
+            output / f"{file_part(study)}-heatmaps.png",
+        )
+    )
+    written.append(
+        save(
+            val_loss_figure(raw, epochs, log=log, title=f"{study}: val_loss of all runs"),
+            output / f"{file_part(study)}-val_loss.png",
+        )
+    )
     return written

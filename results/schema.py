@@ -19,7 +19,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Connection, Engine, MetaData, PrimaryKeyConstraint, String, Table, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from results.models import Base
@@ -177,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with engine.connect() as connection:
             stamped = _stamped(connection)
         engine.dispose()
-        print(f"{safe_url(url)}: results schema {', '.join(stamped or ['(none)'])}; this keras-sweep: {SCHEMA_REVISION}")
+        print(
+            f"{safe_url(url)}: results schema {', '.join(stamped or ['(none)'])}; this keras-sweep: {SCHEMA_REVISION}"
+        )
     elif args.action == "upgrade":
         command.upgrade(config, args.revision)
     else:

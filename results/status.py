@@ -15,7 +15,6 @@ from rich.text import Text
 from sqlalchemy import func, select
 
 from results.frames import config_of, read_study
-from results.labels import label_key
 from results.models import RUN_STATES, Epoch, Run, utcnow
 from results.store import ResultStore
 from results.tables import raw_table
@@ -28,7 +27,7 @@ def format_duration(seconds: float | None) -> str:
     """`3h 05m`, `12m 40s`, `45s`; empty when unknown."""
     if seconds is None or not math.isfinite(seconds):
         return ""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -62,8 +61,11 @@ def overview(store: ResultStore) -> Table:
         states = by_study[study]
         value, label = best.get(study, (math.nan, ""))
         table.add_row(
-            study, str(sum(states.values())), *(str(states.get(s, "")) for s in shown),
-            label, "" if math.isnan(value) else f"{value:.5f}",
+            study,
+            str(sum(states.values())),
+            *(str(states.get(s, "")) for s in shown),
+            label,
+            "" if math.isnan(value) else f"{value:.5f}",
         )
     return table
 
@@ -100,14 +102,21 @@ def study_status(store: ResultStore, study: str, *, threshold: float, now: datet
 
     if raw["val_acc_best"].notna().any():
         top = raw.loc[raw["val_acc_best"].idxmax()]
-        crossing = "" if pd.isna(top["threshold_epoch"]) else (
-            f", val_acc ≥ {threshold:g} at epoch {top['threshold_epoch']}" if top["reached"]
-            else f", never ≥ {threshold:g}"
+        crossing = (
+            ""
+            if pd.isna(top["threshold_epoch"])
+            else (
+                f", val_acc ≥ {threshold:g} at epoch {top['threshold_epoch']}"
+                if top["reached"]
+                else f", never ≥ {threshold:g}"
+            )
         )
-        parts.append(Text(
-            f"Best run so far: {top['label']} — val_acc {top['val_acc_best']:.5f} at epoch "
-            f"{top['epoch_best']}{crossing}"
-        ))
+        parts.append(
+            Text(
+                f"Best run so far: {top['label']} — val_acc {top['val_acc_best']:.5f} at epoch "
+                f"{top['epoch_best']}{crossing}"
+            )
+        )
 
     running = raw[raw["state"] == "running"]
     if len(running):
@@ -141,7 +150,9 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
         heartbeat = row["heartbeat_at"]
         val_acc = last.loc[row["run_id"], "val_acc"] if row["run_id"] in last.index else math.nan
         table.add_row(
-            str(row["label"]), f"{row['worker'] or '?'}@{row['host'] or '?'}", f"{done}/{total or '?'}",
+            str(row["label"]),
+            f"{row['worker'] or '?'}@{row['host'] or '?'}",
+            f"{done}/{total or '?'}",
             "" if pd.isna(val_acc) else f"{val_acc:.4f}",
             "" if pd.isna(row["val_acc_best"]) else f"{row['val_acc_best']:.4f}",
             "" if math.isnan(speed) else f"{speed:.1f}",
@@ -155,7 +166,8 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
     eta = work / len(running)
     summary = (
         f"ETA {format_duration(eta)}: {epochs_left} epochs left, {len(running)} running"
-        if math.isfinite(eta) else f"ETA unknown: {epochs_left} epochs left, no epoch timed yet"
+        if math.isfinite(eta)
+        else f"ETA unknown: {epochs_left} epochs left, no epoch timed yet"
     )
     return [table, Text(summary)]
 

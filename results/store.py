@@ -222,8 +222,14 @@ class ResultStore:
         statement = (
             self._insert(_RUNS)
             .values(
-                study=study, run_key=run_key, label=label, comment=comment or "",
-                config=config, trial_number=trial_number, state="waiting", attempts=0,
+                study=study,
+                run_key=run_key,
+                label=label,
+                comment=comment or "",
+                config=config,
+                trial_number=trial_number,
+                state="waiting",
+                attempts=0,
                 registered=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["study", "run_key"])
@@ -263,10 +269,14 @@ class ResultStore:
                 ),
             )
             .values(
-                state="running", worker=worker, host=host, heartbeat_at=now,
+                state="running",
+                worker=worker,
+                host=host,
+                heartbeat_at=now,
                 attempts=_RUNS.c.attempts + 1,
                 started=func.coalesce(_RUNS.c.started, literal(now, type_=_RUNS.c.started.type)),
-                finished=None, failure_reason=None,
+                finished=None,
+                failure_reason=None,
             )
         )
         with self.engine.begin() as connection:
@@ -405,8 +415,9 @@ class ResultStore:
         if not self.has_tables:
             return []
         with self.engine.connect() as connection:
-            return list(connection.execute(select(_RUNS.c.study).distinct().order_by(_RUNS.c.study)).scalars())
-
+            return list(
+                connection.execute(select(_RUNS.c.study).distinct().order_by(_RUNS.c.study)).scalars()
+            )
 
 
 __all__ = ["ALLOWED_URLS", "ResultStore", "check_url", "create_engine_for", "safe_url"]

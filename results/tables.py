@@ -28,8 +28,21 @@ if TYPE_CHECKING:
 
 #: The post's columns, in its order.
 POST_COLUMNS = (
-    "#", "epoch", "acc_val", "acc", "epo best", "val acc best", "final loss",
-    "final val loss", "shift", "l2", "λ", "m", "α", "reduction model", "comment",
+    "#",
+    "epoch",
+    "acc_val",
+    "acc",
+    "epo best",
+    "val acc best",
+    "final loss",
+    "final val loss",
+    "shift",
+    "l2",
+    "λ",
+    "m",
+    "α",
+    "reduction model",
+    "comment",
 )
 #: `post_table`'s flag column: whether `epoch` is the threshold's or the 0.01 level's.
 REACHED = "reached"
@@ -70,11 +83,18 @@ def metrics_frame(
     key = _join_key(runs, epochs)
     ordered = epochs.sort_values([key, "epoch"], kind="stable")
     keys = ordered[key].to_numpy()
-    arrays = {name: ordered[name].to_numpy(dtype=np.float64) for name in ("loss", "acc", "val_loss", "val_acc", "lr")}
+    arrays = {
+        name: ordered[name].to_numpy(dtype=np.float64)
+        for name in ("loss", "acc", "val_loss", "val_acc", "lr")
+    }
     epoch = ordered["epoch"].to_numpy(dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.array([], dtype=int)
-    bounds = dict(zip(keys[starts], zip(starts, np.r_[starts[1:], len(keys)]), strict=True))
-    alphas = runs["learning_rate"] if "learning_rate" in runs.columns else pd.Series(math.nan, index=runs.index)
+    bounds: dict[Any, tuple[int, int]] = {}
+    if len(keys):
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        bounds = dict(zip(keys[starts], zip(starts, np.r_[starts[1:], len(keys)], strict=True), strict=True))
+    alphas = (
+        runs["learning_rate"] if "learning_rate" in runs.columns else pd.Series(math.nan, index=runs.index)
+    )
     empty = History(epoch=epoch[:0], **{name: values[:0] for name, values in arrays.items()})
     rows = []
     for run, alpha in zip(runs[key], alphas, strict=True):
@@ -84,24 +104,60 @@ def metrics_frame(
         else:
             history = empty
         alpha = float(alpha) if alpha is not None and not pd.isna(alpha) else None
-        rows.append(_metric_row(run_metrics(history, threshold=threshold, thresholds=thresholds, alpha=alpha), thresholds))
+        rows.append(
+            _metric_row(
+                run_metrics(history, threshold=threshold, thresholds=thresholds, alpha=alpha), thresholds
+            )
+        )
     columns = [
-        "threshold_epoch", "reached", "level", "acc_val", "acc", "epoch_best", "val_acc_best",
-        "final_loss", "final_val_loss", *map(threshold_column, thresholds), "delta_val_loss",
-        "epochs_done", "last_epoch",
+        "threshold_epoch",
+        "reached",
+        "level",
+        "acc_val",
+        "acc",
+        "epoch_best",
+        "val_acc_best",
+        "final_loss",
+        "final_val_loss",
+        *map(threshold_column, thresholds),
+        "delta_val_loss",
+        "epochs_done",
+        "last_epoch",
     ]
     frame = pd.DataFrame.from_records(rows, columns=columns, index=runs.index)
     integers = ["threshold_epoch", "epoch_best", "last_epoch", *map(threshold_column, thresholds)]
     frame = frame.astype({name: "Int64" for name in integers} | {"reached": "bool", "epochs_done": "int64"})
-    return frame.astype({name: "float64" for name in ("level", "acc_val", "acc", "val_acc_best", "final_loss", "final_val_loss", "delta_val_loss")})
+    return frame.astype(
+        {
+            name: "float64"
+            for name in (
+                "level",
+                "acc_val",
+                "acc",
+                "val_acc_best",
+                "final_loss",
+                "final_val_loss",
+                "delta_val_loss",
+            )
+        }
+    )
 
 
 def _metric_row(metrics: RunMetrics, thresholds: Sequence[float]) -> tuple[Any, ...]:
     return (
-        metrics.threshold_epoch, metrics.reached, metrics.level, metrics.acc_val, metrics.acc,
-        metrics.epoch_best, metrics.val_acc_best, metrics.final_loss, metrics.final_val_loss,
-        *(metrics.epochs_to[float(t)] for t in thresholds), metrics.delta_val_loss,
-        metrics.epochs_done, metrics.last_epoch,
+        metrics.threshold_epoch,
+        metrics.reached,
+        metrics.level,
+        metrics.acc_val,
+        metrics.acc,
+        metrics.epoch_best,
+        metrics.val_acc_best,
+        metrics.final_loss,
+        metrics.final_val_loss,
+        *(metrics.epochs_to[float(t)] for t in thresholds),
+        metrics.delta_val_loss,
+        metrics.epochs_done,
+        metrics.last_epoch,
     )
 
 
@@ -113,7 +169,9 @@ def _column(runs: pd.DataFrame, name: str, default: Any = math.nan) -> pd.Series
     return runs[name] if name in runs.columns else pd.Series(default, index=runs.index)
 
 
-def post_table(runs_df: pd.DataFrame, epochs_df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
+def post_table(
+    runs_df: pd.DataFrame, epochs_df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
     """The post's table: `POST_COLUMNS` then `reached`, one row per run in label order.
 
     Args:
@@ -129,20 +187,23 @@ def post_table(runs_df: pd.DataFrame, epochs_df: pd.DataFrame, threshold: float 
         0.01 level the run reached.
     """
     metrics = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=())
-    table = pd.DataFrame({
-        "#": _column(runs_df, "label", "").astype(str),
-        "epoch": metrics["threshold_epoch"],
-        "acc_val": metrics["acc_val"],
-        "acc": metrics["acc"],
-        "epo best": metrics["epoch_best"],
-        "val acc best": metrics["val_acc_best"],
-        "final loss": metrics["final_loss"],
-        "final val loss": metrics["final_val_loss"],
-        **{column: _column(runs_df, source).astype("float64") for column, source in _SETTINGS.items()},
-        "reduction model": _column(runs_df, "reduction_model", "").fillna("").astype(str),
-        "comment": _column(runs_df, "comment", "").fillna("").astype(str),
-        REACHED: metrics["reached"],
-    }, index=runs_df.index)
+    table = pd.DataFrame(
+        {
+            "#": _column(runs_df, "label", "").astype(str),
+            "epoch": metrics["threshold_epoch"],
+            "acc_val": metrics["acc_val"],
+            "acc": metrics["acc"],
+            "epo best": metrics["epoch_best"],
+            "val acc best": metrics["val_acc_best"],
+            "final loss": metrics["final_loss"],
+            "final val loss": metrics["final_val_loss"],
+            **{column: _column(runs_df, source).astype("float64") for column, source in _SETTINGS.items()},
+            "reduction model": _column(runs_df, "reduction_model", "").fillna("").astype(str),
+            "comment": _column(runs_df, "comment", "").fillna("").astype(str),
+            REACHED: metrics["reached"],
+        },
+        index=runs_df.index,
+    )
     return _in_label_order(table, table["#"])
 
 
@@ -163,15 +224,23 @@ def raw_table(
     """
     metrics = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=thresholds)
     key = _join_key(runs_df, epochs_df)
-    train_seconds = epochs_df.groupby(key)["seconds"].sum(min_count=1) if len(epochs_df) else pd.Series(dtype="float64")
-    extra = pd.DataFrame({
-        "threshold": float(threshold),
-        "duration": _duration(runs_df),
-        "train_seconds": runs_df[key].map(train_seconds).astype("float64"),
-    }, index=runs_df.index)
+    train_seconds = (
+        epochs_df.groupby(key)["seconds"].sum(min_count=1) if len(epochs_df) else pd.Series(dtype="float64")
+    )
+    extra = pd.DataFrame(
+        {
+            "threshold": float(threshold),
+            "duration": _duration(runs_df),
+            "train_seconds": runs_df[key].map(train_seconds).astype("float64"),
+        },
+        index=runs_df.index,
+    )
     first = [name for name in _FIRST_RAW if name in runs_df.columns]
     rest = [name for name in runs_df.columns if name not in first]
-    table = pd.concat([runs_df[first], extra[["threshold"]], metrics, extra[["duration", "train_seconds"]], runs_df[rest]], axis=1)
+    table = pd.concat(
+        [runs_df[first], extra[["threshold"]], metrics, extra[["duration", "train_seconds"]], runs_df[rest]],
+        axis=1,
+    )
     labels = _column(runs_df, "label", "")
     return _in_label_order(table, labels)
 
@@ -248,7 +317,9 @@ def render_rich(df: pd.DataFrame, *, title: str | None = None) -> Table:
     """A rich table of a post table (formatted with `format_post`) or any frame."""
     from rich.table import Table
 
-    text = format_post(df) if set(POST_COLUMNS) <= set(df.columns) and REACHED in df.columns else stringify(df)
+    text = (
+        format_post(df) if set(POST_COLUMNS) <= set(df.columns) and REACHED in df.columns else stringify(df)
+    )
     table = Table(title=title, header_style="bold")
     for column in text.columns:
         numeric = column not in ("#", "reduction model", "comment") and looks_numeric(text[column])

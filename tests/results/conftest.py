@@ -31,10 +31,15 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=[
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="SWEEP_TEST_POSTGRES_URL is not set")),
-])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(not POSTGRES_URL, reason="SWEEP_TEST_POSTGRES_URL is not set"),
+        ),
+    ]
+)
 def storage_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     """A fresh, empty storage URL: a SQLite file, or the test PostgreSQL database."""
     if request.param == "sqlite":
@@ -73,8 +78,16 @@ def make_history(
     val_loss = val_loss if val_loss is not None else [0.3 + math.exp(-e / 8) for e in range(1, n + 1)]
     lrs = [lr] * n if isinstance(lr, float) else list(lr)
     return [
-        {"epoch": e + 1, "loss": loss[e], "acc": acc[e], "val_loss": val_loss[e], "val_acc": val_acc[e],
-         "lr": lrs[e], "seconds": seconds, "images_per_second": 5000.0}
+        {
+            "epoch": e + 1,
+            "loss": loss[e],
+            "acc": acc[e],
+            "val_loss": val_loss[e],
+            "val_acc": val_acc[e],
+            "lr": lrs[e],
+            "seconds": seconds,
+            "images_per_second": 5000.0,
+        }
         for e in range(n)
     ]
 
@@ -98,7 +111,9 @@ POST_SCHEDULE = "[8.e-4, 20][8.e-5, 40][1.e-5, 50][4.e-6, 60]"
 
 def _ramp(peak: float, n: int = 60, *, at: int = 45) -> list[float]:
     """A val_acc that rises to `peak` at epoch `at` and stays a little below it."""
-    values = [0.4 + (peak - 0.4) * min(1.0, e / at) ** 0.5 - (0.0005 if e > at else 0.0) for e in range(1, n + 1)]
+    values = [
+        0.4 + (peak - 0.4) * min(1.0, e / at) ** 0.5 - (0.0005 if e > at else 0.0) for e in range(1, n + 1)
+    ]
     values[at - 1] = peak
     return values
 
@@ -120,32 +135,59 @@ def post_study_runs() -> list[dict[str, Any]]:
         dict(label="3B", weight_decay=0.05, val_acc=_ramp(0.9262, at=58)),
         dict(label="0", weight_decay=0.0, val_acc=run_0),
         dict(label="2", weight_decay=4e-3, val_acc=_ramp(0.9158)),
-        dict(label="11", weight_decay=0.4, val_acc=_ramp(0.9261), loss=[max(2.516e-4, 1.0 - e / 50) for e in range(1, 61)]),
+        dict(
+            label="11",
+            weight_decay=0.4,
+            val_acc=_ramp(0.9261),
+            loss=[max(2.516e-4, 1.0 - e / 50) for e in range(1, 61)],
+        ),
         dict(label="3A", weight_decay=0.01, val_acc=_ramp(0.9172)),
         dict(label="1", weight_decay=5e-4, val_acc=_ramp(0.9191)),
-        dict(label="12", weight_decay=0.2, learning_rate=4e-4, relative="[1, 20][0.2, 40][0.025, 50][0.005, 60]", val_acc=_ramp(0.9268)),
+        dict(
+            label="12",
+            weight_decay=0.2,
+            learning_rate=4e-4,
+            relative="[1, 20][0.2, 40][0.025, 50][0.005, 60]",
+            val_acc=_ramp(0.9268),
+        ),
         dict(label="13", weight_decay=0.2, val_acc=[]),
     ]
     for run in runs:
         if "relative" in run:
-            config = RunConfig(weight_decay=run["weight_decay"], learning_rate=run["learning_rate"],
-                               schedule={"breakpoints": run["relative"], "relative": True}, ema_momentum=0.98)
+            config = RunConfig(
+                weight_decay=run["weight_decay"],
+                learning_rate=run["learning_rate"],
+                schedule={"breakpoints": run["relative"], "relative": True},
+                ema_momentum=0.98,
+            )
         else:
             config = RunConfig(weight_decay=run["weight_decay"], schedule=POST_SCHEDULE, ema_momentum=0.98)
         run["config"] = config
         n = len(run["val_acc"])
-        run["records"] = make_history(
-            run["val_acc"], loss=run.get("loss"), val_loss=run.get("val_loss"),
-            lr=run.get("lr") or [config.lr_at(e) for e in range(1, n + 1)],
-        ) if n else []
+        run["records"] = (
+            make_history(
+                run["val_acc"],
+                loss=run.get("loss"),
+                val_loss=run.get("val_loss"),
+                lr=run.get("lr") or [config.lr_at(e) for e in range(1, n + 1)],
+            )
+            if n
+            else []
+        )
     return runs
 
 
 def fill_study(store: ResultStore, study: str, runs: list[dict[str, Any]]) -> None:
     """Registers, trains (records) and finishes the runs."""
     for number, run in enumerate(runs):
-        run_id = store.register_run(study, run["config"].run_key, label=run["label"], comment=f"run {run['label']} <λ>",
-                                    config=run["config"].model_dump(mode="json"), trial_number=number)
+        run_id = store.register_run(
+            study,
+            run["config"].run_key,
+            label=run["label"],
+            comment=f"run {run['label']} <λ>",
+            config=run["config"].model_dump(mode="json"),
+            trial_number=number,
+        )
         run["run_id"] = run_id
         if not run["records"]:
             continue
@@ -162,3 +204,19 @@ def post_study(sqlite_url: str) -> tuple[str, str, list[dict[str, Any]]]:
     with ResultStore(sqlite_url) as result_store:
         fill_study(result_store, "table1", runs)
     return sqlite_url, "table1", runs
+
+
+@pytest.fixture
+def build_study() -> Callable[..., None]:
+    """`build_study(url, study, runs=3, copies=1)`: `copies` copies (other seeds) of
+    the first `runs` runs of the post-like study."""
+
+    def build(url: str, study: str, *, runs: int = 3, copies: int = 1) -> None:
+        with ResultStore(url) as result_store:
+            for copy in range(copies):
+                chosen = post_study_runs()[:runs]
+                for run in chosen:
+                    run["config"] = run["config"].model_copy(update={"seed": copy})
+                fill_study(result_store, study, chosen)
+
+    return build

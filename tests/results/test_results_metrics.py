@@ -107,7 +107,9 @@ def test_delta_val_loss_of_small_fluctuations_and_edges():
 
 def test_epochs_to_thresholds():
     assert epochs_to_thresholds([1, 2, 3, 4], [0.91, 0.925, 0.931, 0.94], (0.92, 0.93, 0.95)) == {
-        0.92: 2, 0.93: 3, 0.95: None,
+        0.92: 2,
+        0.93: 3,
+        0.95: None,
     }
 
 

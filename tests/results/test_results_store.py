@@ -24,8 +24,16 @@ CONFIG = {"weight_decay": 0.1, "learning_rate": 8e-4, "epochs": 60}
 
 
 def _record(epoch: int, **values: float) -> dict[str, float]:
-    record = {"epoch": epoch, "loss": 1.0, "acc": 0.5, "val_loss": 1.1, "val_acc": 0.45,
-              "lr": 8e-4, "seconds": 10.0, "images_per_second": 5000.0}
+    record = {
+        "epoch": epoch,
+        "loss": 1.0,
+        "acc": 0.5,
+        "val_loss": 1.1,
+        "val_acc": 0.45,
+        "lr": 8e-4,
+        "seconds": 10.0,
+        "images_per_second": 5000.0,
+    }
     record.update(values)
     return record
 
@@ -96,7 +104,9 @@ def test_claims_stop_at_max_attempts_and_at_final_states(store):
 def test_finish_run(store):
     run_id = _register(store)
     store.claim_run(run_id, worker="w", host="h", stale_after=60, max_attempts=2)
-    store.finish_run(run_id, "diverged", failure_reason="loss is NaN", device="GPU H200", versions={"keras": "3.15.1"})
+    store.finish_run(
+        run_id, "diverged", failure_reason="loss is NaN", device="GPU H200", versions={"keras": "3.15.1"}
+    )
     store.finish_run(run_id, "diverged", failure_reason="loss is NaN")  # device, versions kept
     run = store.get_run(run_id)
     assert (run["state"], run["failure_reason"], run["device"]) == ("diverged", "loss is NaN", "GPU H200")
@@ -137,8 +147,11 @@ def test_epoch_records_nan_extra_keys_and_bad_input(store):
 
 def _claim_all(url: str, worker: str, run_ids: list[int], queue: multiprocessing.Queue) -> None:
     store = ResultStore(url)
-    claimed = [run_id for run_id in run_ids
-               if store.claim_run(run_id, worker=worker, host="h", stale_after=3600, max_attempts=5)]
+    claimed = [
+        run_id
+        for run_id in run_ids
+        if store.claim_run(run_id, worker=worker, host="h", stale_after=3600, max_attempts=5)
+    ]
     store.close()
     queue.put(claimed)
 
@@ -147,7 +160,9 @@ def test_several_workers_each_claim_a_run_exactly_once(store, storage_url):
     run_ids = [_register(store, key=f"k{i}") for i in range(30)]
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    workers = [context.Process(target=_claim_all, args=(storage_url, f"w{i}", run_ids, queue)) for i in range(4)]
+    workers = [
+        context.Process(target=_claim_all, args=(storage_url, f"w{i}", run_ids, queue)) for i in range(4)
+    ]
     for worker in workers:
         worker.start()
     claimed = [run_id for _ in workers for run_id in queue.get(timeout=120)]
@@ -189,13 +204,16 @@ def test_a_lock_is_retried_briefly():
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("url, message", [
-    ("sweeps.db", "not a database URL"),
-    ("mysql+pymysql://u@h/db", r"mysql\+pymysql is not supported"),
-    ("postgresql+psycopg2://u@h/db", "must be psycopg"),
-    ("postgresql+psycopg://u@h", "no database name"),
-    ("sqlite:////no/such/folder/sweeps.db", "folder /no/such/folder does not exist"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("sweeps.db", "not a database URL"),
+        ("mysql+pymysql://u@h/db", r"mysql\+pymysql is not supported"),
+        ("postgresql+psycopg2://u@h/db", "must be psycopg"),
+        ("postgresql+psycopg://u@h", "no database name"),
+        ("sqlite:////no/such/folder/sweeps.db", "folder /no/such/folder does not exist"),
+    ],
+)
 def test_bad_urls_say_what_is_allowed(url, message):
     # Each fails before any connection is tried.
     with pytest.raises(InputError, match=message) as error:
@@ -263,7 +281,9 @@ def test_a_database_of_an_older_schema_gets_the_upgrade_command(store, storage_u
     _stamp(store, "0000")
     store.close()
     monkeypatch.setattr(schema, "known_revisions", lambda: {"0000", schema.SCHEMA_REVISION})
-    with pytest.raises(InputError, match=r"revision 0000, this keras-sweep needs 0001.*python -m results.schema upgrade"):
+    with pytest.raises(
+        InputError, match=r"revision 0000, this keras-sweep needs 0001.*python -m results.schema upgrade"
+    ):
         ResultStore(storage_url)
 
 

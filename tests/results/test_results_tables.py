@@ -14,7 +14,15 @@ from results.export import frame_text, latex_escape, post_text
 from results.frames import read_study
 from results.labels import label_order, sort_labels
 from results.store import ResultStore
-from results.tables import POST_COLUMNS, epochs_table, format_loss, format_post, post_table, raw_table, render_rich
+from results.tables import (
+    POST_COLUMNS,
+    epochs_table,
+    format_loss,
+    format_post,
+    post_table,
+    raw_table,
+    render_rich,
+)
 
 LABEL_ORDER = ["0", "1", "2", "3A", "3B", "10", "11", "12", "13"]
 
@@ -29,7 +37,16 @@ def frames(post_study):
 
 def test_labels_in_the_posts_order():
     assert sort_labels(["11", "3B", "10", "0", "x", "3A", "2", "1", "4", "B"]) == [
-        "0", "1", "2", "3A", "3B", "4", "10", "11", "B", "x",
+        "0",
+        "1",
+        "2",
+        "3A",
+        "3B",
+        "4",
+        "10",
+        "11",
+        "B",
+        "x",
     ]
     assert label_order(["2", "10", "1"]) == [2, 0, 1]
 
@@ -40,16 +57,22 @@ def test_label_order_is_a_total_order(labels):
     assert sort_labels(list(reversed(labels))) == ordered
     numbered = [label for label in ordered if label[0].isdigit()]
     assert ordered[: len(numbered)] == numbered  # numbered labels first
-    assert [int(label.rstrip("ABC")) for label in numbered] == sorted(int(label.rstrip("ABC")) for label in numbered)
+    assert [int(label.rstrip("ABC")) for label in numbered] == sorted(
+        int(label.rstrip("ABC")) for label in numbered
+    )
 
 
 def test_post_table_columns_rows_and_values(frames):
-    run_frame, epochs, runs = frames
+    run_frame, epochs, _ = frames
     table = post_table(run_frame, epochs)
     assert list(table.columns) == [*POST_COLUMNS, "reached"]
     assert list(table["#"]) == LABEL_ORDER
     row = table.set_index("#")
-    assert (row.loc["3B", "epoch"], row.loc["3B", "epo best"], row.loc["3B", "val acc best"]) == (57, 58, 0.9262)
+    assert (row.loc["3B", "epoch"], row.loc["3B", "epo best"], row.loc["3B", "val acc best"]) == (
+        57,
+        58,
+        0.9262,
+    )
     assert bool(row.loc["3B", "reached"]) and not bool(row.loc["0", "reached"])
     # Run 0 never reaches 0.92: its first epoch at its highest 0.01 level (0.91).
     assert (row.loc["0", "epoch"], row.loc["0", "acc_val"]) == (47, 0.9123)
@@ -67,7 +90,12 @@ def test_the_posts_number_formats(frames):
     assert text.loc["3B", "epoch"] == "57" and text.loc["3B", "acc_val"] == "0.92164"
     assert text.loc["3B", "acc"] == "0.9916" and text.loc["3B", "val acc best"] == "0.92620"
     assert text.loc["11", "final loss"] == "2.5160e-04" and text.loc["10", "final val loss"] == "0.2880"
-    assert (text.loc["1", "α"], text.loc["1", "λ"], text.loc["10", "λ"], text.loc["0", "λ"]) == ("8.e-4", "5.e-4", "0.30", "0.0")
+    assert (text.loc["1", "α"], text.loc["1", "λ"], text.loc["10", "λ"], text.loc["0", "λ"]) == (
+        "8.e-4",
+        "5.e-4",
+        "0.30",
+        "0.0",
+    )
     assert (text.loc["1", "shift"], text.loc["1", "l2"], text.loc["1", "m"]) == ("0.07", "0.0", "0.98")
     assert text.loc["1", "reduction model"] == "[8.e-4, 20][8.e-5, 40][1.e-5, 50][4.e-6, 60]"
     # A relative schedule (factors η) is written in learning rates η·α.
@@ -100,7 +128,18 @@ def test_post_csv_reads_back_to_the_values_shown(frames):
     assert list(back.columns) == [*POST_COLUMNS, "reached"]
     assert list(back["#"]) == LABEL_ORDER
     shown = format_post(table, marks=False)
-    for column in ("epoch", "acc_val", "acc", "epo best", "val acc best", "final loss", "final val loss", "λ", "m", "α"):
+    for column in (
+        "epoch",
+        "acc_val",
+        "acc",
+        "epo best",
+        "val acc best",
+        "final loss",
+        "final val loss",
+        "λ",
+        "m",
+        "α",
+    ):
         expected = pd.to_numeric(shown[column].replace("", None)).astype("float64")
         pd.testing.assert_series_equal(back[column].astype("float64"), expected, check_names=False)
     assert back["α"].iloc[0] == 8e-4 and back["reached"].dtype == bool
@@ -118,7 +157,9 @@ def test_raw_csv_reads_back_to_the_same_values(frames):
     assert list(back.columns) == list(table.columns)
     for column in table.columns:
         if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column]):
-            pd.testing.assert_series_equal(back[column].astype("float64"), table[column].astype("float64"), check_names=False)
+            pd.testing.assert_series_equal(
+                back[column].astype("float64"), table[column].astype("float64"), check_names=False
+            )
         elif pd.api.types.is_bool_dtype(table[column]):
             assert back[column].tolist() == table[column].tolist()
     row = table.set_index("label")
@@ -136,7 +177,9 @@ def test_epoch_csv_reads_back_exactly(frames):
     back = pd.read_csv(io.StringIO(frame_text(table, "csv")), dtype={"label": str})
     assert len(back) == sum(len(run["records"]) for run in runs.values())
     for column in ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"):
-        pd.testing.assert_series_equal(back[column].astype("float64"), table[column].astype("float64"), check_names=False)
+        pd.testing.assert_series_equal(
+            back[column].astype("float64"), table[column].astype("float64"), check_names=False
+        )
     assert back["label"].drop_duplicates().tolist() == LABEL_ORDER[:-1]  # 13 has no epochs
     first = back[back["label"] == "10"].iloc[5]
     assert first["val_loss"] == 12.0 and first["epoch"] == 6
@@ -177,5 +220,8 @@ def test_the_tables_accept_frames_keyed_by_run_key(frames):
 def test_metrics_of_an_empty_study():
     from results.frames import _runs_frame
 
-    empty = raw_table(_runs_frame([]), pd.DataFrame(columns=["run_id", "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds"]))
+    empty = raw_table(
+        _runs_frame([]),
+        pd.DataFrame(columns=["run_id", "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds"]),
+    )
     assert len(empty) == 0
