@@ -1,0 +1,141 @@
+"""`sweep train FILE --run LABEL`: one run of a sweep file, without Optuna, for debugging.
+
+Prints a Keras-style line per epoch. The first Ctrl-C stops the run after the current
+epoch's checkpoint (run the same command with `--checkpoints DIR` to continue); a
+second one aborts at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sweeps.errors import InputError
+from trainer.records import EpochRecord
+
+EXIT_STATUS = {"completed": 0, "diverged": 1, "stopped": 130}
+
+
+def select_trial(trials: Sequence[Any], run: str, file: str) -> Any:
+    """The trial `--run` names: a label, `#N` (1-based) or a run-key prefix.
+
+    Raises:
+        InputError: no trial, or several, match.
+    """
+    matches = [trial for trial in trials if trial.label == run]
+    if not matches and re.fullmatch(r"#\d+", run):
+        matches = [trial for trial in trials if trial.number == int(run[1:])]
+    if not matches and re.fullmatch(r"[0-9a-f]+", run):
+        matches = [trial for trial in trials if trial.run_key.startswith(run)]
+    if len(matches) == 1:
+        return matches[0]
+    labels = ", ".join(trial.label for trial in trials) or "none"
+    if matches:
+        raise InputError(
+            f"--run {run}: matches {len(matches)} runs of {file} "
+            f"({', '.join(trial.label for trial in matches)}); give a longer run key"
+        )
+    raise InputError(
+        f"--run {run}: no such run in {file}; its labels: {labels} "
+        f"(or #1…#{len(trials)}, or a run-key prefix)"
+    )
+
+
+def progress_line(record: EpochRecord, epochs: int) -> str:
+    """One epoch as Keras prints it, plus the LR and the speed."""
+    def metric(value: float) -> str:
+        return "nan" if math.isnan(value) else f"{value:.4f}"
+
+    return (
+        f"Epoch {record.epoch}/{epochs} - {record.seconds:.0f}s - loss: {metric(record.loss)} "
+        f"- acc: {metric(record.acc)} - val_loss: {metric(record.val_loss)} "
+        f"- val_acc: {metric(record.val_acc)} - lr: {record.lr:.4e} "
+        f"- {record.images_per_second:.0f} img/s"
+    )
+
+
+class _StopOnFirstInterrupt:
+    """The first SIGINT asks the run to stop after the epoch; the second interrupts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopOnFirstInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this epoch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+
+def train_command(file: str, run: str, *, data_dir: str | None, checkpoints: str | None) -> int:
+    """Trains one run of a sweep file and prints a line per epoch.
+
+    Args:
+        file: the sweep file.
+        run: the run's label, `#N` or a run-key prefix.
+        data_dir: the dataset's files (default: Keras' loader and cache).
+        checkpoints: the run's checkpoint folder (default: a fresh temporary one).
+
+    Returns:
+        0 when completed, 1 when diverged, 130 when stopped by Ctrl-C.
+    """
+    from sweeps.sweep_file import load_sweep
+
+    sweep = load_sweep(file)
+    trial = select_trial(sweep.trials(), run, file)
+    config = trial.config
+    if checkpoints is None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", trial.label)
+        folder = Path(tempfile.mkdtemp(prefix=f"sweep-train-{slug}-"))
+    else:
+        folder = Path(checkpoints)
+    comment = f" ({trial.comment})" if trial.comment else ""
+    print(f"run {trial.label}{comment}, #{trial.number}, key {trial.run_key}", flush=True)
+    print(
+        f"ResNet{config.depth}v2 on {config.dataset}, {config.epochs} epochs, batch "
+        f"{config.batch_size}, λ {config.weight_decay:g}, m {config.ema_momentum:g}, "
+        f"schedule {config.schedule_notation()}",
+        flush=True,
+    )
+    print(f"checkpoints: {folder} (continue with --checkpoints {folder})", flush=True)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines are noise here
+    from trainer.train import train
+
+    with _StopOnFirstInterrupt() as interrupt:
+        result = train(
+            config,
+            lambda record: print(progress_line(record, config.epochs), flush=True),
+            folder,
+            data_dir=data_dir,
+            should_stop=lambda: interrupt.requested,
+        )
+    best = (
+        f"best val_acc {result.best_val_acc:.4f} at epoch {result.best_epoch}"
+        if result.best_val_acc is not None else "no validation yet"
+    )
+    print(f"{result.status}: {result.failure_reason or f'{result.epochs_completed} epochs'}, {best}")
+    versions = result.versions
+    print(
+        f"keras {versions.get('keras')}, {versions.get('backend')} {versions.get('backend_version')}, "
+        f"{versions.get('device')}"
+    )
+    return EXIT_STATUS[result.status]

@@ -1,0 +1,197 @@
+"""Train one run as the post does, one epoch at a time, resumable at any epoch.
+
+The loop calls Keras' `fit()` for one epoch at a time on that epoch's permutation of
+the training set, validates, reports the epoch, and checkpoints:
+
+    for each remaining epoch:
+        fit one epoch  →  evaluate  →  on_epoch(record)  →  checkpoint  →  should_stop?
+
+`on_epoch` comes before the checkpoint, so a kill between the two re-trains at most
+that epoch (reported again, which the store upserts) and never loses an epoch's row.
+Validation uses the weights as they are during training, as the post's
+`fit(validation_data=…)` did; with EMA the final (`last`) weights are the averages, as
+after the post's `fit()`.
+
+TensorFlow is imported inside `train()` only, so `import trainer` stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainer.records import EpochRecord, TrainResult
+
+if TYPE_CHECKING:
+    from sweeps.config import RunConfig
+
+
+def _non_finite_loss_watcher() -> Any:
+    """A callback that stops `fit()` at the first batch whose running loss is NaN or inf."""
+    import keras
+
+    class NonFiniteLoss(keras.callbacks.Callback):
+        # Only reads the logs: safe to run off the training thread where the backend
+        # allows it (JAX), so it does not stall the device.
+        async_safe = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.tripped = False
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.tripped = True
+                self.model.stop_training = True
+
+    return NonFiniteLoss()
+
+
+def _build(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int, steps_per_epoch: int) -> tuple[Any, Any]:
+    """The compiled model (with the augmentation layer) and its built optimizer."""
+    import keras
+
+    from trainer.augment import ShiftFlip
+    from trainer.device import resolve_precision
+    from trainer.model import build_resnet_v2
+    from trainer.optimizer import build_optimizer
+
+    # A fresh graph per run (Keras leaks memory across runs otherwise), then the seed:
+    # the same seed gives the same initial weights and augmentation stream.
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    policy = resolve_precision(config.precision)
+    augmentation = None
+    if config.augment and (config.shift > 0 or config.flip):
+        augmentation = ShiftFlip(config.shift, config.flip, seed=config.seed, name="shift_flip")
+    model = build_resnet_v2(
+        config.depth, input_shape, num_classes, l2=config.l2, dtype_policy=policy,
+        preprocessing=augmentation,
+    )
+    optimizer = build_optimizer(config, model, steps_per_epoch, policy)
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        # XLA where Keras finds it pays: on accelerators, not on TensorFlow's CPU.
+        jit_compile="auto",
+        auto_scale_loss=False,  # build_optimizer already wrapped it for float16
+    )
+    return model, optimizer
+
+
+def train(
+    config: RunConfig,
+    on_epoch: Callable[[EpochRecord], None],
+    checkpoint_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    verbose: bool = False,
+) -> TrainResult:
+    """Trains one run, continuing after the last completed epoch in `checkpoint_dir`.
+
+    Args:
+        config: the run (a `sweeps.config.RunConfig`).
+        on_epoch: called once per newly trained epoch with its record, before that
+            epoch's checkpoint is written.
+        checkpoint_dir: the run's folder; created if missing. A run started again
+            with the same folder continues; an ended run returns its result at once.
+        data_dir: the dataset's files (CIFAR-10, Fashion-MNIST); None uses Keras'
+            loader.
+        should_stop: polled after each epoch's checkpoint; true stops the run
+            ("stopped"; it can continue later).
+        verbose: show Keras' progress bar per epoch.
+
+    Returns:
+        The outcome, with the Keras, backend and device versions.
+
+    Raises:
+        InputError: the data cannot be loaded, or the folder holds another run.
+    """
+    from trainer import checkpoint
+    from trainer.data import epoch_order, load_dataset
+    from trainer.device import versions
+    from trainer.optimizer import adamw_of, current_learning_rate
+
+    directory = Path(checkpoint_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    ended = checkpoint.read_result(directory, config.run_key)
+    if ended is not None:
+        return ended
+
+    data = load_dataset(config, data_dir)
+    train_count = len(data.x_train)
+    steps_per_epoch = math.ceil(train_count / config.batch_size)
+    model, optimizer = _build(config, data.input_shape, data.num_classes, steps_per_epoch)
+    saved = checkpoint.load(directory, config.run_key)
+    state = checkpoint.RunState(config.run_key)
+    if saved is not None:
+        checkpoint.restore(saved, model, optimizer)
+        state = saved.state
+        if verbose:
+            print(f"continuing after epoch {state.epochs_done}", file=sys.stderr)
+    run_versions = versions()
+
+    def result(status: str, diverged_at: int | None = None, reason: str | None = None) -> TrainResult:
+        return TrainResult(
+            status=status, epochs_completed=state.epochs_done, diverged_at=diverged_at,  # type: ignore[arg-type]
+            best_val_acc=state.best_val_acc, best_epoch=state.best_epoch,
+            versions=run_versions, failure_reason=reason,
+        )
+
+    watcher = _non_finite_loss_watcher()
+    for epoch in range(state.epochs_done, config.epochs):
+        order = epoch_order(train_count, config.seed, epoch)
+        started = time.perf_counter()
+        logs = model.fit(
+            data.x_train[order], data.y_train[order], batch_size=config.batch_size,
+            epochs=1, shuffle=False, verbose=1 if verbose else 0, callbacks=[watcher],
+        ).history
+        train_seconds = time.perf_counter() - started
+        loss, acc = float(logs["loss"][-1]), float(logs["accuracy"][-1])
+        diverged = watcher.tripped or not math.isfinite(loss)
+        val_loss = val_acc = math.nan
+        if not diverged:
+            val_loss, val_acc = (
+                float(value) for value in model.evaluate(
+                    data.x_val, data.y_val, batch_size=config.batch_size, verbose=0
+                )
+            )
+        record = EpochRecord(
+            epoch=epoch + 1, loss=loss, acc=acc, val_loss=val_loss, val_acc=val_acc,
+            lr=current_learning_rate(optimizer), seconds=time.perf_counter() - started,
+            images_per_second=train_count / train_seconds,
+        )
+        on_epoch(record)
+
+        if diverged:
+            # The last good weights are the previous epoch's checkpoint.
+            if saved := checkpoint.load(directory, config.run_key):
+                checkpoint.restore(saved, model, optimizer)
+                checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
+            state.history.append(record.as_dict())
+            ended = result("diverged", epoch + 1, f"diverged at epoch {epoch + 1}")
+            checkpoint.write_result(directory, ended, state)
+            return ended
+
+        state.history.append(record.as_dict())
+        state.epochs_done = epoch + 1
+        if state.best_val_acc is None or val_acc > state.best_val_acc:
+            state.best_val_acc, state.best_epoch = val_acc, epoch + 1
+            checkpoint.save_weights_atomically(model, directory / checkpoint.BEST)
+        checkpoint.save(directory, model, optimizer, state)
+        if should_stop is not None and epoch + 1 < config.epochs and should_stop():
+            return result("stopped", reason=f"stopped after epoch {epoch + 1}")
+
+    # With EMA, the weights become the averages, as at the end of the post's fit().
+    adamw_of(optimizer).finalize_run(model.trainable_variables)
+    checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
+    ended = result("completed")
+    checkpoint.write_result(directory, ended, state)
+    return ended
