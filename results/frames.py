@@ -15,13 +15,10 @@ import pandas as pd
 from sqlalchemy import select
 
 from results.labels import label_order
-from results.models import EPOCH_FIELDS, Epoch, Run
+from results.models import EPOCH_FIELDS, EPOCHS, RUNS
 from results.store import ResultStore
 from sweeps.config import RunConfig
 from sweeps.notation import format_schedule
-
-_RUNS = Run.__table__
-_EPOCHS = Epoch.__table__
 
 #: The run columns of the run frame, before the configuration's.
 RUN_COLUMNS = (
@@ -127,17 +124,17 @@ def read_study(store: ResultStore, study: str) -> tuple[pd.DataFrame, pd.DataFra
     """
     if not store.has_tables:
         return _runs_frame([]), pd.DataFrame(columns=list(EPOCH_COLUMNS))
-    epoch_columns = [_EPOCHS.c[name] for name in ("run_id", *EPOCH_FIELDS)]
+    epoch_columns = [EPOCHS.c[name] for name in ("run_id", *EPOCH_FIELDS)]
     with store.engine.connect() as connection:
         run_rows = [
             dict(row._mapping)
-            for row in connection.execute(select(_RUNS).where(_RUNS.c.study == study).order_by(_RUNS.c.id))
+            for row in connection.execute(select(RUNS).where(RUNS.c.study == study).order_by(RUNS.c.id))
         ]
         epoch_rows = connection.execute(
             select(*epoch_columns)
-            .join_from(_EPOCHS, _RUNS, _EPOCHS.c.run_id == _RUNS.c.id)
-            .where(_RUNS.c.study == study)
-            .order_by(_EPOCHS.c.run_id, _EPOCHS.c.epoch)
+            .join_from(EPOCHS, RUNS, EPOCHS.c.run_id == RUNS.c.id)
+            .where(RUNS.c.study == study)
+            .order_by(EPOCHS.c.run_id, EPOCHS.c.epoch)
         ).all()
     runs = _runs_frame(run_rows)
     runs = runs.iloc[label_order(runs["label"])].reset_index(drop=True)

@@ -222,7 +222,11 @@ def run_metrics(
     if not isinstance(history, History):
         history = History.from_records(history)
     crossing = threshold_epoch(history.epoch, history.val_acc, threshold)
-    at = np.flatnonzero(history.epoch == crossing.epoch) if crossing.epoch is not None else []
+    at = (
+        np.flatnonzero(history.epoch == crossing.epoch)
+        if crossing.epoch is not None
+        else np.array([], dtype=np.intp)
+    )
     epoch_best, val_acc_best = best_epoch(history.epoch, history.val_acc)
     return RunMetrics(
         threshold_epoch=crossing.epoch,

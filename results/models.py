@@ -10,7 +10,7 @@ Optuna's never touches ours.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -157,3 +158,8 @@ class Epoch(Base):
     lr: Mapped[float | None]
     seconds: Mapped[float | None]
     images_per_second: Mapped[float | None]
+
+
+#: The tables themselves, for Core statements (one UPDATE claims a run; no ORM session).
+RUNS = cast(Table, Run.__table__)
+EPOCHS = cast(Table, Epoch.__table__)

@@ -5,6 +5,7 @@ and for a running study its current runs' epochs and an ETA.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,12 +16,9 @@ from rich.text import Text
 from sqlalchemy import func, select
 
 from results.frames import config_of, read_study
-from results.models import RUN_STATES, Epoch, Run, utcnow
+from results.models import EPOCHS, RUN_STATES, RUNS, utcnow
 from results.store import ResultStore
 from results.tables import raw_table
-
-_RUNS = Run.__table__
-_EPOCHS = Epoch.__table__
 
 
 def format_duration(seconds: float | None) -> str:
@@ -37,8 +35,8 @@ def format_duration(seconds: float | None) -> str:
 
 def overview(store: ResultStore) -> Table:
     """One row per study: runs by state and the best run so far (two queries)."""
-    counts: list[Any] = []
-    bests: list[Any] = []
+    counts: Sequence[Any] = []
+    bests: Sequence[Any] = []
     if store.has_tables:
         counts, bests = _overview_rows(store)
     # Only the states some run is in: the table fits a terminal.
@@ -70,15 +68,15 @@ def overview(store: ResultStore) -> Table:
     return table
 
 
-def _overview_rows(store: ResultStore) -> tuple[list[Any], list[Any]]:
+def _overview_rows(store: ResultStore) -> tuple[Sequence[Any], Sequence[Any]]:
     with store.engine.connect() as connection:
         counts = connection.execute(
-            select(_RUNS.c.study, _RUNS.c.state, func.count()).group_by(_RUNS.c.study, _RUNS.c.state)
+            select(RUNS.c.study, RUNS.c.state, func.count()).group_by(RUNS.c.study, RUNS.c.state)
         ).all()
         bests = connection.execute(
-            select(_RUNS.c.study, _RUNS.c.label, func.max(_EPOCHS.c.val_acc))
-            .join_from(_EPOCHS, _RUNS, _EPOCHS.c.run_id == _RUNS.c.id)
-            .group_by(_RUNS.c.id, _RUNS.c.study, _RUNS.c.label)
+            select(RUNS.c.study, RUNS.c.label, func.max(EPOCHS.c.val_acc))
+            .join_from(EPOCHS, RUNS, EPOCHS.c.run_id == RUNS.c.id)
+            .group_by(RUNS.c.id, RUNS.c.study, RUNS.c.label)
         ).all()
     return counts, bests
 

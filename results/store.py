@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
-from results.models import EPOCH_FIELDS, FINAL_STATES, RUN_STATES, Epoch, Run, utcnow
+from results.models import EPOCH_FIELDS, EPOCHS, FINAL_STATES, RUN_STATES, RUNS, utcnow
 from results.schema import ensure_schema
 from sweeps.errors import InputError
 
@@ -35,9 +35,6 @@ _LOCK_FIRST_DELAY = 0.05
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-_RUNS = Run.__table__
-_EPOCHS = Epoch.__table__
-_RUN_COLUMNS = tuple(column.name for column in _RUNS.columns)
 _METRICS = EPOCH_FIELDS[1:]
 
 
@@ -220,7 +217,7 @@ class ResultStore:
         returns the existing run's id.
         """
         statement = (
-            self._insert(_RUNS)
+            self._insert(RUNS)
             .values(
                 study=study,
                 run_key=run_key,
@@ -237,7 +234,7 @@ class ResultStore:
         with self.engine.begin() as connection:
             connection.execute(statement)
             return connection.execute(
-                select(_RUNS.c.id).where(_RUNS.c.study == study, _RUNS.c.run_key == run_key)
+                select(RUNS.c.id).where(RUNS.c.study == study, RUNS.c.run_key == run_key)
             ).scalar_one()
 
     @_retrying
@@ -256,16 +253,16 @@ class ResultStore:
         """
         now = utcnow()
         statement = (
-            update(_RUNS)
+            update(RUNS)
             .where(
-                _RUNS.c.id == run_id,
-                _RUNS.c.attempts < max_attempts,
-                _RUNS.c.state.not_in(FINAL_STATES),
+                RUNS.c.id == run_id,
+                RUNS.c.attempts < max_attempts,
+                RUNS.c.state.not_in(FINAL_STATES),
                 or_(
-                    _RUNS.c.state != "running",
-                    _RUNS.c.heartbeat_at.is_(None),
-                    _RUNS.c.heartbeat_at < now - timedelta(seconds=stale_after),
-                    _RUNS.c.worker == worker,
+                    RUNS.c.state != "running",
+                    RUNS.c.heartbeat_at.is_(None),
+                    RUNS.c.heartbeat_at < now - timedelta(seconds=stale_after),
+                    RUNS.c.worker == worker,
                 ),
             )
             .values(
@@ -273,8 +270,8 @@ class ResultStore:
                 worker=worker,
                 host=host,
                 heartbeat_at=now,
-                attempts=_RUNS.c.attempts + 1,
-                started=func.coalesce(_RUNS.c.started, literal(now, type_=_RUNS.c.started.type)),
+                attempts=RUNS.c.attempts + 1,
+                started=func.coalesce(RUNS.c.started, literal(now, type_=RUNS.c.started.type)),
                 finished=None,
                 failure_reason=None,
             )
@@ -290,8 +287,8 @@ class ResultStore:
             False when the run is no longer this worker's (taken over, or ended).
         """
         statement = (
-            update(_RUNS)
-            .where(_RUNS.c.id == run_id, _RUNS.c.worker == worker, _RUNS.c.state == "running")
+            update(RUNS)
+            .where(RUNS.c.id == run_id, RUNS.c.worker == worker, RUNS.c.state == "running")
             .values(heartbeat_at=utcnow())
         )
         with self.engine.begin() as connection:
@@ -318,7 +315,7 @@ class ResultStore:
             raise ValueError(f"epoch record of run {run_id}: epoch must be >= 1, got {epoch}")
         values = {key: _number(record[key]) for key in _METRICS}
         statement = (
-            self._insert(_EPOCHS)
+            self._insert(EPOCHS)
             .values(run_id=run_id, epoch=epoch, **values)
             .on_conflict_do_update(index_elements=["run_id", "epoch"], set_=values)
         )
@@ -352,14 +349,14 @@ class ResultStore:
         if versions is not None:
             values["versions"] = versions
         with self.engine.begin() as connection:
-            if connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(**values)).rowcount != 1:
+            if connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values)).rowcount != 1:
                 raise KeyError(f"no run {run_id}")
 
     @_retrying
     def set_trial_number(self, run_id: int, trial_number: int) -> None:
         """Links a run to the Optuna trial that asked for it."""
         with self.engine.begin() as connection:
-            statement = update(_RUNS).where(_RUNS.c.id == run_id).values(trial_number=trial_number)
+            statement = update(RUNS).where(RUNS.c.id == run_id).values(trial_number=trial_number)
             if connection.execute(statement).rowcount != 1:
                 raise KeyError(f"no run {run_id}")
 
@@ -372,7 +369,7 @@ class ResultStore:
             return None
         with self.engine.connect() as connection:
             return connection.execute(
-                select(_RUNS.c.id).where(_RUNS.c.study == study, _RUNS.c.run_key == run_key)
+                select(RUNS.c.id).where(RUNS.c.study == study, RUNS.c.run_key == run_key)
             ).scalar_one_or_none()
 
     @_retrying
@@ -383,7 +380,7 @@ class ResultStore:
             KeyError: no such run.
         """
         with self.engine.connect() as connection:
-            row = connection.execute(select(_RUNS).where(_RUNS.c.id == run_id)).one_or_none()
+            row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one_or_none()
         if row is None:
             raise KeyError(f"no run {run_id}")
         return dict(row._mapping)
@@ -394,7 +391,7 @@ class ResultStore:
         if not self.has_tables:
             return []
         with self.engine.connect() as connection:
-            rows = connection.execute(select(_RUNS).where(_RUNS.c.study == study).order_by(_RUNS.c.id))
+            rows = connection.execute(select(RUNS).where(RUNS.c.study == study).order_by(RUNS.c.id))
             return [dict(row._mapping) for row in rows]
 
     @_retrying
@@ -402,10 +399,10 @@ class ResultStore:
         """A run's epoch records, by epoch, with the keys the trainer reported."""
         if not self.has_tables:
             return []
-        columns = [_EPOCHS.c[key] for key in EPOCH_FIELDS]
+        columns = [EPOCHS.c[key] for key in EPOCH_FIELDS]
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(*columns).where(_EPOCHS.c.run_id == run_id).order_by(_EPOCHS.c.epoch)
+                select(*columns).where(EPOCHS.c.run_id == run_id).order_by(EPOCHS.c.epoch)
             )
             return [dict(row._mapping) for row in rows]
 
@@ -415,9 +412,7 @@ class ResultStore:
         if not self.has_tables:
             return []
         with self.engine.connect() as connection:
-            return list(
-                connection.execute(select(_RUNS.c.study).distinct().order_by(_RUNS.c.study)).scalars()
-            )
+            return list(connection.execute(select(RUNS.c.study).distinct().order_by(RUNS.c.study)).scalars())
 
 
 __all__ = ["ALLOWED_URLS", "ResultStore", "check_url", "create_engine_for", "safe_url"]

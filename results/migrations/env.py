@@ -16,7 +16,7 @@ from results.schema import VERSION_TABLE
 from results.store import create_engine_for
 
 
-def _include_name(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
+def _include_name(name: str | None, type_: Any, _parents: Any) -> bool:
     # Autogenerate must neither drop nor alter Optuna's tables.
     return type_ != "table" or name in Base.metadata.tables
 
@@ -36,7 +36,7 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    engine = create_engine_for(context.config.get_main_option("sqlalchemy.url"))
+    engine = create_engine_for(context.config.get_main_option("sqlalchemy.url") or "")
     try:
         with engine.connect() as connection:
             _configure(connection=connection)
