@@ -9,9 +9,11 @@ this process reads the outcome from the JSON file named in the spec.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sweep_runner.signals import Interrupts
+
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -36,6 +40,7 @@ class ChildSpec:
         outcome_path: where to write the outcome.
         report: report val_acc to Optuna each epoch (single-objective studies).
         pruner: the pruner's settings, or None.
+        parent_pid: the worker's pid: the child dies with it.
     """
 
     url: str
@@ -48,6 +53,7 @@ class ChildSpec:
     outcome_path: str
     report: bool = True
     pruner: dict[str, Any] | None = None
+    parent_pid: int | None = None
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)), encoding="utf-8")
@@ -57,8 +63,23 @@ class ChildSpec:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
+def die_with_parent(parent_pid: int | None) -> None:
+    """A child that outlived its killed worker would train on beside the worker that
+    takes the run over: ask Linux to kill it with its parent."""
+    if parent_pid is None:
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the heartbeat still hands the run to one worker at a time
+    if os.getppid() != parent_pid:  # the parent died before prctl
+        os._exit(1)
+
+
 def main(spec_path: str) -> int:
     spec = ChildSpec.read(Path(spec_path))
+    die_with_parent(spec.parent_pid)
     interrupts = Interrupts()
     interrupts.install()
 

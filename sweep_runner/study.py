@@ -74,7 +74,7 @@ def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
 
 def load_study(name: str, url: str) -> OpenStudy:
     """An existing study, with the sweep file it was made from (`sweep resume`, `sweep worker`)."""
-    store = ResultStore(url)
+    store = ResultStore(url, create=False)  # a mistyped URL must not create a database
     storage = optuna_storage(url)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     if name not in names:

@@ -242,6 +242,7 @@ class Worker:
                 outcome_path=str(outcome_path),
                 report=len(sweep.study.objectives) == 1,
                 pruner=pruner_settings(sweep.study.pruner, sweep.study.prune_after_lr_below),
+                parent_pid=os.getpid(),
             )
             spec_path = Path(scratch) / "spec.json"
             spec.write(spec_path)

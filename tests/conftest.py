@@ -1,0 +1,46 @@
+"""Fixtures shared by the test folders: a PostgreSQL server when one can be had."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from postgres import create_database, missing_reason, postgres_cluster  # noqa: E402
+
+_names = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backend: backend-portable trainer tests, also run on JAX")
+    config.addinivalue_line("markers", "postgres: needs a PostgreSQL server (started by the tests)")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A base URL of a running cluster: $SWEEP_TEST_POSTGRES_URL, else one we start.
+
+    On CI a missing server is a failure, not a skip.
+    """
+    given = os.environ.get("SWEEP_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database for one test."""
+    return create_database(postgres_server, f"test_{os.getpid()}_{next(_names)}")
