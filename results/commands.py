@@ -46,7 +46,8 @@ def export_command(
         output: a file to write; stdout when None.
         threshold: the val_acc of the `epoch` column; None: the study's own
             (`[report] threshold`), else 0.92.
-        epochs: the long per-epoch table of every run instead.
+        epochs: the long per-epoch table of every run instead (full precision,
+            whatever the style).
 
     Returns:
         0.
@@ -125,7 +126,10 @@ def plot_command(
     raw = raw_table(run_frame, epochs, threshold, thresholds)
     folder.mkdir(parents=True, exist_ok=True)
     written = write_plots(study, raw, epochs, folder, labels=runs, log=log)
-    print(f"wrote {len(written)} plots to {folder}/: " + ", ".join(path.name for path in written))
+    names = [path.name for path in written]
+    if len(names) > 5:  # a study of many runs: the first and the study's own
+        names = [*names[:3], "…", *names[-2:]]
+    print(f"wrote {len(written)} plots to {folder}/: {', '.join(names)}")
     return 0
 
 

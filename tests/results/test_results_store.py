@@ -172,6 +172,37 @@ def test_several_workers_each_claim_a_run_exactly_once(store, storage_url):
     assert {store.get_run(run_id)["attempts"] for run_id in run_ids} == {1}
 
 
+def _train_one(url: str, worker: int, queue: multiprocessing.Queue) -> None:
+    try:
+        store = ResultStore(url)  # several open a fresh database at once
+        run_id = store.register_run("s", f"k{worker}", label=str(worker), comment="", config={"w": worker})
+        assert store.claim_run(run_id, worker=f"w{worker}", host="h", stale_after=60, max_attempts=2)
+        for epoch in range(1, 31):
+            store.record_epoch(run_id, _record(epoch))
+            assert store.heartbeat(run_id, f"w{worker}")
+        store.finish_run(run_id, "complete")
+        store.close()
+        queue.put("ok")
+    except Exception as error:  # reported to the test process
+        queue.put(repr(error))
+
+
+def test_workers_create_and_write_one_database_at_once(storage_url):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_train_one, args=(storage_url, i, queue)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [queue.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == ["ok"] * 4
+    with ResultStore(storage_url) as store:
+        runs = store.runs("s")
+        assert [run["state"] for run in runs] == ["complete"] * 4
+        assert all(len(store.epochs(run["id"])) == 30 for run in runs)
+
+
 def test_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(sqlite_url):
     store = ResultStore(sqlite_url)
     with store.engine.connect() as connection:

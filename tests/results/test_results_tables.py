@@ -225,3 +225,13 @@ def test_metrics_of_an_empty_study():
         pd.DataFrame(columns=["run_id", "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds"]),
     )
     assert len(empty) == 0
+
+
+def test_the_runner_can_print_the_post_table_from_the_public_api(post_study, frames):
+    import results
+
+    url, study, _ = post_study
+    run_frame, epochs, _ = frames
+    from_api = post_table(results.load(url, study), results.load_epochs(url, study))
+    pd.testing.assert_frame_equal(from_api, post_table(run_frame, epochs))
+    assert render_rich(from_api).row_count == len(LABEL_ORDER)
