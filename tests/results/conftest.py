@@ -1,8 +1,8 @@
 """Fixtures of the results tests: a storage per backend and hand-made histories.
 
-Every store test runs on SQLite in `tmp_path`; set `SWEEP_TEST_POSTGRES_URL`
-(`postgresql+psycopg://postgres@127.0.0.1:55432/sweeps`) to run them on PostgreSQL
-too. The PostgreSQL database is emptied of the results tables before each test.
+Every store test runs on SQLite in `tmp_path`, and on PostgreSQL in a fresh database
+from the suite's `postgres_url` fixture (`$SWEEP_TEST_POSTGRES_URL`, else a throw-away
+cluster; skipped where PostgreSQL is not installed).
 """
 
 from __future__ import annotations
@@ -31,22 +31,24 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.skipif(not POSTGRES_URL, reason="SWEEP_TEST_POSTGRES_URL is not set"),
-        ),
-    ]
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def storage_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """A fresh, empty storage URL: a SQLite file, or the test PostgreSQL database."""
+    """A fresh, empty storage URL: a SQLite file, or a new PostgreSQL database.
+
+    PostgreSQL comes from the suite's `postgres_url` fixture (tests/conftest.py: the
+    server of $SWEEP_TEST_POSTGRES_URL, else a throw-away cluster; skipped where
+    PostgreSQL is not installed).
+    """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'sweeps.db'}"
-    assert POSTGRES_URL
-    _reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
+    try:
+        return str(request.getfixturevalue("postgres_url"))
+    except pytest.FixtureLookupError:
+        # Run without the suite's conftest: the given server, emptied of our tables.
+        if not POSTGRES_URL:
+            pytest.skip("SWEEP_TEST_POSTGRES_URL is not set")
+        _reset_postgres(POSTGRES_URL)
+        return POSTGRES_URL
 
 
 @pytest.fixture
