@@ -360,6 +360,32 @@ class ResultStore:
             if connection.execute(statement).rowcount != 1:
                 raise KeyError(f"no run {run_id}")
 
+    @_retrying
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        label: str | None = None,
+        comment: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        """Fills in what a run only gets later: a search trial's label and configuration
+        are known once Optuna has asked for them. Values left None are kept.
+
+        Raises:
+            KeyError: no such run.
+        """
+        values = {
+            name: value
+            for name, value in (("label", label), ("comment", comment), ("config", config))
+            if value is not None
+        }
+        if not values:
+            return
+        with self.engine.begin() as connection:
+            if connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values)).rowcount != 1:
+                raise KeyError(f"no run {run_id}")
+
     # -- reads ---------------------------------------------------------------------
 
     @_retrying

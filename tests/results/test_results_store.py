@@ -121,6 +121,16 @@ def test_finish_run(store):
         store.get_run(run_id + 100)
 
 
+def test_update_run_fills_in_a_search_trials_label_and_config(store):
+    run_id = store.register_run("s", "search-1", label="#1", comment="", config={})
+    store.update_run(run_id, label="1", config=CONFIG)
+    store.update_run(run_id)  # nothing to change
+    run = store.get_run(run_id)
+    assert (run["label"], run["config"], run["comment"], run["run_key"]) == ("1", CONFIG, "", "search-1")
+    with pytest.raises(KeyError):
+        store.update_run(run_id + 100, label="x")
+
+
 def test_a_retrained_epoch_replaces_its_row(store):
     run_id = _register(store)
     store.record_epoch(run_id, _record(1))
