@@ -48,7 +48,10 @@ _DATETIMES = ("heartbeat_at", "registered", "started", "finished")
 
 
 def reduction_model(config: dict[str, Any]) -> str:
-    """The post's `reduction model` of a stored configuration, in learning rates."""
+    """The post's `reduction model` of a stored configuration, in learning rates; empty
+    for a run whose configuration is not known yet (a search trial not yet asked)."""
+    if not config:
+        return ""
     try:
         return RunConfig.model_validate(config).schedule_notation()
     except ValueError:

@@ -10,7 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-_NUMBERED = re.compile(r"^\s*(\d+)(.*)$", re.DOTALL)
+# A leading "#" is allowed: the runner labels a search trial "#3" until it is asked.
+_NUMBERED = re.compile(r"^\s*#?(\d+)(.*)$", re.DOTALL)
 
 
 def label_key(label: Any) -> tuple[int, int, str, str]:

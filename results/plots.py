@@ -116,6 +116,8 @@ def heatmap_figure(raw: pd.DataFrame, *, title: str) -> Figure:
     """
     figure = Figure(figsize=(13, 5), dpi=_DPI, layout="constrained")
     best_axes, epoch_axes = figure.subplots(1, 2)
+    if not {"weight_decay", "learning_rate"} <= set(raw.columns):  # no configuration known yet
+        raw = raw.assign(weight_decay=math.nan, learning_rate=math.nan)
     frame = raw.dropna(subset=["weight_decay", "learning_rate"])
     reached = frame["threshold_epoch"].where(frame["reached"].astype(bool)).astype("float64")
     best = frame.pivot_table(

@@ -207,7 +207,7 @@ class ResultStore:
         run_key: str,
         *,
         label: str,
-        comment: str,
+        comment: str | None,
         config: dict[str, Any],
         trial_number: int | None = None,
     ) -> int:

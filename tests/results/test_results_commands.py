@@ -275,3 +275,21 @@ def test_results_imports_neither_the_trainer_nor_the_runner_and_stays_light():
     for path in Path(results.__file__).parent.rglob("*.py"):
         source = path.read_text()
         assert "import trainer" not in source and "sweep_runner" not in source, path
+
+
+def test_a_search_study_before_its_trials_are_asked(sqlite_url, capsys, tmp_path):
+    """The runner registers search slots `#1`, `#2` with an empty configuration, and
+    fills each in when Optuna asks; every verb works on such a study meanwhile."""
+    with ResultStore(sqlite_url) as store:
+        for k in (1, 2):
+            store.register_run("search", f"search-{k}", label=f"#{k}", comment=None, config={})
+    for verb in (
+        ["export", "search"],
+        ["export", "search", "--style", "raw", "--format", "csv"],
+        ["status", "search"],
+        ["plot", "search", "--output", str(tmp_path / "p")],
+    ):
+        code, out, err = _sweep(capsys, *verb, "--storage", sqlite_url)
+        assert (code, err) == (0, ""), verb
+    _, out, _ = _sweep(capsys, "export", "search", "--storage", sqlite_url)
+    assert out.splitlines()[2].startswith("| #1 |") and "1.e-3" not in out
