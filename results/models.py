@@ -158,6 +158,9 @@ class Epoch(Base):
     lr: Mapped[float | None]
     seconds: Mapped[float | None]
     images_per_second: Mapped[float | None]
+    # How often this epoch was trained: above 1 only for the epoch in flight when a run
+    # was killed and continued from its checkpoint (the reliability report counts them).
+    trainings: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 #: The tables themselves, for Core statements (one UPDATE claims a run; no ORM session).

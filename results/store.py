@@ -243,8 +243,8 @@ class ResultStore:
     ) -> bool:
         """Takes a run for `worker` if nobody else trains it: one conditional UPDATE.
 
-        The run is claimable when it has attempts left, is not final (complete,
-        diverged, pruned), and is not running, or runs with a heartbeat older than
+        The run is claimable when it is not final (complete, diverged, pruned), has
+        attempts left if it failed or its worker died, and is not running, or runs with a heartbeat older than
         `stale_after` seconds (its worker died), or runs for this very worker (a
         restarted worker takes its own run back).
 
@@ -256,8 +256,10 @@ class ResultStore:
             update(RUNS)
             .where(
                 RUNS.c.id == run_id,
-                RUNS.c.attempts < max_attempts,
                 RUNS.c.state.not_in(FINAL_STATES),
+                # Retries are counted for failures (a crashed child, a dead worker), not
+                # for a run that was stopped by Ctrl-C or has not started yet.
+                or_(RUNS.c.state.in_(("waiting", "stopped")), RUNS.c.attempts < max_attempts),
                 or_(
                     RUNS.c.state != "running",
                     RUNS.c.heartbeat_at.is_(None),
@@ -317,7 +319,10 @@ class ResultStore:
         statement = (
             self._insert(EPOCHS)
             .values(run_id=run_id, epoch=epoch, **values)
-            .on_conflict_do_update(index_elements=["run_id", "epoch"], set_=values)
+            .on_conflict_do_update(
+                index_elements=["run_id", "epoch"],
+                set_={**values, "trainings": EPOCHS.c.trainings + 1},
+            )
         )
         try:
             with self.engine.begin() as connection:
@@ -422,10 +427,11 @@ class ResultStore:
 
     @_retrying
     def epochs(self, run_id: int) -> list[dict[str, Any]]:
-        """A run's epoch records, by epoch, with the keys the trainer reported."""
+        """A run's epoch records, by epoch: the keys the trainer reported, and how often
+        each epoch was trained (`trainings`)."""
         if not self.has_tables:
             return []
-        columns = [EPOCHS.c[key] for key in EPOCH_FIELDS]
+        columns = [EPOCHS.c[key] for key in (*EPOCH_FIELDS, "trainings")]
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(*columns).where(EPOCHS.c.run_id == run_id).order_by(EPOCHS.c.epoch)

@@ -179,10 +179,14 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     _print_table(url, study, threshold)
     failed = [c for c in codes if c != 0]
     if failed:
-        sys.stderr.write(f"{len(failed)} worker(s) failed: see {log_dir}/worker-*.log\n")
-        return 1
+        sys.stderr.write(f"{len(failed)} worker(s) ended with an error: see {log_dir}/worker-*.log\n")
     runs = store.runs(study)
-    return 0 if all(r["state"] in ("complete", "diverged", "pruned") for r in runs) else 1
+    unfinished = [r for r in runs if r["state"] not in ("complete", "diverged", "pruned")]
+    for run in unfinished:
+        reason = f": {run['failure_reason']}" if run["failure_reason"] else ""
+        sys.stderr.write(f"run {run['label']}: {run['state']}{reason}\n")
+    # Every run finished, even if a worker died on the way (another took its run over).
+    return 1 if unfinished else 0
 
 
 def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:

@@ -101,6 +101,17 @@ def test_claims_stop_at_max_attempts_and_at_final_states(store):
     assert store.claim_run(run_id, worker="w", host="h", stale_after=0, max_attempts=99)
 
 
+def test_a_run_stopped_by_ctrl_c_is_claimable_beyond_max_attempts(store):
+    run_id = _register(store)
+    for _ in range(3):  # three Ctrl-C's: the user's choice, not a failure of the run
+        assert store.claim_run(run_id, worker="w", host="h", stale_after=60, max_attempts=1)
+        store.finish_run(run_id, "stopped")
+    assert store.get_run(run_id)["attempts"] == 3
+    store.claim_run(run_id, worker="w", host="h", stale_after=60, max_attempts=1)
+    store.finish_run(run_id, "failed", failure_reason="segfault")
+    assert not store.claim_run(run_id, worker="w", host="h", stale_after=60, max_attempts=4)
+
+
 def test_finish_run(store):
     run_id = _register(store)
     store.claim_run(run_id, worker="w", host="h", stale_after=60, max_attempts=2)
@@ -139,7 +150,8 @@ def test_a_retrained_epoch_replaces_its_row(store):
     epochs = store.epochs(run_id)
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert (epochs[1]["val_acc"], epochs[1]["loss"], epochs[1]["lr"]) == (0.7, 0.8, 4e-4)
-    assert list(epochs[0]) == list(EPOCH_FIELDS)
+    assert list(epochs[0]) == [*EPOCH_FIELDS, "trainings"]
+    assert [e["trainings"] for e in epochs] == [1, 2]  # epoch 2 was trained twice
 
 
 def test_epoch_records_nan_extra_keys_and_bad_input(store):

@@ -55,6 +55,7 @@ def upgrade() -> None:
             sa.Column(name, sa.Double(), nullable=True)
             for name in ("loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
         ),
+        sa.Column("trainings", sa.Integer(), nullable=False, server_default="1"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_epochs_run_id_runs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "epoch", name="pk_epochs"),
     )
