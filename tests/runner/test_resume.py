@@ -1,0 +1,163 @@
+"""The runner's promises, checked as a user would meet them: kill -9, Ctrl-C, a crashed
+child, an extended grid, a changed [train], and Optuna's own command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from results.store import ResultStore
+from sweeping import dedent, run, start, wait_for, write_sweep
+
+
+def _runs(url: str, study: str) -> dict[str, dict]:
+    with ResultStore(url) as store:
+        return {r["label"]: {**r, "epochs": store.epochs(r["id"])} for r in store.runs(study)}
+
+
+def _assert_each_epoch_once(runs: dict[str, dict], epochs: int) -> None:
+    for label, run in runs.items():
+        assert run["state"] == "complete", (label, run["state"], run["failure_reason"])
+        assert [e["epoch"] for e in run["epochs"]] == list(range(1, epochs + 1)), label
+
+
+def test_sigkill_mid_run_then_run_again_continues_from_the_checkpoint(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "killed", epochs=5)
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    process = start(["run", str(sweep), "--storage", url], tmp_path)
+    event = wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = event["label"]
+    before = _runs(url, "killed")[killed]
+    assert before["state"] == "running"  # left behind by a dead worker
+
+    again = run(["run", str(sweep), "--storage", url], tmp_path)
+    assert again.returncode == 0, again.stderr
+    runs = _runs(url, "killed")
+    _assert_each_epoch_once(runs, 5)
+    assert runs[killed]["attempts"] == 2
+    # Continued, not restarted: the epochs checkpointed before the kill were trained once,
+    # and at most the epoch in flight was trained twice.
+    retrained = [e["epoch"] for e in runs[killed]["epochs"] if e["trainings"] > 1]
+    assert len(retrained) <= 1
+    assert all(e["trainings"] == 1 for e in runs[killed]["epochs"] if e["epoch"] <= 2)
+    assert sum(e["trainings"] for r in runs.values() for e in r["epochs"]) <= 2 * 5 + 1
+    # The post-style table closes the sweep.
+    assert "val acc best" in again.stdout
+
+
+def test_first_ctrl_c_stops_after_the_epoch_and_resume_finishes(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "interrupted", epochs=4)
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    process = start(["run", str(sweep), "--storage", url], tmp_path)
+    event = wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 1)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    assert process.wait() == 130
+    stopped = _runs(url, "interrupted")[event["label"]]
+    assert stopped["state"] == "stopped"
+    assert 1 <= len(stopped["epochs"]) < 4
+
+    resumed = run(["resume", "interrupted", "--storage", url], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    runs = _runs(url, "interrupted")
+    _assert_each_epoch_once(runs, 4)
+    assert runs[event["label"]]["attempts"] == 2
+    # Stopped at an epoch's end: nothing was trained twice.
+    assert all(e["trainings"] == 1 for r in runs.values() for e in r["epochs"])
+
+
+def test_a_crashed_child_fails_only_its_trial(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "crash", epochs=2, extra="[study]\nmax_retries = 0")
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    # A child that segfaults when it trains weight decay 0.05, planted through
+    # sitecustomize, which every child process imports at start-up.
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(dedent("""
+        import json, os, signal, sys
+        if len(sys.argv) > 1 and sys.argv[-1].endswith("spec.json"):
+            spec = json.load(open(sys.argv[-1]))
+            if spec["config"]["weight_decay"] == 0.05:
+                os.kill(os.getpid(), signal.SIGSEGV)
+    """))
+    env = {**os.environ, "PYTHONPATH": f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sweep_runner", "run", str(sweep), "--storage", url],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    runs = _runs(url, "crash")
+    crashed, fine = runs["λ=0.05"], runs["λ=0.20"]
+    assert crashed["state"] == "failed"
+    assert "SIGSEGV" in crashed["failure_reason"]
+    assert fine["state"] == "complete" and len(fine["epochs"]) == 2
+
+
+def test_an_extended_grid_enqueues_only_the_new_points(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    sweep = write_sweep(tmp_path, "grow", space="weight_decay = [0.1]")
+    assert run(["run", str(sweep), "--storage", url, "--max-trials", "0"], tmp_path).returncode in (0, 1)
+    first = _runs(url, "grow")
+    write_sweep(tmp_path, "grow", space="weight_decay = [0.1, 0.2, 0.3]")
+    assert run(["run", str(sweep), "--storage", url, "--max-trials", "0"], tmp_path).returncode in (0, 1)
+    runs = _runs(url, "grow")
+    assert sorted(runs) == ["λ=0.10", "λ=0.20", "λ=0.30"]
+    assert runs["λ=0.10"]["id"] == first["λ=0.10"]["id"]
+    assert runs["λ=0.10"]["trial_number"] == first["λ=0.10"]["trial_number"]
+
+
+def test_a_changed_train_section_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    sweep = write_sweep(tmp_path, "fixed")
+    assert run(["run", str(sweep), "--storage", url, "--max-trials", "0"], tmp_path).returncode in (0, 1)
+    sweep.write_text(sweep.read_text().replace("depth = 11", "depth = 20"))
+    refused = run(["run", str(sweep), "--storage", url, "--max-trials", "0"], tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"{sweep}: train: differs from study 'fixed' in depth: keep [train] as it was, "
+        "or start a separate study with --new-study NAME"
+    ]
+    separate = run(["run", str(sweep), "--storage", url, "--max-trials", "0", "--new-study", "fixed20"], tmp_path)
+    assert separate.returncode in (0, 1), separate.stderr
+    assert len(_runs(url, "fixed20")) == 2
+
+
+def test_bad_flags_and_storage_are_one_line_and_write_nothing(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "bad")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, needle in [
+        (["run", str(sweep), "--storage", "mysql://x/y"], "--storage"),
+        (["run", str(sweep), "--workers", "0"], "--workers"),
+        (["run", str(sweep), "--data-dir", str(tmp_path / "nowhere")], "--data-dir"),
+        (["resume", "nosuch", "--storage", f"sqlite:///{tmp_path / 'none.db'}"], "no database file"),
+    ]:
+        done = run(args, tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], (args, lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_the_optuna_command_line_lists_the_trials(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    sweep = write_sweep(tmp_path, "interop", epochs=2, space="weight_decay = [0.1]")
+    assert run(["run", str(sweep), "--storage", url], tmp_path).returncode == 0
+    optuna_cli = Path(sys.executable).parent / "optuna"
+    listed = subprocess.run(
+        [str(optuna_cli), "trials", "--study-name", "interop", "--storage", url, "-f", "json"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert listed.returncode == 0, listed.stderr
+    trials = json.loads(listed.stdout)
+    assert [(t["state"], t["user_attrs"]["label"]) for t in trials] == [("COMPLETE", "λ=0.10")]
+    studies = subprocess.run(
+        [str(optuna_cli), "studies", "--storage", url], capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert "interop" in studies.stdout
