@@ -17,6 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backend: backend-portable trainer tests, also run on JAX")
+    # Deselect with -m "not slow" for a quick loop; `make test` runs them.
+    config.addinivalue_line("markers", "slow: the trainer's longest tests (still run by default)")
 
 
 @pytest.fixture

@@ -1,0 +1,202 @@
+"""train(): real learning, reports, divergence, stop and resume (also after SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweeps.config import RunConfig
+from sweeps.errors import InputError
+
+pytestmark = pytest.mark.backend
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _train(config: RunConfig, directory: Path, **kwargs):
+    from trainer import train
+
+    records = []
+    result = train(config, records.append, directory, **kwargs)
+    return records, result
+
+
+@pytest.mark.slow
+def test_two_epochs_on_digits_learn() -> None:
+    """Real learning: ResNet11v2 on scikit-learn's digits, two epochs, val_acc > 0.8."""
+    config = RunConfig(
+        dataset="digits", depth=11, epochs=2, batch_size=8, learning_rate=1e-3,
+        schedule="[1.e-3, 0][1.e-4, 2]", flip=False, precision="float32",
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        records, result = _train(config, Path(directory))
+    assert result.status == "completed"
+    assert records[-1].val_acc > 0.8, [r.as_dict() for r in records]
+    assert records[-1].loss < records[0].loss
+
+
+def test_reports_every_epoch_and_keeps_best_and_last(tiny_config, tmp_path: Path) -> None:
+    config = tiny_config(epochs=3, schedule="[1.e-3, 0][1.e-4, 3]", ema_momentum=0.9)
+    records, result = _train(config, tmp_path)
+    assert [r.epoch for r in records] == [1, 2, 3]
+    for record in records:
+        assert set(record.as_dict()) == {
+            "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"
+        }
+        assert record.lr == pytest.approx(config.lr_at(record.epoch), rel=1e-6)
+        assert record.seconds > 0 and record.images_per_second > 0
+        assert 0.0 <= record.val_acc <= 1.0 and math.isfinite(record.val_loss)
+    assert result.status == "completed" and result.epochs_completed == 3
+    assert result.diverged_at is None and result.failure_reason is None
+    best = max(records, key=lambda r: r.val_acc)
+    assert result.best_val_acc == best.val_acc and result.best_epoch == best.epoch
+    assert set(result.versions) == {"keras", "backend", "backend_version", "device"}
+    assert result.versions["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert files == ["best.weights.h5", "last.weights.h5", "result.json"]
+
+    # An ended run started again reports nothing new and returns the same result.
+    again, second = _train(config, tmp_path)
+    assert again == [] and second == result
+
+
+def test_the_same_seed_gives_the_same_run(tiny_config, tmp_path: Path) -> None:
+    config = tiny_config(epochs=1, shift=0.1)
+    first, _ = _train(config, tmp_path / "a")
+    second, _ = _train(config, tmp_path / "b")
+    for a, b in zip(first, second):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5)
+        assert a.acc == b.acc and a.val_acc == b.val_acc
+    # Another seed: other initial weights (building the model is enough to see it).
+    from trainer.train import _build
+
+    weights = {}
+    for seed in (0, 0, 1):
+        model, _ = _build(tiny_config(seed=seed), (16, 16, 3), 10, 8)
+        weights.setdefault(seed, []).append(model.trainable_variables[0].numpy())
+    np.testing.assert_array_equal(weights[0][0], weights[0][1])
+    assert not np.array_equal(weights[0][0], weights[1][0])
+
+
+def test_nan_loss_ends_the_run_as_diverged(tiny_config, tmp_path: Path) -> None:
+    # A step to an absurd LR after epoch 1 blows the weights up in epoch 2.
+    config = tiny_config(epochs=4, learning_rate=1e-3, schedule="[1.e-3, 1][1.e+30, 1]")
+    records, result = _train(config, tmp_path)
+    assert result.status == "diverged"
+    assert result.diverged_at == 2 and result.failure_reason == "diverged at epoch 2"
+    assert result.epochs_completed == 1 and result.best_epoch == 1
+    assert [r.epoch for r in records] == [1, 2]
+    assert not math.isfinite(records[1].loss) and math.isnan(records[1].val_acc)
+    assert {"best.weights.h5", "last.weights.h5", "result.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert not (tmp_path / "checkpoint.npz").exists()
+    again, second = _train(config, tmp_path)
+    assert again == [] and second.status == "diverged" and second.diverged_at == 2
+
+
+def test_stop_then_continue_seamlessly(tiny_config, tmp_path: Path) -> None:
+    config = tiny_config(epochs=3, schedule="[1.e-3, 0][1.e-4, 3]")
+    records, result = _train(config, tmp_path, should_stop=lambda: True)
+    assert result.status == "stopped" and result.epochs_completed == 1
+    assert result.failure_reason == "stopped after epoch 1"
+    assert [r.epoch for r in records] == [1]
+
+    with np.load(tmp_path / "checkpoint.npz") as saved:
+        state = json.loads(str(saved["state"]))
+        assert state["epochs_done"] == 1 and len(state["history"]) == 1
+        steps = math.ceil(128 / 16)
+        assert int(saved["optimizer_0"]) == steps  # the iteration count
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    rest, result = _train(config, tmp_path)
+    assert [r.epoch for r in rest] == [2, 3]
+    assert rest[0].lr == pytest.approx(config.lr_at(2), rel=1e-6)
+    assert result.status == "completed" and result.epochs_completed == 3
+    history = json.loads((tmp_path / "result.json").read_text())["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[0]["loss"] == records[0].loss
+
+
+def test_a_folder_of_another_run_is_refused(tiny_config, tmp_path: Path) -> None:
+    _train(tiny_config(epochs=2), tmp_path, should_stop=lambda: True)
+    with pytest.raises(InputError, match="holds run"):
+        _train(tiny_config(epochs=2, seed=3), tmp_path)
+
+
+def test_precision_and_options(tiny_config, tmp_path: Path) -> None:
+    """bfloat16, L2, exclusion from decay, no EMA, no augmentation, EMA overwrites."""
+    config = tiny_config(
+        epochs=1, precision="mixed_bfloat16", l2=1e-4, exclude_from_weight_decay=True,
+        use_ema=False, augment=False,
+    )
+    records, result = _train(config, tmp_path / "a")
+    assert result.status == "completed" and math.isfinite(records[0].loss)
+    config = tiny_config(epochs=1, ema_overwrite_frequency=3, validation="split:0.25")
+    records, result = _train(config, tmp_path / "b")
+    assert result.status == "completed" and math.isfinite(records[0].val_loss)
+
+
+_KILLABLE = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from sweeps.config import RunConfig
+    from trainer import train
+
+    config = RunConfig.model_validate_json(sys.argv[1])
+    out, kill_at = sys.argv[3], int(sys.argv[4])
+
+    def on_epoch(record):
+        if record.epoch == kill_at:
+            # After epoch kill_at - 1's checkpoint, before this epoch's report.
+            os.kill(os.getpid(), signal.SIGKILL)
+        with open(out, "a") as stream:
+            stream.write(json.dumps(record.as_dict()) + "\\n")
+
+    result = train(config, on_epoch, sys.argv[2])
+    print(result.status)
+    """
+)
+
+
+def _run_killable(config: RunConfig, directory: Path, out: Path, kill_at: int, script: Path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, str(script), config.model_dump_json(), str(directory), str(out), str(kill_at)],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_after_epoch_2_then_continue(tiny_config, tmp_path: Path) -> None:
+    config = tiny_config(epochs=4, learning_rate=2e-3, schedule="[2.e-3, 0][1.e-4, 4]", shift=0.1)
+    script = tmp_path / "killable.py"
+    script.write_text(_KILLABLE)
+    out = tmp_path / "records.jsonl"
+
+    killed = _run_killable(config, tmp_path / "run", out, 3, script)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed = _run_killable(config, tmp_path / "run", out, 0, script)
+    assert resumed.returncode == 0 and resumed.stdout.strip() == "completed", resumed.stderr[-2000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]  # each reported once
+
+    uninterrupted, result = _train(config, tmp_path / "straight")
+    assert result.status == "completed"
+    for row, straight in zip(rows, uninterrupted):
+        # The LR continues from the saved iteration count, not from the start.
+        assert row["lr"] == pytest.approx(straight.lr, rel=1e-6)
+        # Weights, optimizer, augmentation and data order continue too.
+        assert row["loss"] == pytest.approx(straight.loss, rel=1e-3)
+        assert row["val_loss"] == pytest.approx(straight.val_loss, rel=1e-3)
+    assert rows[2]["lr"] == pytest.approx(config.lr_at(3), rel=1e-6)
