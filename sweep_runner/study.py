@@ -90,10 +90,17 @@ def load_study(name: str, url: str) -> OpenStudy:
     return OpenStudy(sweep, study, store, url)
 
 
-def make_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
-    """The `[search]` sampler; TPE lies about running trials so that workers spread out."""
+def make_sampler(sweep: Sweep, slot: int = 0) -> optuna.samplers.BaseSampler:
+    """The `[search]` sampler; TPE lies about running trials so that workers spread out.
+
+    Each slot (the k-th trial of the search) gets its own seed: workers seeded alike
+    would otherwise draw the same random start-up points. QMC keeps one seed, since
+    its sequence already differs per trial.
+    """
     assert sweep.search is not None
     name, seed = sweep.search.sampler, sweep.search.seed
+    if seed is not None and name != "qmc":
+        seed += slot
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=min(10, max(2, sweep.search.n_trials // 4)))
     if name == "random":

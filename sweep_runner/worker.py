@@ -32,7 +32,7 @@ from sweep_runner.child import ChildSpec
 from sweep_runner.pruning import pruner_settings
 from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
-from sweep_runner.study import OpenStudy, fixed_params, load_study, trial_attrs
+from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, trial_attrs
 from sweeps.config import RunConfig
 
 FINAL = ("complete", "diverged", "pruned")
@@ -206,6 +206,8 @@ class Worker:
     def _ask(self, run: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         sweep, study, store = self.opened.sweep, self.opened.study, self.opened.store
         assert sweep.search is not None
+        number = int(run["label"].lstrip("#"))
+        study.sampler = make_sampler(sweep, slot=number)
         trial = study.ask()
         params: dict[str, Any] = {}
         for key, choice in sweep.search.space.items():
@@ -217,7 +219,6 @@ class Worker:
                 params[key] = trial.suggest_int(key, int(choice.low), int(choice.high), log=choice.log)
             else:
                 params[key] = trial.suggest_float(key, choice.low, choice.high, log=choice.log, step=choice.step)
-        number = int(run["label"].lstrip("#"))
         resolved = sweep.resolve(params, number)
         config = resolved.config.model_dump(mode="json")
         label = f"{number}"
