@@ -7,11 +7,14 @@ Each problem names the file, the key path and what is allowed:
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _TYPE_WORDS = {
     "int_type": "an integer",
     "int_parsing": "an integer",
@@ -36,6 +39,8 @@ def join_path(*parts: str | int) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif part:
+            if not _BARE_KEY.match(part):
+                part = json.dumps(part)  # as TOML would quote it: one line, whatever it holds
             path += f".{part}" if path else part
     return path
 

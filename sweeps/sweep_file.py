@@ -175,7 +175,7 @@ def parse_sweep(text: str, path: str | Path) -> Sweep:
 def _read(path: Path, data: dict[str, Any], problems: list[tuple[str, str]]) -> Sweep:
     for key in data:
         if key not in SECTIONS:
-            problems.append((key, unknown_key(key, SECTIONS)))
+            problems.append((join_path(key), unknown_key(key, SECTIONS)))
     sweep = Sweep(path=path, name=path.stem)
     for key in ("name", "description"):
         if key in data:
