@@ -5,7 +5,7 @@ in its own version table, `sweep_alembic_version` (Optuna's Alembic uses
 `alembic_version` in the same database). A database at another revision is refused
 with the command that migrates it:
 
-    python -m results.schema upgrade --storage sqlite:///sweeps.db
+    sweep db upgrade --storage sqlite:///sweeps.db   (or python -m results.schema upgrade …)
 
 The migration scripts live in `results/migrations/versions`; their head must equal
 `SCHEMA_REVISION` (a test checks it).
@@ -58,7 +58,7 @@ _CREATE_LOCK = 0x5EE9_0001
 
 
 def _upgrade_hint(url: str) -> str:
-    return f"python -m results.schema upgrade --storage {url}"
+    return f"sweep db upgrade --storage {url}"
 
 
 def _stamped(connection: Connection) -> list[str] | None:
@@ -84,7 +84,7 @@ def _check(connection: Connection, url: str) -> bool:
         raise InputError(
             f"--storage {url}: tables {', '.join(sorted(present))} have no schema revision "
             f"({VERSION_TABLE} is missing or empty): if keras-sweep wrote them, run "
-            f"`python -m results.schema stamp {SCHEMA_REVISION} --storage {url}`"
+            f"`sweep db stamp {SCHEMA_REVISION} --storage {url}`"
         )
     found = ", ".join(stamped)
     if all(revision in known_revisions() for revision in stamped):

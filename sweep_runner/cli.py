@@ -92,7 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("study", nargs="?")
     _add_storage(status)
     status.set_defaults(handler=_status)
+    database = commands.add_parser("db", help="the results schema: show it, or migrate a database to it")
+    database.add_argument("action", choices=["current", "upgrade", "stamp"])
+    database.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    _add_storage(database)
+    database.set_defaults(handler=_db)
     return parser
+
+
+def _db(args: argparse.Namespace) -> int:
+    from results.schema import main as schema_main
+
+    storage = args.storage or default_storage()
+    return schema_main([args.action, args.revision, "--storage", storage])
 
 
 def _check(args: argparse.Namespace) -> int:

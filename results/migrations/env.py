@@ -1,6 +1,6 @@
 """Alembic environment of the results tables (`runs`, `epochs`).
 
-Run through `python -m results.schema upgrade --storage URL`. It uses the version table
+Run through `sweep db upgrade --storage URL` (or `python -m results.schema upgrade --storage URL`). It uses the version table
 `sweep_alembic_version` and sees only the results tables: Optuna's tables in the same
 database belong to Optuna's own Alembic history.
 """
