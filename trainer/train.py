@@ -31,8 +31,19 @@ if TYPE_CHECKING:
 
 
 def _non_finite_loss_watcher() -> Any:
-    """A callback that stops `fit()` at the first batch whose running loss is NaN or inf."""
+    """A callback that stops `fit()` at the first batch whose running loss is NaN or inf.
+
+    None on TensorFlow with an accelerator: Keras runs TensorFlow's batch callbacks on
+    the training thread, so reading each batch's loss would make the host wait for the
+    device at every step. There the epoch's mean loss is checked instead (a NaN in any
+    batch makes it NaN), which stops the run at the end of that epoch.
+    """
     import keras
+
+    from trainer.device import accelerator
+
+    if keras.backend.backend() == "tensorflow" and accelerator() is not None:
+        return None
 
     class NonFiniteLoss(keras.callbacks.Callback):
         # Only reads the logs: safe to run off the training thread where the backend
@@ -151,11 +162,12 @@ def train(
         started = time.perf_counter()
         logs = model.fit(
             data.x_train[order], data.y_train[order], batch_size=config.batch_size,
-            epochs=1, shuffle=False, verbose=1 if verbose else 0, callbacks=[watcher],
+            epochs=1, shuffle=False, verbose=1 if verbose else 0,
+            callbacks=[watcher] if watcher else [],
         ).history
         train_seconds = time.perf_counter() - started
         loss, acc = float(logs["loss"][-1]), float(logs["accuracy"][-1])
-        diverged = watcher.tripped or not math.isfinite(loss)
+        diverged = not math.isfinite(loss) or bool(watcher and watcher.tripped)
         val_loss = val_acc = math.nan
         if not diverged:
             val_loss, val_acc = (
