@@ -158,7 +158,7 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
 
         def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
             rows = self.order[index * config.batch_size:(index + 1) * config.batch_size]
-            batch = np.zeros((len(rows),) + data.input_shape, dtype=np.float32)
+            batch = np.zeros((len(rows), *data.input_shape), dtype=np.float32)
             for i, row in enumerate(rows):
                 batch[i] = self._transform(data.x_train[row])
             return batch, data.y_train[rows]

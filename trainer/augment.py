@@ -77,7 +77,9 @@ class ShiftFlip(keras.layers.Layer):
         seed: seed of the augmentation's random stream.
     """
 
-    def __init__(self, shift: float = 0.0, flip: bool = False, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, shift: float = 0.0, flip: bool = False, seed: int | None = None, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.shift = float(shift)

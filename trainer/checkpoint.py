@@ -144,7 +144,7 @@ def _check_run_key(directory: Path, found: str, expected: str) -> None:
 def _assign(variables: list[Any], values: list[np.ndarray], what: str) -> None:
     if len(variables) != len(values):
         raise ValueError(f"checkpoint has {len(values)} {what} variables, the run {len(variables)}")
-    for variable, value in zip(variables, values):
+    for variable, value in zip(variables, values, strict=True):
         if tuple(variable.shape) != value.shape:
             raise ValueError(
                 f"checkpoint's {what} variable {variable.path} has shape {value.shape}, "

@@ -190,7 +190,7 @@ def split_validation(train: Split, test: Split, validation: str, seed: int) -> t
         )
         return (x_train, y_train), (x_val, y_val)
     # Keras' validation_split: the last fraction, before any shuffling, not stratified.
-    split_at = int(math.floor(len(x) * (1.0 - fraction)))
+    split_at = math.floor(len(x) * (1.0 - fraction))
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
 
 

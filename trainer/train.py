@@ -63,7 +63,9 @@ def _non_finite_loss_watcher() -> Any:
     return NonFiniteLoss()
 
 
-def _build(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int, steps_per_epoch: int) -> tuple[Any, Any]:
+def _build(
+    config: RunConfig, input_shape: tuple[int, int, int], num_classes: int, steps_per_epoch: int
+) -> tuple[Any, Any]:
     """The compiled model (with the augmentation layer) and its built optimizer."""
     import keras
 

@@ -160,6 +160,7 @@ def test_cifar10_official_archive_and_folder(tmp_path: Path) -> None:
     _write_archive(tmp_path / "cifar-10-python.tar.gz", files)
     (x_train, y_train), (x_test, y_test) = load_cifar10(tmp_path)
     assert x_train.shape == (20, 32, 32, 3) and x_train.dtype == np.uint8
+    assert y_train.tolist() == [label for i in range(1, 6) for label in batches[f"data_batch_{i}"][1]]
     np.testing.assert_array_equal(x_train[:4], batches["data_batch_1"][0])
     np.testing.assert_array_equal(x_train[16:], batches["data_batch_5"][0])
     np.testing.assert_array_equal(y_test, batches["test_batch"][1])
@@ -195,7 +196,8 @@ def test_cifar10_refuses_a_planted_pickle(tmp_path: Path) -> None:
     files = {name: _batch_pickle(*batch) for name, batch in batches.items()}
     files["data_batch_3"] = pickle.dumps({b"data": _Planted(marker), b"labels": []}, protocol=3)
     _write_archive(tmp_path / "cifar-10-python.tar.gz", files)
-    with pytest.raises(InputError, match=r"data_batch_3: not a CIFAR-10 batch \(refuses to load the global (os|posix)\.system\)"):
+    refused = r"data_batch_3: not a CIFAR-10 batch \(refuses to load the global (os|posix)\.system\)"
+    with pytest.raises(InputError, match=refused):
         load_cifar10(tmp_path)
     assert not marker.exists()
 
@@ -203,7 +205,7 @@ def test_cifar10_refuses_a_planted_pickle(tmp_path: Path) -> None:
 def test_cifar10_folder_without_data(tmp_path: Path) -> None:
     from trainer.cifar10 import load_cifar10
 
-    with pytest.raises(InputError, match="expected cifar-10-python.tar.gz or cifar-10-batches-py/"):
+    with pytest.raises(InputError, match=r"expected cifar-10-python\.tar\.gz or cifar-10-batches-py/"):
         load_cifar10(tmp_path)
 
 

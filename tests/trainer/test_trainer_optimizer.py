@@ -34,9 +34,9 @@ def _zero_step(optimizer, model) -> None:
     new_values, new_state = optimizer.stateless_apply(
         [v.value for v in optimizer.variables], grads, [v.value for v in variables]
     )
-    for variable, value in zip(variables, new_values):
+    for variable, value in zip(variables, new_values, strict=True):
         variable.assign(value)
-    for variable, value in zip(optimizer.variables, new_state):
+    for variable, value in zip(optimizer.variables, new_state, strict=True):
         variable.assign(value)
 
 
@@ -56,7 +56,7 @@ def test_zero_gradient_step_shrinks_weights_by_lambda_lr(tiny_config, precision:
     assert lr == pytest.approx(4.4e-4, rel=1e-6)
     before = [v.numpy().copy() for v in model.trainable_variables]
     _zero_step(optimizer, model)
-    for old, variable in zip(before, model.trainable_variables):
+    for old, variable in zip(before, model.trainable_variables, strict=True):
         np.testing.assert_allclose(variable.numpy(), old * (1 - 0.2 * lr), rtol=1e-6)
         assert not np.array_equal(variable.numpy(), old)
 
@@ -91,9 +91,9 @@ def test_ema_waits_for_the_end_of_the_run(tiny_config) -> None:
         model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     averages = [v.numpy() for v in adamw_of(optimizer)._model_variables_moving_average]
     raw = [v.numpy() for v in model.trainable_variables]
-    assert any(not np.allclose(a, r) for a, r in zip(averages, raw))
+    assert any(not np.allclose(a, r) for a, r in zip(averages, raw, strict=True))
     adamw_of(optimizer).finalize_run(model.trainable_variables)
-    for average, variable in zip(averages, model.trainable_variables):
+    for average, variable in zip(averages, model.trainable_variables, strict=True):
         np.testing.assert_array_equal(variable.numpy(), average)
 
 
@@ -107,6 +107,7 @@ def test_ema_follows_the_momentum(tiny_config) -> None:
     first = [v.numpy().copy() for v in model.trainable_variables]
     _zero_step(optimizer, model)
     for w1, average, variable in zip(
-        first, adamw_of(optimizer)._model_variables_moving_average, model.trainable_variables
+        first, adamw_of(optimizer)._model_variables_moving_average, model.trainable_variables,
+        strict=True,
     ):
         np.testing.assert_allclose(average.numpy(), 0.98 * w1 + 0.02 * variable.numpy(), rtol=1e-6)

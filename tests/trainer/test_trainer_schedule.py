@@ -92,12 +92,14 @@ def _schedules(draw: st.DrawFn) -> list[tuple[float, float]]:
     count = draw(st.integers(1, 5))
     epochs = sorted(draw(st.lists(st.integers(0, 60), min_size=count, max_size=count)))
     values = draw(st.lists(st.floats(1e-6, 1e-2), min_size=count, max_size=count))
-    return list(zip(values, [float(e) for e in epochs]))
+    return list(zip(values, [float(e) for e in epochs], strict=True))
 
 
 @settings(max_examples=40, deadline=None)
 @given(pairs=_schedules(), steps_per_epoch=st.integers(1, 1000), epoch=st.floats(0, 70))
-def test_matches_value_at_anywhere(pairs: list[tuple[float, float]], steps_per_epoch: int, epoch: float) -> None:
+def test_matches_value_at_anywhere(
+    pairs: list[tuple[float, float]], steps_per_epoch: int, epoch: float
+) -> None:
     from trainer.schedule import PiecewiseLinear
 
     step = math.floor(epoch * steps_per_epoch)

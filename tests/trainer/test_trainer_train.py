@@ -75,7 +75,7 @@ def test_the_same_seed_gives_the_same_run(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=1, shift=0.1)
     first, _ = _train(config, tmp_path / "a")
     second, _ = _train(config, tmp_path / "b")
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-5)
         assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5)
         assert a.acc == b.acc and a.val_acc == b.val_acc
@@ -193,7 +193,7 @@ def test_sigkill_after_epoch_2_then_continue(tiny_config, tmp_path: Path) -> Non
 
     uninterrupted, result = _train(config, tmp_path / "straight")
     assert result.status == "completed"
-    for row, straight in zip(rows, uninterrupted):
+    for row, straight in zip(rows, uninterrupted, strict=True):
         # The LR continues from the saved iteration count, not from the start.
         assert row["lr"] == pytest.approx(straight.lr, rel=1e-6)
         # Weights, optimizer, augmentation and data order continue too.
