@@ -172,11 +172,11 @@ def train(
         diverged = not math.isfinite(loss) or bool(watcher and watcher.tripped)
         val_loss = val_acc = math.nan
         if not diverged:
-            val_loss, val_acc = (
-                float(value) for value in model.evaluate(
-                    data.x_val, data.y_val, batch_size=config.batch_size, verbose=0
-                )
+            # Validation never augments: the layer is the identity outside training.
+            val_logs = model.evaluate(
+                data.x_val, data.y_val, batch_size=config.batch_size, verbose=0, return_dict=True
             )
+            val_loss, val_acc = float(val_logs["loss"]), float(val_logs["accuracy"])
         record = EpochRecord(
             epoch=epoch + 1, loss=loss, acc=acc, val_loss=val_loss, val_acc=val_acc,
             lr=current_learning_rate(optimizer), seconds=time.perf_counter() - started,
