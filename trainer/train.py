@@ -1,7 +1,7 @@
 """Train one run as the post does, one epoch at a time, resumable at any epoch.
 
 The loop calls Keras' `fit()` for one epoch at a time on that epoch's permutation of
-the training set, validates, reports the epoch, and checkpoints:
+the training set (`EpochBatches`), validates, reports the epoch, and checkpoints:
 
     for each remaining epoch:
         fit one epoch  →  evaluate  →  on_epoch(record)  →  checkpoint  →  should_stop?
@@ -128,7 +128,8 @@ def train(
         InputError: the data cannot be loaded, or the folder holds another run.
     """
     from trainer import checkpoint
-    from trainer.data import epoch_order, load_dataset
+    from trainer.batches import EpochBatches
+    from trainer.data import load_dataset
     from trainer.device import versions
     from trainer.optimizer import adamw_of, current_learning_rate
 
@@ -160,12 +161,11 @@ def train(
 
     watcher = _non_finite_loss_watcher()
     for epoch in range(state.epochs_done, config.epochs):
-        order = epoch_order(train_count, config.seed, epoch)
+        batches = EpochBatches(data.x_train, data.y_train, config.batch_size, config.seed, epoch)
         started = time.perf_counter()
         logs = model.fit(
-            data.x_train[order], data.y_train[order], batch_size=config.batch_size,
-            epochs=1, shuffle=False, verbose=1 if verbose else 0,
-            callbacks=[watcher] if watcher else [],
+            batches, epochs=1, verbose=1 if verbose else 0, callbacks=[watcher] if watcher else [],
+            shuffle=False,  # the order is the batches' own; Keras would shuffle them with `random`
         ).history
         train_seconds = time.perf_counter() - started
         loss, acc = float(logs["loss"][-1]), float(logs["accuracy"][-1])
