@@ -45,18 +45,22 @@ def test_labels_in_the_posts_order():
         "4",
         "10",
         "11",
-        "B",
         "x",
+        "B",
     ]
     assert label_order(["2", "10", "1"]) == [2, 0, 1]
+    # A grid's labels keep the grid's order: α 2e-3 after α 8e-4 is no text order.
+    grid = ["λ=0.05 α=8.e-4", "λ=0.05 α=2.e-3", "λ=0.20 α=8.e-4", "λ=0.20 α=2.e-3"]
+    assert sort_labels(grid) == grid
 
 
 @given(st.lists(st.from_regex(r"[0-9]{1,3}[A-C]?|[a-z]{1,3}", fullmatch=True), max_size=20))
-def test_label_order_is_a_total_order(labels):
+def test_label_order_is_a_total_order_on_numbered_labels(labels):
     ordered = sort_labels(labels)
-    assert sort_labels(list(reversed(labels))) == ordered
     numbered = [label for label in ordered if label[0].isdigit()]
+    assert sort_labels([l for l in reversed(labels) if l[0].isdigit()]) == numbered
     assert ordered[: len(numbered)] == numbered  # numbered labels first
+    assert ordered[len(numbered):] == [l for l in labels if not l[0].isdigit()]  # as given
     assert [int(label.rstrip("ABC")) for label in numbered] == sorted(
         int(label.rstrip("ABC")) for label in numbered
     )
