@@ -74,10 +74,13 @@ def _check(connection: Connection, url: str) -> bool:
     Raises:
         InputError: the tables are at another revision, or unversioned.
     """
+    # Tables first, version second: these are two reads, and another process may
+    # create both (in one transaction) in between. Read the other way round, a fresh
+    # database would look like tables without a version.
+    present = RESULT_TABLES & set(inspect(connection).get_table_names())
     stamped = _stamped(connection)
     if stamped == [SCHEMA_REVISION]:
         return True
-    present = RESULT_TABLES & set(inspect(connection).get_table_names())
     if not stamped and not present:
         return False
     if not stamped:

@@ -115,9 +115,10 @@ def create_engine_for(url: str | URL) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
-                # Safe with WAL (no corruption on a crash); a commit then costs no fsync,
-                # which is what makes a per-epoch write or a heartbeat cheap.
-                cursor.execute("PRAGMA synchronous = NORMAL")
+                # FULL, not NORMAL: an epoch's row must be on disk before its checkpoint
+                # is, or a power loss could keep the checkpoint and lose the row for good.
+                # One fsync per epoch or heartbeat is nothing next to an epoch.
+                cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
 
