@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 
 from results.store import ResultStore
@@ -161,3 +162,21 @@ def test_the_optuna_command_line_lists_the_trials(tmp_path: Path) -> None:
         [str(optuna_cli), "studies", "--storage", url], capture_output=True, text=True, cwd=tmp_path,
     )
     assert "interop" in studies.stdout
+
+
+def test_a_schedule_aware_pruner_prunes_only_once_the_lr_has_fallen(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    sweep = write_sweep(
+        tmp_path, "pruned", epochs=3, space="learning_rate = [2e-3, 1e-3, 1e-7]",
+        extra='[study]\npruner = "median"\nprune_after_lr_below = 1.0',
+    )
+    done = run(["run", str(sweep), "--storage", url], tmp_path)
+    assert done.returncode == 0, done.stderr
+    runs = _runs(url, "pruned")
+    hopeless = runs["α=1.e-7"]
+    assert hopeless["state"] == "pruned"
+    # Judged only once the LR fell below α (after epoch 1 of the schedule [1, 1][0.1, 3]).
+    assert [e["epoch"] for e in hopeless["epochs"]] == [1, 2]
+    assert runs["α=2.e-3"]["state"] == runs["α=1.e-3"]["state"] == "complete"
+    states = {t.user_attrs["label"]: t.state.name for t in optuna.load_study(study_name="pruned", storage=url).trials}
+    assert states["α=1.e-7"] == "PRUNED"
