@@ -48,7 +48,8 @@ def test_sigkill_mid_run_then_run_again_continues_from_the_checkpoint(tmp_path: 
     # and at most the epoch in flight was trained twice.
     retrained = [e["epoch"] for e in runs[killed]["epochs"] if e["trainings"] > 1]
     assert len(retrained) <= 1
-    assert all(e["trainings"] == 1 for e in runs[killed]["epochs"] if e["epoch"] <= 2)
+    # Epoch 2's row may precede its checkpoint by a moment: it may be the one in flight.
+    assert all(e["trainings"] == 1 for e in runs[killed]["epochs"] if e["epoch"] <= 1)
     assert sum(e["trainings"] for r in runs.values() for e in r["epochs"]) <= 2 * 5 + 1
     # The post-style table closes the sweep.
     assert "val acc best" in again.stdout
