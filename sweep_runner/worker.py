@@ -189,11 +189,16 @@ class Worker:
                     storage.set_trial_state_values(trial_id, TrialState.FAIL)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     pass  # fail_stale_trials got there first
+        if self.opened.sweep.search is None:
+            params = fixed_params(run["config"])
+            distributions = _point_distributions(params)
+        else:  # a search trial's retry keeps what the sampler chose
+            params, distributions = _previous_params(storage, study, run)
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING,
             user_attrs={**attrs, "schedule": RunConfig.model_validate(run["config"]).schedule_notation()},
-            params=fixed_params(run["config"]) if self.opened.sweep.search is None else _previous_params(storage, study, run),
-            distributions=_point_distributions(fixed_params(run["config"])) if self.opened.sweep.search is None else _previous_distributions(storage, study, run),
+            params=params,
+            distributions=distributions,
         )
         trial_id = storage.create_new_trial(study._study_id, template_trial=template)
         # The curve so far, so that the dashboard shows the whole run in its last attempt.
@@ -215,7 +220,7 @@ class Worker:
                 values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in choice.choices]
                 picked = trial.suggest_categorical(key, values)
                 params[key] = json.loads(picked) if isinstance(picked, str) and picked[:1] in "[{" else picked
-            elif isinstance(RunConfig.model_fields[key].default, int) and choice.step is None and not isinstance(RunConfig.model_fields[key].default, bool):
+            elif _is_integer_setting(key) and choice.step is None:
                 params[key] = trial.suggest_int(key, int(choice.low), int(choice.high), log=choice.log)
             else:
                 params[key] = trial.suggest_float(key, choice.low, choice.high, log=choice.log, step=choice.step)
@@ -302,22 +307,22 @@ def objective_values(epochs: list[dict[str, Any]], sweep: Any) -> list[float]:
     return [best, threshold_epoch]
 
 
+def _is_integer_setting(key: str) -> bool:
+    default = RunConfig.model_fields[key].default
+    return isinstance(default, int) and not isinstance(default, bool)
+
+
 def _point_distributions(params: dict[str, float]) -> dict[str, Any]:
     return {k: optuna.distributions.FloatDistribution(v, v) for k, v in params.items()}
 
 
-def _previous_params(storage: Any, study: optuna.Study, run: dict[str, Any]) -> dict[str, Any]:
+def _previous_params(storage: Any, study: optuna.Study, run: dict[str, Any]) -> tuple[dict, dict]:
+    """The params and distributions of the run's previous trial."""
     if run["trial_number"] is None:
-        return {}
+        return {}, {}
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, run["trial_number"])
-    return storage.get_trial(trial_id).params
-
-
-def _previous_distributions(storage: Any, study: optuna.Study, run: dict[str, Any]) -> dict[str, Any]:
-    if run["trial_number"] is None:
-        return {}
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, run["trial_number"])
-    return storage.get_trial(trial_id).distributions
+    previous = storage.get_trial(trial_id)
+    return previous.params, previous.distributions
 
 
 def _death(returncode: int, log_path: Path) -> str:
