@@ -10,12 +10,13 @@ worker and the worker's child die together, as on a power loss. Once the killed
 processes are reaped, the next round runs the same command again: the resume takes a
 dead local worker's run over at once (it checks the worker's pid), without waiting for
 the heartbeat's grace period. After the kills, a last uninterrupted run finishes the
-sweep; should it make no progress for `--stall-seconds`, it is reported as hung and
-killed. A kill may land before a run is claimed, while a child starts, mid-run, or
-between runs: all fair, and each line says where it landed. The moments are uniform
-between 4 and 20 s after each start: on this 2-core CPU a start takes 10 to 13 s to its
-first epoch (the command and the worker start, the child imports TensorFlow, builds
-the model and traces the first epoch), so a shorter window would hit start-ups only.
+sweep; should it hang (every unfinished run stranded, or no progress at all for
+`--stall-seconds`), it is reported as hung and killed. A kill may land before a run is
+claimed, while a child starts, mid-run, or between runs: all fair, and each line says
+where it landed. The moments are uniform between 4 and 16 s after each start: on this
+2-core CPU a start takes 10 to 13 s to its first epoch (the command and the worker
+start, the child imports TensorFlow, builds the model and traces the first epoch), so
+an earlier window would hit start-ups only.
 
 The sweep file keeps the project's default `[study] max_retries` unless
 `--max-retries` is given: a dead worker spends one of a run's retries (README), so
@@ -34,7 +35,7 @@ checkpoints restarts a killed trial from epoch 1, so each kill loses every epoch
 trial had finished; the benchmark sums those.
 
     python benchmarks/chaos.py [--runs 6] [--epochs 5] [--kills 10] [--seed 0]
-                               [--min-delay 4] [--max-delay 20] [--max-retries N]
+                               [--min-delay 4] [--max-delay 16] [--max-retries N]
 
 Exits 1 when a target is missed.
 """
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
     parser.add_argument("--min-delay", type=float, default=4.0, help="earliest kill, s after the start (default 4)")
-    parser.add_argument("--max-delay", type=float, default=20.0, help="latest kill, s after the start (default 20)")
+    parser.add_argument("--max-delay", type=float, default=16.0, help="latest kill, s after the start (default 16)")
     parser.add_argument("--workers", type=int, default=1, help="workers per start (default 1)")
     parser.add_argument("--max-retries", type=int, default=None,
                         help="[study] max_retries of the sweep file (default: the project's default, not written)")
@@ -95,7 +96,7 @@ def snapshot(url: str) -> dict[str, dict[str, Any]]:
         with ResultStore(url, create=False) as store:
             return {
                 r["run_key"]: {"state": r["state"], "label": r["label"], "attempts": r["attempts"],
-                               "epochs": len(store.epochs(r["id"]))}
+                               "worker": r["worker"], "epochs": len(store.epochs(r["id"]))}
                 for r in store.runs(STUDY)
             }
     except Exception:  # noqa: BLE001 - no database yet: killed before it was made
@@ -172,25 +173,59 @@ def kill_round(number: int, delay: float, file: Path, url: str, folder: Path, ar
     return Kill(number, delay, True, phase, landed, at_risk)
 
 
-def final_run(file: Path, url: str, folder: Path, args: argparse.Namespace) -> tuple[int | None, float]:
-    """The last, uninterrupted run: its exit status (None if it stalled) and wall time.
+def pid_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
 
-    It counts as stalled when the store has not changed (states, attempts, epochs) for
-    `--stall-seconds`: a child's start and first epoch take about 10 s here, and a
+
+def stranded(runs: dict[str, dict[str, Any]], max_attempts: int) -> list[str]:
+    """The labels of runs left `running` under a dead local worker with no attempt
+    left, when every unfinished run is such: no worker can claim any of them, so the
+    sweep cannot end (its workers wait for "others running" for ever)."""
+    unfinished = [r for r in runs.values() if r["state"] not in ("complete", "diverged", "pruned")]
+    stuck = [
+        r for r in unfinished
+        if r["state"] == "running" and r["attempts"] >= max_attempts
+        and not pid_alive(int((r["worker"] or "/0/").split("/")[1] or 0))
+    ]
+    return [r["label"] for r in stuck] if unfinished and len(stuck) == len(unfinished) else []
+
+
+def final_run(file: Path, url: str, folder: Path, args: argparse.Namespace) -> tuple[str, int | None, float]:
+    """The last, uninterrupted run: how it ended, its exit status (None if it hung) and
+    its wall time.
+
+    It hangs when every unfinished run is stranded (see `stranded`), or, whatever the
+    cause, when the store has not changed (states, attempts, epochs) for
+    `--stall-seconds`: a child's start and first epoch take about 10 to 13 s here, and a
     take-over waits at most the heartbeat's 20 s grace period.
     """
+    from sweeps.sweep_file import load_sweep
+
+    max_attempts = load_sweep(file).study.max_retries + 1
     started = time.perf_counter()
     process = start_sweep(file, url, workers=args.workers, cwd=folder, log=folder / "final.log")
-    last, changed = snapshot(url), time.monotonic()
+    last, changed, stuck_since = snapshot(url), time.monotonic(), None
     while process.poll() is None:
         time.sleep(1.0)
         now = snapshot(url)
         if now != last:
             last, changed = now, time.monotonic()
-        elif time.monotonic() - changed > args.stall_seconds:
+        labels = stranded(now, max_attempts)
+        stuck_since = (stuck_since or time.monotonic()) if labels else None
+        if labels and time.monotonic() - stuck_since >= 3.0:
             kill_group(process)
-            return None, time.perf_counter() - started
-    return process.returncode, time.perf_counter() - started
+            why = (f"HUNG: runs {', '.join(labels)} stay 'running' under dead workers with no attempt "
+                   f"left (max_retries {max_attempts - 1}), and the worker waits for them for ever; killed")
+            return why, None, time.perf_counter() - started
+        if time.monotonic() - changed > args.stall_seconds:
+            kill_group(process)
+            return f"HUNG (no progress for {args.stall_seconds:g} s), killed", None, time.perf_counter() - started
+    return f"exit {process.returncode}", process.returncode, time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             kill = kill_round(number, delay, file, url, folder, args)
             kills.append(kill)
             print(f"kill {number:>2} at {delay:5.2f} s: {kill.landed}", flush=True)
-        code, final_seconds = final_run(file, url, folder, args)
-        status = f"exit {code}" if code is not None else f"HUNG (no progress for {args.stall_seconds:g} s, killed)"
+        status, code, final_seconds = final_run(file, url, folder, args)
         print(f"final run: {status} after {final_seconds:.1f} s", flush=True)
         found = audit(url, STUDY, args.epochs)
         left = {key: run for key, run in snapshot(url).items() if run["state"] != "complete"}
