@@ -359,6 +359,25 @@ class ResultStore:
                 raise KeyError(f"no run {run_id}")
 
     @_retrying
+    def release_run(self, run_id: int, *, stale_after: float, reason: str) -> bool:
+        """Puts a run whose worker stopped beating back as "stopped", claimable again.
+
+        One conditional UPDATE: only a run still "running" with a heartbeat older than
+        `stale_after` seconds is released, so a live worker's run is never taken.
+
+        Returns:
+            Whether the run was released.
+        """
+        stale_before = utcnow() - timedelta(seconds=stale_after)
+        statement = (
+            update(RUNS)
+            .where(RUNS.c.id == run_id, RUNS.c.state == "running", RUNS.c.heartbeat_at < stale_before)
+            .values(state="stopped", finished=utcnow(), failure_reason=reason)
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    @_retrying
     def set_trial_number(self, run_id: int, trial_number: int) -> None:
         """Links a run to the Optuna trial that asked for it."""
         with self.engine.begin() as connection:

@@ -184,7 +184,10 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     unfinished = [r for r in runs if r["state"] not in ("complete", "diverged", "pruned")]
     for run in unfinished:
         reason = f": {run['failure_reason']}" if run["failure_reason"] else ""
-        sys.stderr.write(f"run {run['label']}: {run['state']}{reason}\n")
+        state = "interrupted (its worker stopped)" if run["state"] == "running" else run["state"]
+        sys.stderr.write(f"run {run['label']}: {state}{reason}\n")
+    if unfinished:
+        sys.stderr.write(f"continue with `sweep resume {study} --storage {url}`\n")
     # Every run finished, even if a worker died on the way (another took its run over).
     return 1 if unfinished else 0
 

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -72,7 +71,17 @@ def _is_dead_local(worker: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process stays a zombie until its parent (or init) reaps it: dead all
+    the same, though signal 0 still reaches it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 def _age_seconds(moment: Any) -> float:
@@ -108,6 +117,7 @@ class Worker:
         """Trains runs until none is claimable; returns the exit status."""
         self.interrupts.install()
         optuna.storages.fail_stale_trials(self.opened.study)
+        self._release_interrupted()
         attempts = 0
         while not self.interrupts.stopping:
             if self.options.max_trials is not None and attempts >= self.options.max_trials:
@@ -122,14 +132,28 @@ class Worker:
             self._attempt(run)
         return EXIT_INTERRUPTED if self.interrupts.stopping else 0
 
+    def _is_stale(self, run: dict[str, Any]) -> bool:
+        return run["state"] == "running" and (
+            _age_seconds(run["heartbeat_at"]) > GRACE_PERIOD or _is_dead_local(run["worker"])
+        )
+
+    def _release_interrupted(self) -> None:
+        """Runs left "running" by workers that are gone (kill -9, a lost machine, a
+        power cut) become "stopped": a new invocation continues them from their
+        checkpoints whatever their retries, since being interrupted is not failing."""
+        for run in self.opened.store.runs(self.opened.name):
+            if self._is_stale(run):
+                self.opened.store.release_run(
+                    run["id"], stale_after=0.0 if _is_dead_local(run["worker"]) else float(GRACE_PERIOD),
+                    reason="interrupted: its worker stopped",
+                )
+
     def _candidates(self) -> list[dict[str, Any]]:
         runs = self.opened.store.runs(self.opened.name)
         ready = [r for r in runs if r["state"] not in FINAL and r["state"] != "running"]
         ready = [r for r in ready if r["state"] != "failed" or r["attempts"] < self.max_attempts]
-        stale = [
-            r for r in runs if r["state"] == "running"
-            and (_age_seconds(r["heartbeat_at"]) > GRACE_PERIOD or _is_dead_local(r["worker"]))
-        ]
+        # A run whose worker died during this sweep is taken over, up to max_retries.
+        stale = [r for r in runs if self._is_stale(r)]
         return stale + ready
 
     def _claim_next(self) -> dict[str, Any] | None:
@@ -145,7 +169,13 @@ class Worker:
         return None
 
     def _others_running(self) -> bool:
-        return any(r["state"] == "running" for r in self.opened.store.runs(self.opened.name))
+        """Whether live workers still train runs (that may yet need taking over).
+
+        A run under a dead worker that has no retries left does not count, or the
+        worker would wait for it for ever; the next invocation continues it.
+        """
+        runs = self.opened.store.runs(self.opened.name)
+        return any(r["state"] == "running" and not self._is_stale(r) for r in runs)
 
     # One attempt --------------------------------------------------------------------
 
@@ -239,29 +269,33 @@ class Worker:
         sweep = self.opened.sweep
         checkpoint_dir = self.options.checkpoints / self.opened.name / run["run_key"]
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="sweep-child-") as scratch:
-            outcome_path = Path(scratch) / "outcome.json"
-            spec = ChildSpec(
-                url=self.opened.url, study=self.opened.name, run_id=run["id"], trial_id=trial_id,
-                config=run["config"], checkpoint_dir=str(checkpoint_dir),
-                data_dir=str(self.options.data_dir) if self.options.data_dir else None,
-                outcome_path=str(outcome_path),
-                report=len(sweep.study.objectives) == 1,
-                pruner=pruner_settings(sweep.study.pruner, sweep.study.prune_after_lr_below),
-                parent_pid=os.getpid(),
+        # Beside the checkpoints, not in /tmp: a worker killed with SIGKILL leaves
+        # nothing behind that the run's next attempt does not overwrite.
+        outcome_path = checkpoint_dir / "outcome.json"
+        spec_path = checkpoint_dir / "attempt.json"
+        outcome_path.unlink(missing_ok=True)
+        ChildSpec(
+            url=self.opened.url, study=self.opened.name, run_id=run["id"], trial_id=trial_id,
+            config=run["config"], checkpoint_dir=str(checkpoint_dir),
+            data_dir=str(self.options.data_dir) if self.options.data_dir else None,
+            outcome_path=str(outcome_path),
+            report=len(sweep.study.objectives) == 1,
+            pruner=pruner_settings(sweep.study.pruner, sweep.study.prune_after_lr_below),
+            parent_pid=os.getpid(),
+        ).write(spec_path)
+        log_path = checkpoint_dir / "train.log"
+        with open(log_path, "ab") as log:
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "sweep_runner.child", str(spec_path)],
+                stdout=log, stderr=subprocess.STDOUT,
             )
-            spec_path = Path(scratch) / "spec.json"
-            spec.write(spec_path)
-            log_path = checkpoint_dir / "train.log"
-            with open(log_path, "ab") as log:
-                self.child = subprocess.Popen(
-                    [sys.executable, "-m", "sweep_runner.child", str(spec_path)],
-                    stdout=log, stderr=subprocess.STDOUT,
-                )
-                returncode = self.child.wait()
-                self.child = None
-            if outcome_path.exists():
-                return json.loads(outcome_path.read_text(encoding="utf-8"))
+            returncode = self.child.wait()
+            self.child = None
+        spec_path.unlink(missing_ok=True)
+        if outcome_path.exists():
+            outcome = json.loads(outcome_path.read_text(encoding="utf-8"))
+            outcome_path.unlink()
+            return outcome
         return {"status": "failed", "failure_reason": _death(returncode, log_path)}
 
     def _record(self, run: dict[str, Any], trial_id: int, outcome: dict[str, Any]) -> None:

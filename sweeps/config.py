@@ -168,6 +168,12 @@ class RunConfig(BaseModel):
     validation_size: int | None = Field(default=None, ge=1)
     image_shape: tuple[int, int, int] = (32, 32, 3)
 
+    @field_validator("image_shape", mode="before")
+    @classmethod
+    def _shape_from_list(cls, shape: Any) -> Any:
+        # A TOML array arrives as a list; strict validation takes only tuples.
+        return tuple(shape) if isinstance(shape, list) else shape
+
     @field_validator("depth")
     @classmethod
     def _check_depth(cls, depth: int) -> int:

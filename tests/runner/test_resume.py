@@ -84,7 +84,7 @@ def test_a_crashed_child_fails_only_its_trial(tmp_path: Path) -> None:
     plant.mkdir()
     (plant / "sitecustomize.py").write_text(dedent("""
         import json, os, signal, sys
-        if len(sys.argv) > 1 and sys.argv[-1].endswith("spec.json"):
+        if len(sys.argv) > 1 and sys.argv[-1].endswith("attempt.json"):
             spec = json.load(open(sys.argv[-1]))
             if spec["config"]["weight_decay"] == 0.05:
                 os.kill(os.getpid(), signal.SIGSEGV)
@@ -181,3 +181,21 @@ def test_a_schedule_aware_pruner_prunes_only_once_the_lr_has_fallen(tmp_path: Pa
     assert runs["α=2.e-3"]["state"] == runs["α=1.e-3"]["state"] == "complete"
     states = {t.user_attrs["label"]: t.state.name for t in optuna.load_study(study_name="pruned", storage=url).trials}
     assert states["α=1.e-7"] == "PRUNED"
+
+
+def test_a_run_interrupted_more_often_than_max_retries_still_resumes(tmp_path: Path) -> None:
+    """Kills of the whole sweep are interruptions, not failures of the run: however
+    many, the next invocation continues the run, and no invocation waits for ever."""
+    sweep = write_sweep(tmp_path, "often", epochs=3, space="weight_decay = [0.1]",
+                        extra="[study]\nmax_retries = 0")
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    for _ in range(2):
+        process = start(["run", str(sweep), "--storage", url], tmp_path)
+        wait_for(process, lambda e: e["event"] == "epoch")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    again = run(["run", str(sweep), "--storage", url], tmp_path)
+    assert again.returncode == 0, again.stderr
+    runs = _runs(url, "often")
+    _assert_each_epoch_once(runs, 3)
+    assert runs["λ=0.10"]["attempts"] == 3
