@@ -104,6 +104,10 @@ def from_validation_error(
     for item in error.errors(include_url=False):
         loc = [part for part in item["loc"] if part not in ("none", "function-after[_check_breakpoints(), tuple[tuple[float, float], ...]]")]
         loc = [p for p in loc if not (isinstance(p, str) and (p.startswith("function-") or p in ("Schedule", "list[...]", "str")))]
+        if item["type"] == "missing" and loc and isinstance(loc[-1], int):
+            # A fixed-length list (image_shape) with too few values.
+            problems.setdefault(join_path(*prefix, *loc[:-1]), f"too few values: needs at least {loc[-1] + 1}")
+            continue
         if item["type"] == "extra_forbidden":
             key = str(loc[-1])
             message = unknown_key(key, allowed if len(loc) == 1 else ())
