@@ -91,6 +91,14 @@ def unknown_key(key: str, allowed: Iterable[str]) -> str:
     return f"unknown key {key!r}; allowed: {', '.join(allowed)}"
 
 
+def _is_branch_tag(part: str | int) -> bool:
+    """Pydantic names union branches and wrapped validators in an error's location
+    (`none`, `Schedule`, `function-after[…]`); a key path has no place for them."""
+    return isinstance(part, str) and (
+        part in ("none", "Schedule", "str", "list[...]") or part.startswith("function-")
+    )
+
+
 def from_validation_error(
     error: ValidationError, prefix: Sequence[str | int], allowed: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
@@ -102,8 +110,7 @@ def from_validation_error(
     problems: dict[str, str] = {}
     allowed = list(allowed)
     for item in error.errors(include_url=False):
-        loc = [part for part in item["loc"] if part not in ("none", "function-after[_check_breakpoints(), tuple[tuple[float, float], ...]]")]
-        loc = [p for p in loc if not (isinstance(p, str) and (p.startswith("function-") or p in ("Schedule", "list[...]", "str")))]
+        loc = [part for part in item["loc"] if not _is_branch_tag(part)]
         if item["type"] == "missing" and loc and isinstance(loc[-1], int):
             # A fixed-length list (image_shape) with too few values.
             problems.setdefault(join_path(*prefix, *loc[:-1]), f"too few values: needs at least {loc[-1] + 1}")
