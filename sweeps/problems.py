@@ -110,7 +110,9 @@ def from_validation_error(
     problems: dict[str, str] = {}
     allowed = list(allowed)
     for item in error.errors(include_url=False):
-        loc = [part for part in item["loc"] if not _is_branch_tag(part)]
+        # The last part is the user's own key (even one named `none`), never a tag.
+        *parents, last = item["loc"] or ("",)
+        loc = [part for part in parents if not _is_branch_tag(part)] + [last]
         if item["type"] == "missing" and loc and isinstance(loc[-1], int):
             # A fixed-length list (image_shape) with too few values.
             problems.setdefault(join_path(*prefix, *loc[:-1]), f"too few values: needs at least {loc[-1] + 1}")
