@@ -65,7 +65,10 @@ def load(
 def load_epochs(storage: str, study: str) -> pd.DataFrame:
     """A study's epochs, one row per run and epoch: `run_id`, `label`, `run_key`,
     `trial_number`, `epoch`, `loss`, `acc`, `val_loss`, `val_acc`, `lr`, `seconds`,
-    `images_per_second`; by label, then epoch.
+    `images_per_second`, `val_loss_ema`, `val_acc_ema`, `test_loss`, `test_acc`,
+    `weight_norm`, `weight_norm_stage1`, `weight_norm_stage2`, `weight_norm_stage3`,
+    `effective_lr`, `angular_update` (NaN where not measured); in the runs' order,
+    then by epoch.
 
     Raises:
         sweeps.errors.InputError: a bad URL or an unknown study.

@@ -35,7 +35,15 @@ RUN_STATES = ("waiting", "running", "complete", "failed", "diverged", "pruned", 
 #: States a run never leaves: `claim_run` does not hand these out again.
 FINAL_STATES = ("complete", "diverged", "pruned")
 #: The keys of one epoch record, as the trainer reports them.
-EPOCH_FIELDS = ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
+EPOCH_FIELDS = (
+    "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second",
+    "val_loss_ema", "val_acc_ema", "test_loss", "test_acc",
+    "weight_norm", "weight_norm_stage1", "weight_norm_stage2", "weight_norm_stage3",
+    "effective_lr", "angular_update",
+)
+#: The keys every epoch record must have; the others (schema revision 0002) may be
+#: missing (not measured) and are stored as NULL.
+REQUIRED_EPOCH_FIELDS = EPOCH_FIELDS[:8]
 
 # Explicit constraint names, so that a later Alembic migration can address them on
 # every dialect (SQLite gives unnamed constraints no name to drop them by).
@@ -161,6 +169,18 @@ class Epoch(Base):
     # How often this epoch was trained: above 1 only for the epoch in flight when a run
     # was killed and continued from its checkpoint (the reliability report counts them).
     trainings: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Revision 0002 added these after `trainings` (a new table has them there too):
+    # NULL where not measured (no EMA, no test split, a diverged epoch).
+    val_loss_ema: Mapped[float | None]
+    val_acc_ema: Mapped[float | None]
+    test_loss: Mapped[float | None]
+    test_acc: Mapped[float | None]
+    weight_norm: Mapped[float | None]
+    weight_norm_stage1: Mapped[float | None]
+    weight_norm_stage2: Mapped[float | None]
+    weight_norm_stage3: Mapped[float | None]
+    effective_lr: Mapped[float | None]
+    angular_update: Mapped[float | None]
 
 
 #: The tables themselves, for Core statements (one UPDATE claims a run; no ORM session).

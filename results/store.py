@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
-from results.models import EPOCH_FIELDS, EPOCHS, FINAL_STATES, RUN_STATES, RUNS, utcnow
+from results.models import EPOCH_FIELDS, EPOCHS, FINAL_STATES, REQUIRED_EPOCH_FIELDS, RUN_STATES, RUNS, utcnow
 from results.schema import ensure_schema
 from sweeps.errors import InputError
 
@@ -304,19 +304,20 @@ class ResultStore:
         Args:
             run_id: the run.
             record: `epoch` (1-based) and `loss, acc, val_loss, val_acc, lr, seconds,
-                images_per_second`; other keys are ignored. NaN is stored as NULL.
+                images_per_second`, and any of the other `EPOCH_FIELDS` (missing ones
+                are NULL); other keys are ignored. NaN is stored as NULL.
 
         Raises:
             ValueError: a key missing, or an epoch below 1.
             KeyError: no such run.
         """
-        missing = [key for key in EPOCH_FIELDS if key not in record]
+        missing = [key for key in REQUIRED_EPOCH_FIELDS if key not in record]
         if missing:
             raise ValueError(f"epoch record of run {run_id}: missing {', '.join(missing)}")
         epoch = int(record["epoch"])
         if epoch < 1:
             raise ValueError(f"epoch record of run {run_id}: epoch must be >= 1, got {epoch}")
-        values = {key: _number(record[key]) for key in _METRICS}
+        values = {key: _number(record.get(key)) for key in _METRICS}
         statement = (
             self._insert(EPOCHS)
             .values(run_id=run_id, epoch=epoch, **values)

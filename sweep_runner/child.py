@@ -77,6 +77,28 @@ def die_with_parent(parent_pid: int | None) -> None:
         os._exit(1)
 
 
+def record_measurements(trial: Any, epochs: list[dict[str, Any]]) -> None:
+    """Puts the run's last epoch's measurements (EMA validation, test, the kernels'
+    norms, effective LR and rotation) and its best EMA val_acc into the trial's user
+    attributes, under the epoch columns' names; None where not measured."""
+    from results.metrics import best_epoch
+    from results.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
+
+    if not epochs:
+        return
+
+    def plain(value: Any) -> float | None:
+        return float(value) if value is not None and math.isfinite(value) else None
+
+    for name in EPOCH_FIELDS[len(REQUIRED_EPOCH_FIELDS):]:
+        trial.set_user_attr(name, plain(epochs[-1].get(name)))
+    epoch, value = best_epoch(
+        [e["epoch"] for e in epochs], [math.nan if e.get("val_acc_ema") is None else e["val_acc_ema"] for e in epochs]
+    )
+    trial.set_user_attr("val_acc_ema_best", plain(value))
+    trial.set_user_attr("epoch_best_ema", epoch)
+
+
 def main(spec_path: str) -> int:
     spec = ChildSpec.read(Path(spec_path))
     die_with_parent(spec.parent_pid)
@@ -114,6 +136,7 @@ def main(spec_path: str) -> int:
         data_dir=spec.data_dir,
         should_stop=lambda: interrupts.stopping or bool(pruned),
     )
+    record_measurements(trial, store.epochs(spec.run_id))
     outcome = {
         "status": "pruned" if pruned and result.status == "stopped" else result.status,
         "failure_reason": (

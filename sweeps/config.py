@@ -26,6 +26,9 @@ from sweeps.notation import Breakpoint, format_schedule, parse_schedule
 
 Dataset = Literal["cifar10", "fashion_mnist", "digits", "synthetic"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
+#: Settings that change what is measured, not what is trained: outside the run key, so
+#: that a run keeps its key (and its checkpoints) whichever way they are set.
+MEASUREMENT_ONLY = ("evaluate_ema",)
 _VALIDATION = re.compile(r"^(test|stratified:(0?\.\d+)|split:(0?\.\d+))$")
 
 
@@ -139,6 +142,9 @@ class RunConfig(BaseModel):
         train_size: use only the first N training images (after shuffling), for quick runs.
         validation_size: use only N validation images.
         image_shape: synthetic data's image shape (height, width, channels).
+        evaluate_ema: with `use_ema`, validate each epoch a second time with the
+            averaged weights (`val_loss_ema`, `val_acc_ema`). It only measures, so it
+            is not part of the run key.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -167,6 +173,7 @@ class RunConfig(BaseModel):
     train_size: int | None = Field(default=None, ge=1)
     validation_size: int | None = Field(default=None, ge=1)
     image_shape: tuple[int, int, int] = (32, 32, 3)
+    evaluate_ema: bool = True
 
     @field_validator("image_shape", mode="before")
     @classmethod
@@ -219,8 +226,11 @@ class RunConfig(BaseModel):
         return self
 
     def canonical_json(self) -> str:
-        """The canonical form the run key is a hash of: sorted keys, no spaces."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The canonical form the run key is a hash of: sorted keys, no spaces, and
+        only the settings that change the training (not `MEASUREMENT_ONLY`)."""
+        return json.dumps(
+            self.model_dump(mode="json", exclude=set(MEASUREMENT_ONLY)), sort_keys=True, separators=(",", ":")
+        )
 
     @property
     def run_key(self) -> str:

@@ -5,10 +5,13 @@ digits, or synthetic); then, in this order:
 
 1. validation: the test split, a seeded stratified fraction of the training set
    (scikit-learn's `train_test_split`), or Keras' tail split (the last fraction of the
-   training arrays before any shuffling, as `validation_split`);
-2. subsets: the first `train_size` / `validation_size` images after a seeded shuffle;
+   training arrays before any shuffling, as `validation_split`); when validation is a
+   split of the training set, the test split stays beside it as the test set (the
+   post's runs 18–20 report validation and test accuracy);
+2. subsets: the first `train_size` / `validation_size` images after a seeded shuffle
+   (`validation_size` caps the test set too);
 3. scaling to [0, 1], and with `subtract_pixel_mean` the training set's per-pixel mean
-   image subtracted from both sets (Atienza's example).
+   image subtracted from every set (Atienza's example).
 
 The data order of each epoch is a permutation drawn from (seed, epoch), so a resumed
 run sees the same order as an uninterrupted one without saving any RNG state.
@@ -50,6 +53,8 @@ class Dataset:
         x_train, y_train: training images and labels.
         x_val, y_val: validation images and labels.
         num_classes: number of classes.
+        x_test, y_test: the test set when validation is a split of the training set,
+            else None (the validation set is the test set).
     """
 
     name: str
@@ -58,6 +63,8 @@ class Dataset:
     x_val: np.ndarray
     y_val: np.ndarray
     num_classes: int
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -218,13 +225,18 @@ def load_dataset(config: Any, data_dir: str | Path | None = None) -> Dataset:
     rng = np.random.default_rng([config.seed, 7])
     train = _subset(train, config.train_size, rng)
     val = _subset(val, config.validation_size, rng)
+    # After the other subsets, so that they stay what they were before the test set.
+    kept_test = None if config.validation == "test" else _subset(test, config.validation_size, rng)
 
     x_train = np.asarray(train[0], np.float32) / np.float32(255.0)
-    x_val = np.asarray(val[0], np.float32) / np.float32(255.0)
+    images = [np.asarray(split[0], np.float32) / np.float32(255.0) for split in (val, kept_test) if split]
     if config.subtract_pixel_mean:
         mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)
         x_train -= mean
-        x_val -= mean
-    y_train = np.asarray(train[1], np.int32).reshape(-1)
-    y_val = np.asarray(val[1], np.int32).reshape(-1)
-    return Dataset(config.dataset, x_train, y_train, x_val, y_val, NUM_CLASSES)
+        for x in images:
+            x -= mean
+    labels = [np.asarray(split[1], np.int32).reshape(-1) for split in (train, val, kept_test) if split]
+    return Dataset(
+        config.dataset, x_train, labels[0], images[0], labels[1], NUM_CLASSES,
+        x_test=images[1] if kept_test else None, y_test=labels[2] if kept_test else None,
+    )

@@ -30,8 +30,13 @@ def _resnet_layer(
     *,
     l2: float,
     dtype: str,
+    name: str,
 ) -> keras.KerasTensor:
-    """Atienza's `resnet_layer`: conv→BN→act, or with `conv_first=False` BN→act→conv."""
+    """Atienza's `resnet_layer`: conv→BN→act, or with `conv_first=False` BN→act→conv.
+
+    The conv is named `name` (see `conv_name`), so that the kernels' statistics can
+    tell the stages and the scale-invariant kernels apart.
+    """
     conv = keras.layers.Conv2D(
         num_filters,
         kernel_size=kernel_size,
@@ -41,6 +46,7 @@ def _resnet_layer(
         # No regularizer at l2 = 0 (the post): the same model without a zero penalty term.
         kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
         dtype=dtype,
+        name=name,
     )
     x = inputs
     if conv_first:
@@ -52,6 +58,21 @@ def _resnet_layer(
     if not conv_first:
         x = conv(x)
     return x
+
+
+def conv_name(stage: int, block: int, role: str) -> str:
+    """The name of a block's conv: `stage2_block1_conv3`, `stage1_block1_shortcut`.
+
+    Args:
+        stage: 1, 2 or 3.
+        block: 1-based within the stage.
+        role: `conv1` (1×1), `conv2` (3×3), `conv3` (1×1) or `shortcut` (projection).
+    """
+    return f"stage{stage}_block{block}_{role}"
+
+
+#: The stem's conv (conv→BN→ReLU before the stages).
+STEM_CONV = "stem_conv"
 
 
 def build_resnet_v2(
@@ -83,7 +104,7 @@ def build_resnet_v2(
     inputs = keras.Input(shape=(height, width, channels))
     x = preprocessing(inputs) if preprocessing is not None else inputs
     num_filters_in = 16
-    x = _resnet_layer(x, num_filters_in, conv_first=True, **layer)
+    x = _resnet_layer(x, num_filters_in, conv_first=True, name=STEM_CONV, **layer)
     for stage in range(3):
         for res_block in range(num_res_blocks):
             activation: str | None = "relu"
@@ -98,17 +119,21 @@ def build_resnet_v2(
                 num_filters_out = num_filters_in * 2
                 if res_block == 0:
                     strides = 2  # downsample
+            named = lambda role: conv_name(stage + 1, res_block + 1, role)  # noqa: E731
             y = _resnet_layer(
                 x, num_filters_in, kernel_size=1, strides=strides, activation=activation,
-                batch_normalization=batch_normalization, conv_first=False, **layer,
+                batch_normalization=batch_normalization, conv_first=False, name=named("conv1"),
+                **layer,
             )
-            y = _resnet_layer(y, num_filters_in, conv_first=False, **layer)
-            y = _resnet_layer(y, num_filters_out, kernel_size=1, conv_first=False, **layer)
+            y = _resnet_layer(y, num_filters_in, conv_first=False, name=named("conv2"), **layer)
+            y = _resnet_layer(
+                y, num_filters_out, kernel_size=1, conv_first=False, name=named("conv3"), **layer
+            )
             if res_block == 0:
                 # Projection shortcut to the new width (and stride).
                 x = _resnet_layer(
                     x, num_filters_out, kernel_size=1, strides=strides, activation=None,
-                    batch_normalization=False, **layer,
+                    batch_normalization=False, name=named("shortcut"), **layer,
                 )
             x = keras.layers.Add(dtype=dtype_policy)([x, y])
         num_filters_in = num_filters_out

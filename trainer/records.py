@@ -7,6 +7,7 @@ them cheaply.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,7 +16,11 @@ Status = Literal["completed", "diverged", "stopped"]
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One trained epoch, as Keras' history has it plus the LR and the speed.
+    """One trained epoch, as Keras' history has it, plus the LR, the speed, the
+    validation with the EMA weights, the test split, and the conv kernels' statistics.
+
+    The fields after `images_per_second` are NaN where the run does not measure them
+    (no EMA, validation is the test set, a diverged epoch).
 
     Args:
         epoch: 1-based, as Keras prints it.
@@ -27,6 +32,17 @@ class EpochRecord:
             iteration count after the epoch's last step).
         seconds: the epoch's wall time, training and validation.
         images_per_second: training images per second of the epoch's training time.
+        val_loss_ema, val_acc_ema: the same validation with the optimizer's moving
+            averages of the weights (m = `ema_momentum`) in place of the weights.
+        test_loss, test_acc: the test set, when validation is a split of the
+            training set.
+        weight_norm: the L2 norm of all conv kernels together (biases excluded).
+        weight_norm_stage1, weight_norm_stage2, weight_norm_stage3: the same per
+            ResNet stage (the stem's conv counts only in the total).
+        effective_lr: lr/‖w‖ averaged over the scale-invariant kernels (those a
+            BatchNormalization follows): the angular step Adam takes on them.
+        angular_update: the angle in radians through which those kernels turned
+            during the epoch, averaged over them.
     """
 
     epoch: int
@@ -37,6 +53,16 @@ class EpochRecord:
     lr: float
     seconds: float
     images_per_second: float
+    val_loss_ema: float = math.nan
+    val_acc_ema: float = math.nan
+    test_loss: float = math.nan
+    test_acc: float = math.nan
+    weight_norm: float = math.nan
+    weight_norm_stage1: float = math.nan
+    weight_norm_stage2: float = math.nan
+    weight_norm_stage3: float = math.nan
+    effective_lr: float = math.nan
+    angular_update: float = math.nan
 
     def as_dict(self) -> dict[str, float | int]:
         """The record as a flat dict with exactly the field names as keys."""

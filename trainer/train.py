@@ -9,8 +9,12 @@ the training set (`EpochBatches`), validates, reports the epoch, and checkpoints
 `on_epoch` comes before the checkpoint, so a kill between the two re-trains at most
 that epoch (reported again, which the store upserts) and never loses an epoch's row.
 Validation uses the weights as they are during training, as the post's
-`fit(validation_data=…)` did; with EMA the final (`last`) weights are the averages, as
-after the post's `fit()`.
+`fit(validation_data=…)` did; with EMA (and `evaluate_ema`) it runs a second time with
+the averaged weights, which are then replaced by the training weights exactly
+(`trainer.ema`). When validation is a split of the training set, the test set is
+evaluated too. The conv kernels' norms, effective LR and rotation come from the
+weights (`trainer.weight_stats`). With EMA the final (`last`) weights are the
+averages, as after the post's `fit()`.
 
 TensorFlow is imported inside `train()` only, so `import trainer` stays cheap.
 """
@@ -98,6 +102,30 @@ def _build(
     return model, optimizer
 
 
+def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
+    """(loss, accuracy); never augments: the layer is the identity outside training."""
+    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    return float(logs["loss"]), float(logs["accuracy"])
+
+
+def _measure(
+    config: RunConfig, data: Any, model: Any, optimizer: Any, kernels: Any, lr: float, before: Any
+) -> dict[str, float]:
+    """An epoch's validation (raw, and averaged weights), test and weight statistics."""
+    from trainer.ema import averaged_weights
+    from trainer.weight_stats import weight_stats
+
+    measured = weight_stats(kernels, lr, before)
+    measured["val_loss"], measured["val_acc"] = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+    if config.use_ema and config.evaluate_ema:
+        with averaged_weights(model, optimizer):
+            ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+        measured["val_loss_ema"], measured["val_acc_ema"] = ema
+    if data.x_test is not None:
+        measured["test_loss"], measured["test_acc"] = _evaluate(model, data.x_test, data.y_test, config.batch_size)
+    return measured
+
+
 def train(
     config: RunConfig,
     on_epoch: Callable[[EpochRecord], None],
@@ -132,6 +160,7 @@ def train(
     from trainer.data import load_dataset
     from trainer.device import versions
     from trainer.optimizer import adamw_of, current_learning_rate
+    from trainer.weight_stats import kernel_groups, snapshot
 
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -160,8 +189,10 @@ def train(
         )
 
     watcher = _non_finite_loss_watcher()
+    kernels = kernel_groups(model)
     for epoch in range(state.epochs_done, config.epochs):
         batches = EpochBatches(data.x_train, data.y_train, config.batch_size, config.seed, epoch)
+        before = snapshot(kernels.scale_invariant)
         started = time.perf_counter()
         logs = model.fit(
             batches, epochs=1, verbose=1 if verbose else 0, callbacks=[watcher] if watcher else [],
@@ -170,17 +201,12 @@ def train(
         train_seconds = time.perf_counter() - started
         loss, acc = float(logs["loss"][-1]), float(logs["accuracy"][-1])
         diverged = not math.isfinite(loss) or bool(watcher and watcher.tripped)
-        val_loss = val_acc = math.nan
-        if not diverged:
-            # Validation never augments: the layer is the identity outside training.
-            val_logs = model.evaluate(
-                data.x_val, data.y_val, batch_size=config.batch_size, verbose=0, return_dict=True
-            )
-            val_loss, val_acc = float(val_logs["loss"]), float(val_logs["accuracy"])
+        lr = current_learning_rate(optimizer)
+        measured = {} if diverged else _measure(config, data, model, optimizer, kernels, lr, before)
         record = EpochRecord(
-            epoch=epoch + 1, loss=loss, acc=acc, val_loss=val_loss, val_acc=val_acc,
-            lr=current_learning_rate(optimizer), seconds=time.perf_counter() - started,
+            epoch=epoch + 1, loss=loss, acc=acc, lr=lr, seconds=time.perf_counter() - started,
             images_per_second=train_count / train_seconds,
+            **{"val_loss": math.nan, "val_acc": math.nan, **measured},
         )
         on_epoch(record)
 
@@ -196,8 +222,8 @@ def train(
 
         state.history.append(record.as_dict())
         state.epochs_done = epoch + 1
-        if state.best_val_acc is None or val_acc > state.best_val_acc:
-            state.best_val_acc, state.best_epoch = val_acc, epoch + 1
+        if state.best_val_acc is None or record.val_acc > state.best_val_acc:
+            state.best_val_acc, state.best_epoch = record.val_acc, epoch + 1
             checkpoint.save_weights_atomically(model, directory / checkpoint.BEST)
         checkpoint.save(directory, model, optimizer, state)
         if should_stop is not None and epoch + 1 < config.epochs and should_stop():

@@ -344,7 +344,7 @@ def test_a_database_of_an_older_schema_gets_the_upgrade_command(store, storage_u
     store.close()
     monkeypatch.setattr(schema, "known_revisions", lambda: {"0000", schema.SCHEMA_REVISION})
     with pytest.raises(
-        InputError, match=r"revision 0000, this keras-sweep needs 0001.*sweep db upgrade"
+        InputError, match=rf"revision 0000, this keras-sweep needs {schema.SCHEMA_REVISION}.*sweep db upgrade"
     ):
         ResultStore(storage_url)
 
