@@ -152,10 +152,11 @@ def _facts(data: StudyData) -> str:
     started = runs["started"].min() if "started" in runs.columns and len(runs) else None
     finished = runs["finished"].max() if "finished" in runs.columns and len(runs) else None
     ran = " → ".join(t for t in (_when(started), "" if data.running else _when(finished)) if t)
+    unfinished = " (not finished)" if data.running and ran else ""
     states = " · ".join(f"{state} {count}" for state, count in data.states().items())
     rows = [
         ("runs", f"{len(runs)}" + (f" ({states})" if states else "")),
-        ("ran", ran + (" (still running)" if data.running and ran else "") or "not started"),
+        ("ran", ran + unfinished or "not started"),
         ("hosts", ", ".join(data.distinct("host"))),
         ("devices", ", ".join(data.distinct("device"))),
         ("versions", "; ".join(data.versions())),

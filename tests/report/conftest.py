@@ -3,9 +3,10 @@ and Debian's chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
-import shutil
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,16 @@ def make_study(
     return runs
 
 
+_FIGURES = re.compile(r'<script type="application/json" id="report-figures">(.*?)</script>', re.DOTALL)
+
+
+def figures_of(page: str) -> dict[str, Any]:
+    """The plot data of a page, read back as the page's script reads it."""
+    match = _FIGURES.search(page)
+    assert match, "no plot data in the page"
+    return json.loads(match.group(1))
+
+
 @pytest.fixture
 def study_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sweeps.db'}"
@@ -137,4 +148,72 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-__all__ = ["HOSTILE", "free_port", "make_study", "shutil"]
+__all__ = ["HOSTILE", "figures_of", "free_port", "make_study"]
+
+
+TINY_SWEEP = '''name = "tiny"
+description = "one tiny run, watched live"
+[train]
+dataset = "digits"
+depth = 11
+batch_size = 64
+train_size = 128
+validation_size = 64
+epochs = 2
+flip = false
+[[runs]]
+label = "1"
+comment = "the only run"
+weight_decay = 0.05
+'''
+
+
+@pytest.fixture(scope="session")
+def trained_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One tiny run trained by `sweep run --report`, the page read each time it changed.
+
+    Returns `url`, `study`, `report` (the page), `returncode`, `stderr` and
+    `snapshots`: for each version of the page seen while the sweep ran, whether it
+    reloads itself and how many epochs its run's plot has.
+    """
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path_factory.mktemp("trained")
+    (folder / "tiny.toml").write_text(TINY_SWEEP, encoding="utf-8")
+    url = f"sqlite:///{folder / 'sweeps.db'}"
+    report = folder / "live.html"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sweep_runner", "run", "tiny.toml", "--storage", url, "--report", str(report),
+         "--log-format", "jsonl"],
+        cwd=folder, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    snapshots: list[tuple[bool, int]] = []
+    seen = None
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        done = process.poll() is not None
+        try:
+            stamp = report.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp is not None and stamp != seen:
+            seen = stamp
+            snapshots.append(_snapshot(report.read_text(encoding="utf-8")))
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        process.kill()
+    _, stderr = process.communicate(timeout=30)
+    return {"url": url, "study": "tiny", "report": report, "returncode": process.returncode,
+            "stderr": stderr, "snapshots": snapshots}
+
+
+def _snapshot(page: str) -> tuple[bool, int]:
+    figures = figures_of(page)
+    runs = [figure for key, figure in figures.items() if key.startswith("run-")]
+    points = max((len(t["x"]) for f in runs for t in f["data"] if t["name"] == "val_acc"), default=0)
+    return ("data-reload=" in page, points)

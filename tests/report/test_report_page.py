@@ -10,19 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOSTILE, make_study
+from conftest import HOSTILE, figures_of, make_study
 from results.report_json import script_code, script_json
 from sweep_runner.cli import main
-
-_FIGURES = re.compile(r'<script type="application/json" id="report-figures">(.*?)</script>', re.DOTALL)
-
-
-def figures_of(page: str) -> dict:
-    """The plot data of a page, read back as the page's script reads it."""
-    match = _FIGURES.search(page)
-    assert match, "no plot data in the page"
-    return json.loads(match.group(1))
-
 
 @pytest.mark.timeout(120)
 def test_script_json_is_strict_json_that_cannot_end_its_element() -> None:
