@@ -1,4 +1,4 @@
-"""`sweep export`, `sweep plot` and `sweep status`: the command-line verbs of `results`.
+"""`sweep export`, `sweep plot`, `sweep report` and `sweep status`: the command-line verbs of `results`.
 
 Each checks all its input (storage URL, study, labels, output) before it writes
 anything, and reports bad input as an `InputError`: one line, exit status 2.
@@ -130,6 +130,30 @@ def plot_command(
     if len(names) > 5:  # a study of many runs: the first and the study's own
         names = [*names[:3], "…", *names[-2:]]
     print(f"wrote {len(written)} plots to {folder}/: {', '.join(names)}")
+    return 0
+
+
+def report_command(study: str, *, storage: str, output: str | None = None) -> int:
+    """Writes a study's report, one self-contained HTML page, and prints its path.
+
+    Args:
+        study: the study's name.
+        storage: the database URL.
+        output: the page's file (`.html`); default `STUDY.html` in the current folder.
+
+    Returns:
+        0.
+    """
+    from results.report import check_report_path, default_output, write_report
+
+    try:
+        path = check_report_path(output or str(default_output(study)), storage)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    with open_store(storage) as store:
+        require_study(store, study)
+        write_report(store, study, path)
+    print(f"wrote the report of {study} to {path.resolve()}")
     return 0
 
 

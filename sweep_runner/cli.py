@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(plot)
     plot.set_defaults(handler=_plot)
 
+    report = commands.add_parser("report", help="write a study's report: one self-contained HTML page")
+    report.add_argument("study")
+    report.add_argument("--output", default=None, help="the page, an .html file (default: STUDY.html)")
+    _add_storage(report)
+    report.set_defaults(handler=_report)
+
     status = commands.add_parser("status", help="studies in the storage and their runs")
     status.add_argument("study", nargs="?")
     _add_storage(status)
@@ -142,6 +148,12 @@ def _plot(args: argparse.Namespace) -> int:
         args.study, storage=args.storage or default_storage(), runs=runs,
         output=args.output, log=args.log,
     )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from results.commands import report_command
+
+    return report_command(args.study, storage=args.storage or default_storage(), output=args.output)
 
 
 def _status(args: argparse.Namespace) -> int:

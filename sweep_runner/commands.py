@@ -28,6 +28,7 @@ class Launch:
         workers: worker processes.
         gpus: GPU ids to pin workers to (`CUDA_VISIBLE_DEVICES`), K per GPU.
         log_format: `rich`, `plain` or `jsonl`.
+        report: the study's HTML page, rewritten as epochs arrive (`--report`).
     """
 
     checkpoints: Path
@@ -36,6 +37,7 @@ class Launch:
     workers: int = 1
     gpus: list[str] | None = None
     log_format: str = "rich"
+    report: Path | None = None
 
 
 def add_parsers(
@@ -71,6 +73,10 @@ def _add_launch(parser: argparse.ArgumentParser, add_storage: Callable) -> None:
         "--log-format", choices=LOG_FORMATS, default=None,
         help="rich (default on a terminal), plain, or jsonl for logs",
     )
+    parser.add_argument(
+        "--report", default=None, metavar="PATH",
+        help="keep the study's HTML page (sweep report) current as epochs arrive",
+    )
 
 
 def _positive(text: str) -> int:
@@ -104,10 +110,19 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
             raise InputError("--workers: not with --gpus: the workers are len(--gpus) × --trials-per-gpu")
         gpus = [g for g in gpus for _ in range(args.trials_per_gpu)]
     log_format = args.log_format or ("rich" if sys.stdout.isatty() else "plain")
+    report = None
+    if args.report is not None:
+        from results.report import check_report_path
+
+        try:
+            report = check_report_path(args.report, url, flag="--report")
+        except ValueError as error:
+            raise InputError(str(error)) from None
     return Launch(
         checkpoints=Path(args.checkpoints) if args.checkpoints else default_checkpoints(url),
         data_dir=data_dir, max_trials=args.max_trials,
         workers=len(gpus) if gpus else (args.workers or 1), gpus=gpus, log_format=log_format,
+        report=report,
     )
 
 
@@ -143,6 +158,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
+    from results.report_live import LiveReport
     from results.store import ResultStore
     from sweep_runner.monitor import Monitor
     from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
@@ -168,15 +184,23 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     interrupts = Interrupts(on_first=forward, on_second=abort)
     interrupts.install()
     store = ResultStore(url)
+    live = LiveReport(store, study, launch.report) if launch.report else None
     with Monitor(store, study, launch.log_format) as monitor:
         while any(p.poll() is None for p in workers):
             monitor.poll()
+            if live is not None:
+                live.poll()
             time.sleep(0.5)
     codes = [p.returncode for p in workers]
+    reported = live is not None and live.finish()
     if interrupts.stopping or EXIT_INTERRUPTED in codes:
+        if reported:
+            sys.stderr.write(f"report: {launch.report}\n")
         sys.stderr.write(f"interrupted: continue with `sweep resume {study} --storage {url}`\n")
         return EXIT_INTERRUPTED
     _print_table(url, study, threshold)
+    if reported:
+        sys.stderr.write(f"report: {launch.report}\n")
     failed = [c for c in codes if c != 0]
     if failed:
         sys.stderr.write(f"{len(failed)} worker(s) ended with an error: see {log_dir}/worker-*.log\n")

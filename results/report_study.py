@@ -1,0 +1,137 @@
+"""What a study's report shows, read in one go: the runs, their epochs, the sweep file
+and where and when it ran.
+
+Everything comes from the database: the results tables (two queries) and the Optuna
+study's user attributes, where `sweep run` keeps the sweep file as written.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from results.models import RUN_STATES, utcnow
+from results.report_importance import Importances
+from results.store import ResultStore, safe_url
+
+
+@dataclass
+class StudyData:
+    """One study as its report shows it.
+
+    Args:
+        study: the study's name.
+        storage: the database URL, password hidden.
+        runs: the raw table (`results.load`), in label order.
+        post: the post's table (`results.tables.post_table`), row for row with `runs`.
+        epochs: the epoch table (`results.load_epochs`).
+        threshold: the val_acc of the `epoch` column.
+        thresholds: the levels drawn on the accuracy plots, the first solid.
+        sweep_text: the sweep file as written (empty if the study was not made by
+            `sweep run`).
+        sweep_path: where it was read from.
+        importances: Optuna's importances, for a `[search]` study.
+        written: when the report was made.
+    """
+
+    study: str
+    storage: str
+    runs: pd.DataFrame
+    post: pd.DataFrame
+    epochs: pd.DataFrame
+    threshold: float
+    thresholds: tuple[float, ...]
+    sweep_text: str = ""
+    sweep_path: str = ""
+    importances: Importances | None = None
+    written: datetime = field(default_factory=utcnow)
+
+    @property
+    def sweep(self) -> dict[str, Any]:
+        """The sweep file parsed as TOML; empty when there is none or it does not parse."""
+        try:
+            return tomllib.loads(self.sweep_text) if self.sweep_text else {}
+        except tomllib.TOMLDecodeError:
+            return {}
+
+    @property
+    def description(self) -> str:
+        value = self.sweep.get("description", "")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def is_search(self) -> bool:
+        return isinstance(self.sweep.get("search"), dict)
+
+    def states(self) -> dict[str, int]:
+        """Runs by state, in the store's order of states, only those present."""
+        counts = self.runs["state"].value_counts() if len(self.runs) else pd.Series(dtype=int)
+        return {state: int(counts[state]) for state in RUN_STATES if state in counts.index}
+
+    @property
+    def running(self) -> bool:
+        """Whether some run may still get epochs: waiting, running or stopped."""
+        return any(state in ("waiting", "running", "stopped") for state in self.states())
+
+    def distinct(self, column: str) -> list[str]:
+        """The distinct non-empty values of a run column, as text, in run order."""
+        if column not in self.runs.columns:
+            return []
+        return list(dict.fromkeys(str(v) for v in self.runs[column] if isinstance(v, str) and v))
+
+    def versions(self) -> list[str]:
+        """Each distinct set of versions the runs report, as `keras 3.15.1, tensorflow 2.21.0`."""
+        shown = []
+        for text in self.distinct("versions"):
+            try:
+                versions = json.loads(text)
+            except json.JSONDecodeError:
+                shown.append(text)
+                continue
+            parts = [f"{key} {value}" for key, value in versions.items() if key not in ("device", "backend_version")]
+            if "backend" in versions and "backend_version" in versions:
+                parts = [p for p in parts if not p.startswith("backend ")]
+                parts.append(f"{versions['backend']} {versions['backend_version']}")
+            shown.append(", ".join(parts))
+        return list(dict.fromkeys(shown))
+
+
+def read_study_data(store: ResultStore, study: str, *, importances: bool = True) -> StudyData:
+    """A study's report data from its store.
+
+    Args:
+        store: an open store of the study's database.
+        study: the study's name (checked by the caller).
+        importances: compute Optuna's importances for a `[search]` study.
+    """
+    from results.frames import read_study
+    from results.study_settings import report_thresholds, study_user_attrs
+    from results.tables import post_table, raw_table
+
+    attrs = study_user_attrs(store, study)
+    threshold, thresholds = report_thresholds(store, study)
+    run_frame, epochs = read_study(store, study)
+    data = StudyData(
+        study=study,
+        storage=safe_url(store.url),
+        runs=raw_table(run_frame, epochs, threshold, thresholds),
+        post=post_table(run_frame, epochs, threshold),
+        epochs=epochs,
+        threshold=threshold,
+        thresholds=tuple(dict.fromkeys((threshold, *thresholds))),
+        sweep_text=attrs.get("sweep_file") if isinstance(attrs.get("sweep_file"), str) else "",
+        sweep_path=str(attrs.get("sweep_path", "")),
+    )
+    if importances and data.is_search:
+        from results.report_importance import param_importances
+
+        objectives = (data.sweep.get("study") or {}).get("objectives") or ["val_acc"]
+        data.importances = param_importances(
+            store.url.render_as_string(hide_password=False), study, str(objectives[0])
+        )
+    return data

@@ -1,0 +1,118 @@
+"""The report in a real browser (Debian's chromium under Playwright), as a reader opens
+it: from disk, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import HOSTILE, make_study
+from sweep_runner.cli import main
+
+
+class Opened:
+    """A page opened from disk, with everything it asked the network for and every
+    console error and dialog it raised."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("request", lambda r: None if r.url.startswith("file://") else self.requests.append(r.url))
+        # Nothing leaves the machine even if the page asked for it.
+        self.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
+                        else route.abort())
+        self.page.goto(path.as_uri())
+        self.page.wait_for_load_state("load")
+
+    def labels(self) -> list[str]:
+        return self.page.locator("#runs-table tbody th a").all_inner_texts()
+
+    def plot_points(self, key: str) -> dict[str, int]:
+        """Scrolls a plot into view, waits for plotly, and counts each trace's points."""
+        element = self.page.locator(f'[data-figure="{key}"]')
+        element.scroll_into_view_if_needed()
+        self.page.wait_for_function(
+            f"document.querySelector('[data-figure=\"{key}\"]').dataset.rendered === 'done'", timeout=20_000
+        )
+        return element.evaluate("gd => Object.fromEntries(gd.data.map(t => [t.name, t.x.length]))")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def report(study_url: str, tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
+    runs = make_study(study_url, "browse", epochs=7, waiting=1)
+    output = tmp_path / "browse.html"
+    assert main(["report", "browse", "--storage", study_url, "--output", str(output)]) == 0
+    return output, runs
+
+
+@pytest.mark.timeout(180)
+def test_report_opens_offline_with_a_row_per_run_and_every_point(browser: Any, report: tuple) -> None:
+    path, runs = report
+    opened = Opened(browser, path)
+    try:
+        labels = opened.labels()
+        assert sorted(labels) == sorted(run["label"] for run in runs)
+        assert opened.page.locator("#runs-table tbody tr").count() == len(runs)
+        # The hostile label is text in the table and the heading, and ran nothing.
+        assert HOSTILE in labels
+        hostile = next(run for run in runs if run["label"] == HOSTILE)
+        assert opened.page.locator(f"#run-{hostile['run_id']} h3").inner_text() == f"run {HOSTILE}"
+        assert opened.page.locator(f"#run-{hostile['run_id']} h3 script").count() == 0
+        # Each label links to its run's section.
+        opened.page.locator("#runs-table tbody th a", has_text=HOSTILE).click()
+        assert opened.page.evaluate("location.hash") == f"#run-{hostile['run_id']}"
+        for run in runs:
+            if not run["epochs"]:
+                assert opened.page.locator(f"#run-{run['run_id']} [data-figure]").count() == 0
+                continue
+            points = opened.plot_points(f"run-{run['run_id']}")
+            for name in ("loss", "val_loss", "acc", "val_acc", "lr"):
+                assert points[name] == run["epochs"], (run["label"], name, points)
+        overlay = opened.plot_points("val-loss")
+        assert len(overlay) == sum(1 for run in runs if run["epochs"])
+        assert set(overlay.values()) == {7}
+        # plotly shows the hostile label in its legend as text, too.
+        legend = opened.page.locator('[data-figure="val-loss"] .legendtext').all_text_contents()
+        assert f"{HOSTILE} (λ 0.05)" in legend
+        assert opened.errors == [] and opened.dialogs == [] and opened.requests == []
+    finally:
+        opened.close()
+
+
+@pytest.mark.timeout(180)
+def test_sorting_a_column_reorders_the_rows(browser: Any, report: tuple) -> None:
+    path, runs = report
+    opened = Opened(browser, path)
+    try:
+        post_order = opened.labels()
+        best = {run["label"]: run.get("val_acc_best") for run in runs}
+        header = opened.page.locator("#runs-table thead button", has_text="val acc best")
+        header.click()
+        ascending = opened.labels()
+        with_values = sorted((label for label in post_order if best[label] is not None), key=lambda l: best[l])
+        # Ties (equal best val_acc) keep their order; runs without epochs come last.
+        assert [best[label] for label in ascending[: len(with_values)]] == [best[label] for label in with_values]
+        assert ascending[len(with_values):] == [label for label in post_order if best[label] is None]
+        assert ascending != post_order
+        header.click()
+        descending = opened.labels()
+        assert [best[label] for label in descending[: len(with_values)]] == sorted(
+            (best[label] for label in with_values), reverse=True
+        )
+        assert descending[-1] == ascending[-1]  # missing values last either way
+        opened.page.locator("#runs-table thead button", has_text="#").click()
+        assert opened.labels() == post_order
+        assert opened.errors == [] and opened.requests == []
+    finally:
+        opened.close()

@@ -1,0 +1,129 @@
+"""`sweep report` without a browser: the page's text, its data, its size, bad input."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import HOSTILE, figures_of, make_study
+from results.report_json import script_code, script_json
+from sweep_runner.cli import main
+
+@pytest.mark.timeout(120)
+def test_script_json_is_strict_json_that_cannot_end_its_element() -> None:
+    value = {"label": "</script><!--<script>", "nan": math.nan, "inf": [math.inf, -math.inf, 1.5], "ls": "a\u2028b"}
+    text = script_json(value)
+    assert "<" not in text and ">" not in text and "\u2028" not in text
+    assert json.loads(text) == {"label": "</script><!--<script>", "nan": None, "inf": [None, None, 1.5], "ls": "a\u2028b"}
+    assert script_code('var s = "</SCRIPT>";') == 'var s = "<\\/SCRIPT>";'
+
+
+@pytest.mark.timeout(120)
+def test_report_escapes_user_text_and_embeds_plotly_once(study_url: str, tmp_path: Path, capsys) -> None:
+    runs = make_study(study_url, "lam_alpha", waiting=1)
+    output = tmp_path / "page.html"
+    assert main(["report", "lam_alpha", "--storage", study_url, "--output", str(output)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote the report of lam_alpha to {output.resolve()}"
+    page = output.read_text(encoding="utf-8")
+    # The hostile label, the description and the sweep file show as text, never as markup.
+    assert HOSTILE not in page and "<b>bold?</b>" not in page
+    assert html.escape(HOSTILE) in page and html.escape("</script><b>bold?</b> & more") in page
+    # Scripts: the data, plotly.js and ours; nothing fetched from anywhere.
+    assert page.count("<script") == 3 and page.count("</script>") == 3
+    from plotly.offline import get_plotlyjs
+
+    assert page.count(get_plotlyjs()[:2000]) == 1
+    # Outside plotly.js (whose strings hold links of its own), no address at all: the
+    # browser test checks that nothing is requested.
+    ours = page.replace(script_code(get_plotlyjs()), "")
+    assert not re.search(r"https?://|\bsrc=|<link", ours)
+    # One table row per run, each label a link to its run's section.
+    assert page.count('<tr class="run') == len(runs)
+    for run in runs:
+        assert f'<a href="#run-{run["run_id"]}">{html.escape(run["label"])}</a>' in page
+        assert f'<section class="run" id="run-{run["run_id"]}">' in page
+    # A file anyone may read: the page is meant to be shared.
+    assert output.stat().st_mode & 0o044 == 0o044
+
+
+@pytest.mark.timeout(120)
+def test_report_of_a_diverged_run_keeps_its_gaps_as_nulls(study_url: str, tmp_path: Path) -> None:
+    runs = make_study(study_url, "diverging", epochs=6)
+    output = tmp_path / "page.html"
+    assert main(["report", "diverging", "--storage", study_url, "--output", str(output)]) == 0
+    figures = figures_of(output.read_text(encoding="utf-8"))
+    diverged = figures[f"run-{runs[1]['run_id']}"]["data"]
+    by_name = {trace["name"]: trace for trace in diverged}
+    # Epochs 4-6 are NaN (val_acc) and infinite (loss): gaps, and the earlier epochs intact.
+    assert by_name["val_acc"]["y"][3:] == [None, None, None] and None not in by_name["val_acc"]["y"][:3]
+    assert by_name["loss"]["y"][3:] == [None, None, None]
+    assert by_name["val_acc"]["x"] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.timeout(120)
+def test_report_figures_follow_what_was_swept(study_url: str, tmp_path: Path) -> None:
+    make_study(study_url, "grid")
+    make_study(study_url, "one", lambdas=(0.05, 0.1, 0.2), alphas=(1e-3,), hostile=False, diverged=False)
+    grid, one = tmp_path / "grid.html", tmp_path / "one.html"
+    assert main(["report", "grid", "--storage", study_url, "--output", str(grid)]) == 0
+    assert main(["report", "one", "--storage", study_url, "--output", str(one)]) == 0
+    heatmaps = [f for k, f in figures_of(grid.read_text(encoding="utf-8")).items() if k.startswith("sweep-")]
+    assert [f["data"][0]["type"] for f in heatmaps] == ["heatmap", "heatmap"]
+    assert heatmaps[0]["data"][0]["y"] == ["0.05", "0.20"] and heatmaps[0]["data"][0]["x"] == ["8.e-4", "2.e-3"]
+    # Best val_acc of (λ 0.2, α 2e-3), run 3: 0.935; the diverged run's cell keeps its best before NaN.
+    assert heatmaps[0]["data"][0]["z"][1][1] == pytest.approx(0.935)
+    against = [f for k, f in figures_of(one.read_text(encoding="utf-8")).items() if k.startswith("sweep-")]
+    assert [f["data"][0]["type"] for f in against] == ["scatter", "scatter"]
+    assert against[0]["data"][0]["x"] == ["0.05", "0.10", "0.20"]
+    assert "against weight_decay" in one.read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(120)
+def test_a_study_of_30_runs_of_60_epochs_is_under_10_mb(study_url: str, tmp_path: Path) -> None:
+    runs = make_study(study_url, "big", lambdas=(0.0, 0.05, 0.1, 0.2, 0.3), alphas=(4e-4, 8e-4, 1.6e-3),
+                      copies=2, epochs=60)
+    assert len(runs) == 30
+    output = tmp_path / "big.html"
+    assert main(["report", "big", "--storage", study_url, "--output", str(output)]) == 0
+    size = output.stat().st_size
+    assert size < 10 * 2**20, f"{size / 2**20:.1f} MiB"
+    figures = figures_of(output.read_text(encoding="utf-8"))
+    assert sum(key.startswith("run-") for key in figures) == 30
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("page.txt", "--output {o}: must be an .html file (the page is written over it)"),
+        ("folder.html", "--output {o}: is a folder; give a file name ending in .html"),
+        ("missing/page.html", "--output {o}: folder {d}/missing does not exist"),
+        ("sweeps.html", "--output {o}: is the study's database; give another file name"),
+    ],
+)
+def test_report_refuses_bad_output_in_one_line(tmp_path: Path, capsys, output: str, message: str) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.html'}"  # a database whose name ends in .html
+    make_study(url, "s", epochs=2)
+    (tmp_path / "folder.html").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    target = str(tmp_path / output)
+    assert main(["report", "s", "--storage", url, "--output", target]) == 2
+    err = capsys.readouterr().err
+    assert err == message.format(o=target, d=tmp_path) + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.timeout(120)
+def test_report_of_an_unknown_study_names_the_known_ones(study_url: str, tmp_path: Path, capsys) -> None:
+    make_study(study_url, "known", epochs=2)
+    output = tmp_path / "page.html"
+    assert main(["report", "unknown", "--storage", study_url, "--output", str(output)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"unknown study 'unknown' in {study_url}; its studies: known"
+    ]
+    assert not output.exists()
