@@ -205,20 +205,17 @@ def create_engine_for(url: str | URL, *, read_only: bool = False) -> Engine:
 
 
 def read_only_sqlite_uri(path: Path) -> str:
-    """The `file:` URI that reads a SQLite database without writing a byte anywhere
-    it can be avoided.
+    """The `file:` URI that reads a SQLite database and leaves every file as it was.
 
-    A database we may write is opened as usual (its journal files, if SQLite makes any,
-    are removed again by the last connection); one we may not write in SQLite's
-    read-only mode; and one whose folder cannot be written, with no `-wal` beside it,
-    as immutable: then no process can be writing it, and SQLite needs no lock file.
+    A database we may write (and its folder) is opened as usual: SQLite's last
+    connection removes the `-wal` and `-shm` it made. One we may not write is opened in
+    SQLite's read-only mode while a `-wal` beside it says a writer has it open; with no
+    `-wal`, nobody has it open, and it is read as immutable, which needs no lock file.
     """
     location = pathname2url(os.path.abspath(path))
-    folder_writable = os.access(path.parent, os.W_OK | os.X_OK)
-    if os.access(path, os.W_OK) and folder_writable:
+    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK):
         return f"file:{location}?mode=rw"
-    wal = Path(f"{path}-wal")
-    if folder_writable or wal.exists():
+    if Path(f"{path}-wal").exists():
         return f"file:{location}?mode=ro"
     return f"file:{location}?mode=ro&immutable=1"
 
@@ -297,6 +294,15 @@ def _refuse_plain_optuna(engine: Engine, shown: str) -> None:
         )
 
 
+def _check_tables(engine: Engine, url: URL) -> bool:
+    """Whether the results tables are there, read without writing; a database of plain
+    Optuna, or tables of another revision, are refused."""
+    if ensure_schema(engine, create=False, url=safe_url(url)):
+        return True
+    _refuse_plain_optuna(engine, safe_url(url))
+    return False
+
+
 class ResultStore:
     """Runs and per-epoch records of sweeps, kept next to the Optuna study.
 
@@ -322,19 +328,32 @@ class ResultStore:
         if not read_only:
             check_writable(self.url)
         self.read_only = read_only
-        self.engine = create_engine_for(self.url, read_only=read_only)
+        path = sqlite_file(self.url)
         try:
-            self.has_tables = ensure_schema(self.engine, create=False, url=safe_url(self.url))
-            if not self.has_tables:
-                _refuse_plain_optuna(self.engine, safe_url(self.url))
-                if create and not read_only:
+            if read_only:
+                self.engine = create_engine_for(self.url, read_only=True)
+                self.has_tables = _check_tables(self.engine, self.url)
+            else:
+                # Checked through a read-only engine first: a database that is refused
+                # is left as it was, not even switched to WAL by a writing connection.
+                self.has_tables = False
+                if path is None or path.exists():
+                    probe = create_engine_for(self.url, read_only=True)
+                    try:
+                        self.has_tables = _check_tables(probe, self.url)
+                    finally:
+                        probe.dispose()
+                self.engine = create_engine_for(self.url)
+                if not self.has_tables and create:
                     self.has_tables = ensure_schema(self.engine, create=True, url=safe_url(self.url))
         except OperationalError as error:
-            self.engine.dispose()
+            if hasattr(self, "engine"):
+                self.engine.dispose()
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise InputError(f"--storage {safe_url(self.url)}: cannot open the database: {reason}") from None
         except BaseException:
-            self.engine.dispose()
+            if hasattr(self, "engine"):
+                self.engine.dispose()
             raise
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
