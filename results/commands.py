@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.store import ResultStore, safe_url
+from results.outputs import database_files, refuse_file, refuse_folder
+from results.store import ResultStore, check_url, safe_url, sqlite_file
 from sweeps.errors import InputError
 
 
 def open_store(storage: str) -> ResultStore:
-    """The store of an existing database, for reading: nothing is created."""
-    return ResultStore(storage, create=False)
+    """The store of an existing database, for reading: nothing is created or written."""
+    return ResultStore(storage, create=False, read_only=True)
+
+
+def storage_files(storage: str) -> list[Path]:
+    """The files of a SQLite storage (the database, its -wal, -shm and -journal), which
+    no output may overwrite; none for a server database."""
+    return database_files(sqlite_file(check_url(storage)))
 
 
 def require_study(store: ResultStore, study: str) -> None:
@@ -60,10 +67,7 @@ def export_command(
         raise InputError(f"--style {style}: must be one of {', '.join(STYLES)}")
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
-    try:
-        path = check_output(output)
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    path = check_output(output, protected=storage_files(storage))
 
     from results.frames import read_study
     from results.study_settings import report_thresholds
@@ -100,9 +104,8 @@ def plot_command(
     Returns:
         0.
     """
-    folder = Path(output)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"--output {output}: is a file, not a folder")
+    protected = storage_files(storage)
+    folder = refuse_folder(output, protected=protected)
 
     from results.frames import read_study
     from results.study_settings import report_thresholds
@@ -121,8 +124,11 @@ def plot_command(
                 f"its labels: {', '.join(labels) or '(none)'}"
             )
 
-    from results.plots import write_plots
+    from results.plots import file_part, write_plots
 
+    if folder.is_dir():  # the plots replace files of this study's names only: check those
+        for path in sorted(folder.glob(f"{file_part(study)}-*.png")):
+            refuse_file(path, protected=protected)
     raw = raw_table(run_frame, epochs, threshold, thresholds)
     folder.mkdir(parents=True, exist_ok=True)
     written = write_plots(study, raw, epochs, folder, labels=runs, log=log)

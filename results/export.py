@@ -11,15 +11,15 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import sys
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from results.outputs import refuse_file, write_output
 from results.tables import POST_COLUMNS, REACHED, format_post, looks_numeric, stringify
 
 FORMATS = ("csv", "md", "html", "latex", "json")
@@ -159,20 +159,21 @@ def _numeric(text: pd.DataFrame, column: Any) -> bool:
 _RENDERERS = {"md": markdown, "html": html_table, "latex": latex}
 
 
-def check_output(output: str | None) -> Path | None:
+def check_output(output: str | None, *, protected: Iterable[Path] = ()) -> Path | None:
     """The output file, checked before anything is computed or written.
 
+    Args:
+        output: the `--output` value; None or `-` for stdout.
+        protected: the storage database and its side files, never to be written.
+
     Raises:
-        ValueError: its folder is missing, or it is a folder.
+        InputError: it is a database, a folder or a special file, or its folder is
+            missing or not writable (`results.outputs.refuse_file`).
     """
     if output is None or output == "-":
         return None
-    path = Path(output)
-    if path.is_dir():
-        raise ValueError(f"--output {output}: is a folder; give a file name")
-    if not path.parent.exists():
-        raise ValueError(f"--output {output}: folder {path.parent} does not exist")
-    return path
+    refuse_file(output, protected=protected)
+    return Path(output)
 
 
 def write_text(text: str, path: Path | None) -> None:
@@ -181,14 +182,7 @@ def write_text(text: str, path: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_output(path, text)
 
 
 __all__ = ["FORMATS", "POST_COLUMNS", "STYLES", "check_output", "frame_text", "post_text", "write_text"]

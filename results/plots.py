@@ -11,6 +11,7 @@ backend, nothing to close.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -175,8 +176,13 @@ def val_loss_figure(raw: pd.DataFrame, epochs: pd.DataFrame, *, log: bool = Fals
 
 
 def save(figure: Figure, path: Path) -> Path:
-    """Writes a figure as PNG."""
-    figure.savefig(path, format="png")
+    """Writes a figure as PNG, whole or not at all, never over a database or a
+    special file (`results.outputs.write_output`)."""
+    from results.outputs import write_output
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_output(path, buffer.getvalue())
     return path
 
 

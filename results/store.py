@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import sqlite3
+import stat
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.request import pathname2url
 
-from sqlalchemy import Engine, create_engine, event, func, literal, or_, select, update
+from sqlalchemy import Engine, create_engine, event, func, inspect, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from results.models import EPOCH_FIELDS, EPOCHS, FINAL_STATES, REQUIRED_EPOCH_FIELDS, RUN_STATES, RUNS, utcnow
-from results.schema import ensure_schema
+from results.outputs import SQLITE_HEADER
+from results.schema import RESULT_TABLES, ensure_schema
 from sweeps.errors import InputError
 
 ALLOWED_URLS = "sqlite:///FILE.db or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
@@ -46,12 +51,24 @@ def safe_url(url: str | URL) -> str:
         return str(url)
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL; None for a server or an in-memory database."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def check_url(url: str, *, must_exist: bool = False) -> URL:
     """Parses a storage URL and checks that it is one the store supports.
 
+    A SQLite file that exists must be a SQLite database: an empty file, a FIFO or any
+    other file is refused before SQLite would turn it into an empty database.
+
     Args:
-        url: `sqlite:///FILE.db`, `sqlite://` (in memory) or
-            `postgresql+psycopg://…`.
+        url: `sqlite:///FILE.db` or `postgresql+psycopg://…`. An in-memory SQLite
+            database (`sqlite://`) is refused: the workers could not share it.
         must_exist: a SQLite file must already be there (the read-only commands must
             not leave an empty database behind a typo).
 
@@ -66,17 +83,14 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
     shown = safe_url(parsed)
     if backend == "sqlite" and driver == "pysqlite":
         database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            path = Path(database)
-            if not path.parent.exists():
-                raise InputError(f"--storage {shown}: folder {path.parent} does not exist")
-            if path.is_dir():
-                raise InputError(f"--storage {shown}: {path} is a folder, not a database file")
-            if must_exist and not path.exists():
-                raise InputError(
-                    f"--storage {shown}: no database file {path} (run a sweep first, or "
-                    f"give --storage the sweep's database)"
-                )
+        if database in ("", ":memory:") or "mode=memory" in database:
+            raise InputError(
+                f"--storage {shown}: an in-memory database cannot be shared with the workers "
+                "(each process would see its own, empty one); use sqlite:///FILE.db"
+            )
+        path = sqlite_file(parsed)
+        if path is not None:
+            _check_sqlite_file(path, shown, must_exist=must_exist)
         return parsed
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
@@ -94,14 +108,79 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
     raise InputError(f"--storage {shown}: {parsed.drivername} is not supported; use {ALLOWED_URLS}")
 
 
-def create_engine_for(url: str | URL) -> Engine:
+def _check_sqlite_file(path: Path, shown: str, *, must_exist: bool) -> None:
+    if not path.parent.exists():
+        raise InputError(f"--storage {shown}: folder {path.parent} does not exist")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if must_exist:
+            raise InputError(
+                f"--storage {shown}: no database file {path} (run a sweep first, or "
+                f"give --storage the sweep's database)"
+            ) from None
+        return
+    if stat.S_ISDIR(mode):
+        raise InputError(f"--storage {shown}: {path} is a folder, not a database file")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"--storage {shown}: {path} is not a plain file, not a database file")
+    try:
+        with open(path, "rb") as stream:
+            header = stream.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise InputError(f"--storage {shown}: cannot read {path}: {error.strerror}") from None
+    if not header:
+        raise InputError(
+            f"--storage {shown}: {path} is an empty file, not a database: remove it, or "
+            "give --storage another file"
+        )
+    if header != SQLITE_HEADER:
+        raise InputError(
+            f"--storage {shown}: {path} is not a SQLite database (it does not begin with "
+            "SQLite's header): give --storage the sweep's database"
+        )
+
+
+def check_writable(url: str | URL) -> None:
+    """Checks that a SQLite database (or the folder it will be made in) can be written:
+    SQLite keeps its journal (`-wal`, `-shm`) beside the database.
+
+    Raises:
+        InputError: naming the file or folder, and that reading commands still work.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    shown = safe_url(url)
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise InputError(
+            f"--storage {shown}: {path} is read-only; this command writes to it "
+            "(`sweep export` and `sweep status` read it as it is): give a writable copy"
+        )
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(
+            f"--storage {shown}: folder {folder} is not writable, and SQLite keeps its "
+            "journal beside the database: give a writable folder"
+        )
+
+
+def create_engine_for(url: str | URL, *, read_only: bool = False) -> Engine:
     """A SQLAlchemy engine for a checked storage URL.
 
     SQLite gets WAL (readers never block the writer), a busy timeout (writers queue
     instead of failing) and foreign keys on, on every connection; PostgreSQL gets
     pre-ping, so that a worker that idled through a server restart reconnects.
+
+    Args:
+        url: the checked URL.
+        read_only: for the commands that only read: no write reaches the database
+            (`query_only`, or SQLite's read-only mode when the file or its folder
+            cannot be written) and its journal mode is left as it is.
     """
     parsed = make_url(url)
+    if read_only:
+        return create_engine(parsed, **read_only_engine_kwargs(parsed))
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
     engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT})
@@ -123,6 +202,43 @@ def create_engine_for(url: str | URL) -> Engine:
             cursor.close()
 
     return engine
+
+
+def read_only_sqlite_uri(path: Path) -> str:
+    """The `file:` URI that reads a SQLite database and leaves every file as it was.
+
+    A database we may write (and its folder) is opened as usual: SQLite's last
+    connection removes the `-wal` and `-shm` it made. One we may not write is opened in
+    SQLite's read-only mode while a `-wal` beside it says a writer has it open; with no
+    `-wal`, nobody has it open, and it is read as immutable, which needs no lock file.
+    """
+    location = pathname2url(os.path.abspath(path))
+    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK):
+        return f"file:{location}?mode=rw"
+    if Path(f"{path}-wal").exists():
+        return f"file:{location}?mode=ro"
+    return f"file:{location}?mode=ro&immutable=1"
+
+
+def read_only_engine_kwargs(url: str | URL) -> dict[str, Any]:
+    """`create_engine` arguments that make an engine read-only (for Optuna's storage too).
+
+    SQLite: `read_only_sqlite_uri` and `query_only`; PostgreSQL: read-only
+    transactions.
+    """
+    parsed = make_url(url)
+    path = sqlite_file(parsed)
+    if path is None:
+        return {"pool_pre_ping": True, "connect_args": {"options": "-c default_transaction_read_only=on"}}
+    uri = read_only_sqlite_uri(path)
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, check_same_thread=False)
+        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        connection.execute("PRAGMA query_only = ON")
+        return connection
+
+    return {"creator": connect}
 
 
 def is_locked(error: OperationalError) -> bool:
@@ -159,6 +275,34 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _refuse_plain_optuna(engine: Engine, shown: str) -> None:
+    """A database with Optuna studies but without the results tables was made by plain
+    Optuna (or another tool): its studies have no runs to show or continue.
+
+    Raises:
+        InputError: naming its studies.
+    """
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        if "studies" not in tables or RESULT_TABLES & tables:
+            return
+        names = list(connection.execute(text("SELECT study_name FROM studies ORDER BY study_name")).scalars())
+    if names:
+        raise InputError(
+            f"--storage {shown}: a database made by plain Optuna (its studies: {', '.join(names)}), "
+            "not by `sweep run`; keras-sweep does not write into it: give --storage another database"
+        )
+
+
+def _check_tables(engine: Engine, url: URL) -> bool:
+    """Whether the results tables are there, read without writing; a database of plain
+    Optuna, or tables of another revision, are refused."""
+    if ensure_schema(engine, create=False, url=safe_url(url)):
+        return True
+    _refuse_plain_optuna(engine, safe_url(url))
+    return False
+
+
 class ResultStore:
     """Runs and per-epoch records of sweeps, kept next to the Optuna study.
 
@@ -166,26 +310,50 @@ class ResultStore:
         url: the database URL: `sqlite:///sweeps.db` or
             `postgresql+psycopg://user@host:5432/sweeps`; the same URL as Optuna's
             storage.
-        create: create the results tables when they are missing. The read-only
-            commands pass `False`: they neither create a database file nor tables.
+        create: create the results tables when they are missing. `sweep resume` and
+            `sweep worker` pass `False`: they neither create a database file nor tables.
+        read_only: for the commands that only read (`export`, `plot`, `status`): the
+            database must exist and is never written, not even its journal mode, so
+            that a read-only copy can be read.
 
     Raises:
-        InputError: a URL that is not SQLite or PostgreSQL through psycopg, a database
-            that cannot be opened, or results tables of another schema revision (with
+        InputError: a URL that is not SQLite or PostgreSQL through psycopg, a file that
+            is not a database, a database made by plain Optuna, a read-only database
+            (unless `read_only`), a database that cannot be opened, or results tables of another schema revision (with
             the command that migrates them).
     """
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        self.url = check_url(url, must_exist=not create)
-        self.engine = create_engine_for(self.url)
+    def __init__(self, url: str, *, create: bool = True, read_only: bool = False) -> None:
+        self.url = check_url(url, must_exist=not create or read_only)
+        if not read_only:
+            check_writable(self.url)
+        self.read_only = read_only
+        path = sqlite_file(self.url)
         try:
-            self.has_tables = ensure_schema(self.engine, create=create, url=safe_url(self.url))
+            if read_only:
+                self.engine = create_engine_for(self.url, read_only=True)
+                self.has_tables = _check_tables(self.engine, self.url)
+            else:
+                # Checked through a read-only engine first: a database that is refused
+                # is left as it was, not even switched to WAL by a writing connection.
+                self.has_tables = False
+                if path is None or path.exists():
+                    probe = create_engine_for(self.url, read_only=True)
+                    try:
+                        self.has_tables = _check_tables(probe, self.url)
+                    finally:
+                        probe.dispose()
+                self.engine = create_engine_for(self.url)
+                if not self.has_tables and create:
+                    self.has_tables = ensure_schema(self.engine, create=True, url=safe_url(self.url))
         except OperationalError as error:
-            self.engine.dispose()
+            if hasattr(self, "engine"):
+                self.engine.dispose()
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise InputError(f"--storage {safe_url(self.url)}: cannot open the database: {reason}") from None
         except BaseException:
-            self.engine.dispose()
+            if hasattr(self, "engine"):
+                self.engine.dispose()
             raise
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
@@ -468,4 +636,7 @@ class ResultStore:
             return list(connection.execute(select(RUNS.c.study).distinct().order_by(RUNS.c.study)).scalars())
 
 
-__all__ = ["ALLOWED_URLS", "ResultStore", "check_url", "create_engine_for", "safe_url"]
+__all__ = [
+    "ALLOWED_URLS", "ResultStore", "check_url", "check_writable", "create_engine_for", "safe_url",
+    "read_only_engine_kwargs", "sqlite_file",
+]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import inspect
 
 from results.metrics import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS
-from results.store import ResultStore
+from results.store import ResultStore, read_only_engine_kwargs
 
 THRESHOLD_ATTR = "report_threshold"
 THRESHOLDS_ATTR = "report_thresholds"
@@ -34,6 +34,7 @@ def study_user_attrs(store: ResultStore, study: str) -> dict[str, Any]:
 
     storage = optuna.storages.RDBStorage(
         store.url.render_as_string(hide_password=False),
+        engine_kwargs=read_only_engine_kwargs(store.url) if store.read_only else None,
         skip_table_creation=True,
         skip_compatibility_check=True,
     )

@@ -96,8 +96,11 @@ def _count(text: str) -> int:
 
 
 def _launch_options(args: argparse.Namespace, url: str) -> Launch:
+    from results.store import check_url, check_writable
     from sweep_runner.storage import default_checkpoints
 
+    # One line for a bad or read-only storage, before the folders derived from it.
+    check_writable(check_url(url))
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
         raise InputError(f"--data-dir: {data_dir}: no such folder")
@@ -110,6 +113,8 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
             raise InputError("--workers: not with --gpus: the workers are len(--gpus) × --trials-per-gpu")
         gpus = [g for g in gpus for _ in range(args.trials_per_gpu)]
     log_format = args.log_format or ("rich" if sys.stdout.isatty() else "plain")
+    checkpoints = Path(args.checkpoints) if args.checkpoints else default_checkpoints(url)
+    _check_checkpoints(checkpoints, url, given=bool(args.checkpoints))
     report = None
     if args.report is not None:
         from results.report import check_report_path
@@ -119,11 +124,21 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
         except ValueError as error:
             raise InputError(str(error)) from None
     return Launch(
-        checkpoints=Path(args.checkpoints) if args.checkpoints else default_checkpoints(url),
+        checkpoints=checkpoints,
         data_dir=data_dir, max_trials=args.max_trials,
         workers=len(gpus) if gpus else (args.workers or 1), gpus=gpus, log_format=log_format,
         report=report,
     )
+
+
+def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
+    """The checkpoint folder must be a folder we can write (or create), before any run
+    is registered: a worker that cannot write it would fail every run."""
+    from results.commands import storage_files
+    from results.outputs import refuse_folder
+
+    flag = "--checkpoints" if given else "--checkpoints (default: beside the database)"
+    refuse_folder(checkpoints, flag=flag, protected=storage_files(url))
 
 
 def _storage(args: argparse.Namespace) -> str:

@@ -305,7 +305,11 @@ def _schema_of(engine) -> dict:
 
 def test_the_migrations_build_the_models_schema(storage_url, tmp_path, reset_postgres):
     if storage_url.startswith("sqlite"):
-        (tmp_path / "sweeps.db").touch()
+        # An empty SQLite database (an empty file is refused as not a database).
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "sweeps.db") as connection:
+            connection.execute("PRAGMA user_version = 1")
     assert schema.main(["upgrade", "--storage", storage_url]) == 0
     migrated = ResultStore(storage_url)  # accepted as the current revision
     migrated_schema = _schema_of(migrated.engine)
