@@ -10,6 +10,7 @@ this process reads the outcome from the JSON file named in the spec.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import math
 import os
@@ -23,6 +24,10 @@ from typing import Any
 from sweep_runner.signals import Interrupts
 
 _PR_SET_PDEATHSIG = 1
+#: Exit statuses that say why a child ended without an outcome file (a full disk may
+#: not take even that): the worker names them instead of a bare status.
+EXIT_INPUT_ERROR = 3
+EXIT_DISK_FULL = 4
 
 
 @dataclass
@@ -41,6 +46,7 @@ class ChildSpec:
         report: report val_acc to Optuna each epoch (single-objective studies).
         pruner: the pruner's settings, or None.
         parent_pid: the worker's pid: the child dies with it.
+        instance: the study instance the run's checkpoint folder must belong to.
     """
 
     url: str
@@ -54,6 +60,7 @@ class ChildSpec:
     report: bool = True
     pruner: dict[str, Any] | None = None
     parent_pid: int | None = None
+    instance: str | None = None
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)), encoding="utf-8")
@@ -89,6 +96,7 @@ def main(spec_path: str) -> int:
     from sweep_runner.pruning import make_pruner, should_judge
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig
+    from sweeps.errors import InputError
     from trainer import train
 
     quiet_optuna()
@@ -109,11 +117,21 @@ def main(spec_path: str) -> int:
                 pruned.append(record.epoch)
 
     started = time.monotonic()
-    result = train(
-        config, on_epoch, spec.checkpoint_dir,
-        data_dir=spec.data_dir,
-        should_stop=lambda: interrupts.stopping or bool(pruned),
-    )
+    try:
+        result = train(
+            config, on_epoch, spec.checkpoint_dir,
+            data_dir=spec.data_dir,
+            should_stop=lambda: interrupts.stopping or bool(pruned),
+            instance=spec.instance,
+        )
+    except InputError as error:
+        # The input, not the machine: another attempt would fail alike.
+        return _write_failure(spec, "input", str(error), EXIT_INPUT_ERROR)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        return _write_failure(spec, "disk_full", f"disk full{where}: {error.strerror}", EXIT_DISK_FULL)
     outcome = {
         "status": "pruned" if pruned and result.status == "stopped" else result.status,
         "failure_reason": (
@@ -126,6 +144,18 @@ def main(spec_path: str) -> int:
     Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")
     store.close()
     return 0
+
+
+def _write_failure(spec: ChildSpec, kind: str, reason: str, status: int) -> int:
+    """The whole one-line reason for the worker; on stderr (the run's log) as well,
+    since a full disk may refuse the outcome file."""
+    print(reason, file=sys.stderr, flush=True)
+    outcome = {"status": "failed", "failure_kind": kind, "failure_reason": reason}
+    try:
+        Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")
+    except OSError:
+        pass  # the exit status says it
+    return status
 
 
 if __name__ == "__main__":
