@@ -30,6 +30,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from results.liveness import age_seconds, is_dead_local
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec
 from sweep_runner.pruning import pruner_settings
 from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
@@ -105,40 +106,9 @@ def missing_epochs(epochs: list[dict[str, Any]], planned: int | None) -> list[in
     return [epoch for epoch in range(1, (planned or 0) + 1) if epoch not in stored]
 
 
-def _is_dead_local(worker: str | None) -> bool:
-    if not worker:
-        return False
-    host, _, rest = worker.partition("/")
-    pid = rest.partition("/")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return _is_zombie(int(pid))
-
-
-def _is_zombie(pid: int) -> bool:
-    """A killed process stays a zombie until its parent (or init) reaps it: dead all
-    the same, though signal 0 still reaches it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
-
-
-def _age_seconds(moment: Any) -> float:
-    if moment is None:
-        return float("inf")
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - moment).total_seconds()
+# `sweep status` tells dead workers apart by the same rules (results.liveness).
+_is_dead_local = is_dead_local
+_age_seconds = age_seconds
 
 
 class Worker:
