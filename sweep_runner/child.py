@@ -70,14 +70,14 @@ class ChildSpec:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def die_with_parent(parent_pid: int | None) -> None:
+def die_with_parent(parent_pid: int | None, signum: int = signal.SIGKILL) -> None:
     """A child that outlived its killed worker would train on beside the worker that
-    takes the run over: ask Linux to kill it with its parent."""
+    takes the run over: ask Linux to send it `signum` when its parent dies."""
     if parent_pid is None:
         return
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, signum)
     except (OSError, AttributeError):
         return  # not Linux: the heartbeat still hands the run to one worker at a time
     if os.getppid() != parent_pid:  # the parent died before prctl

@@ -193,6 +193,8 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
 
 
 def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:
+    from sweep_runner.child import die_with_parent  # imported here, not after the fork
+
     env = dict(os.environ)
     if launch.gpus:
         env["CUDA_VISIBLE_DEVICES"] = launch.gpus[index]
@@ -208,8 +210,15 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
     if launch.max_trials is not None:
         share = launch.max_trials // launch.workers + (index < launch.max_trials % launch.workers)
         command += ["--max-trials", str(share)]
+    front = os.getpid()
     with open(log, "ab") as stream:
-        return subprocess.Popen(command, env=env, stdout=stream, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, env=env, stdout=stream, stderr=subprocess.STDOUT,
+            # When the front process dies, even by SIGKILL, its workers get SIGTERM and
+            # stop after their current epoch (checkpointed, the run put back for
+            # resume) instead of training on unseen.
+            preexec_fn=lambda: die_with_parent(front, signal.SIGTERM),
+        )
 
 
 def _print_table(url: str, study: str, threshold: float) -> None:
