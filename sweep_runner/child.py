@@ -14,6 +14,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -28,6 +29,8 @@ _PR_SET_PDEATHSIG = 1
 #: not take even that): the worker names them instead of a bare status.
 EXIT_INPUT_ERROR = 3
 EXIT_DISK_FULL = 4
+#: Below this many free bytes a folder's disk counts as full.
+FULL_BELOW = 1 << 20
 
 
 @dataclass
@@ -127,11 +130,13 @@ def main(spec_path: str) -> int:
     except InputError as error:
         # The input, not the machine: another attempt would fail alike.
         return _write_failure(spec, "input", str(error), EXIT_INPUT_ERROR)
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
+    except Exception as error:
+        # Not only OSError(ENOSPC): HDF5 reports a short write in its own words.
+        if not disk_full(error, spec.checkpoint_dir):
             raise
-        where = f" writing {error.filename}" if error.filename else ""
-        return _write_failure(spec, "disk_full", f"disk full{where}: {error.strerror}", EXIT_DISK_FULL)
+        where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+        reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
+        return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
     outcome = {
         "status": "pruned" if pruned and result.status == "stopped" else result.status,
         "failure_reason": (
@@ -146,10 +151,25 @@ def main(spec_path: str) -> int:
     return 0
 
 
+def disk_full(error: BaseException | None, folder: str | Path) -> bool:
+    """Whether an error (or, with None, a death) comes of a full disk under `folder`."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    if error is not None and "No space left on device" in str(error):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        return False
+
+
 def _write_failure(spec: ChildSpec, kind: str, reason: str, status: int) -> int:
     """The whole one-line reason for the worker; on stderr (the run's log) as well,
     since a full disk may refuse the outcome file."""
-    print(reason, file=sys.stderr, flush=True)
+    try:
+        print(reason, file=sys.stderr, flush=True)
+    except OSError:
+        pass  # the log is on the full disk
     outcome = {"status": "failed", "failure_kind": kind, "failure_reason": reason}
     try:
         Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")

@@ -10,7 +10,6 @@ start together; a run whose worker stopped beating is taken over from its checkp
 from __future__ import annotations
 
 import argparse
-import errno
 import hashlib
 import json
 import logging
@@ -31,7 +30,7 @@ import optuna
 from optuna.trial import TrialState
 
 from results.liveness import age_seconds, is_dead_local
-from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec
+from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner.pruning import pruner_settings
 from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
@@ -339,7 +338,7 @@ class Worker:
             ).write(spec_path)
             stream = open(log_path, "ab")
         except OSError as error:
-            if error.errno != errno.ENOSPC:
+            if not disk_full(error, self.options.checkpoints):
                 raise
             spec_path.unlink(missing_ok=True)
             return {"status": "failed", "failure_kind": "disk_full",
@@ -431,7 +430,8 @@ def death_outcome(returncode: int, log_path: Path) -> dict[str, Any]:
         lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         lines = []
-    if returncode == EXIT_DISK_FULL or any("No space left on device" in line for line in lines[-50:]):
+    if (returncode == EXIT_DISK_FULL or any("No space left on device" in line for line in lines[-50:])
+            or (returncode != 0 and disk_full(None, log_path.parent))):
         cause = next((line for line in reversed(lines) if "No space left on device" in line), "")
         return {"status": "failed", "failure_kind": "disk_full",
                 "failure_reason": f"{DISK_FULL} (No space left on device)" + (f": {cause}" if cause else "")}
