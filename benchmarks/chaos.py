@@ -1,4 +1,5 @@
-"""Chaos: a sweep killed with SIGKILL at 10 seeded random moments, resumed each time.
+"""Chaos: a sweep killed with SIGKILL at 10 seeded random moments, its latest checkpoint
+truncated, its disk full for a while; resumed each time.
 
 The issue's target: a sweep of 6 short runs, its worker killed with SIGKILL at 10
 random moments and resumed each time, ends with 6 runs complete, 0 duplicates, 0 epochs
@@ -30,12 +31,30 @@ Then, from the results store and Optuna:
   recorded epoch of one that is not;
 - epochs trained twice: Σ (trainings − 1) over every epoch, against the kills.
 
+Two more faults follow the kills (issue "trust"):
+
+- `--truncations N` rounds: the sweep is killed once a running run has a checkpoint of
+  its second epoch or later, and that run's latest `checkpoint.npz` is cut to half its
+  size (a write cut short by a kill or a full disk on a file system that does not
+  order data before the rename). The next start must fall back to the epoch before,
+  name the bad file in the run's `train.log`, and lose no epoch.
+- `--full-disk N` rounds: the checkpoints live on a small tmpfs (mounted by the
+  benchmark; it needs root, and says so when it cannot mount). Once a run has trained
+  an epoch, the tmpfs is filled to the last byte; the sweep must stop by itself and
+  name the full disk. The filler stays `--full-seconds`, then is deleted, and the
+  sweep continues. The database stays on the ordinary disk.
+
+The target for epochs trained twice is one per kill, two per truncation (the epoch
+whose checkpoint was cut and the one in flight) and one per full-disk round and worker
+(the epoch whose checkpoint the full disk refused).
+
 Baseline (computed from the same kills, not run): a plain `study.optimize` loop without
 checkpoints restarts a killed trial from epoch 1, so each kill loses every epoch its
 trial had finished; the benchmark sums those.
 
     python benchmarks/chaos.py [--runs 6] [--epochs 5] [--kills 10] [--seed 0]
                                [--min-delay 6] [--max-delay 26] [--max-retries N]
+                               [--truncations 2] [--full-disk 1] [--full-seconds 5]
 
 Exits 1 when a target is missed.
 """
@@ -43,6 +62,7 @@ Exits 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import random
 import signal
@@ -54,7 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import audit, print_block, sqlite_url, start_sweep, write_sweep
+from common import audit, print_block, sqlite_url, sweep_command, sweep_env, write_sweep
 
 STUDY = "chaos"
 
@@ -73,7 +93,25 @@ def _parser() -> argparse.ArgumentParser:
                         help="[study] max_retries of the sweep file (default: the project's default, not written)")
     parser.add_argument("--stall-seconds", type=float, default=30.0,
                         help="the final run counts as hung after this long without progress (default 30)")
+    parser.add_argument("--truncations", type=int, default=2, help="rounds that truncate the latest checkpoint (default 2)")
+    parser.add_argument("--full-disk", type=int, default=1, help="rounds with the checkpoints' disk full (default 1)")
+    parser.add_argument("--full-seconds", type=float, default=5.0, help="how long the disk stays full (default 5)")
+    parser.add_argument("--tmpfs-mib", type=int, default=64, help="size of the checkpoints' tmpfs (default 64)")
     return parser
+
+
+# Every start of the sweep uses these checkpoints (a tmpfs for the full-disk rounds).
+CHECKPOINTS: list[Path] = []
+
+
+def start_sweep(file: Path, url: str, *, workers: int, cwd: Path, log: Path) -> subprocess.Popen:
+    """`sweep run FILE` in a session of its own (killable as a group), output to `log`."""
+    extra = ["--checkpoints", str(CHECKPOINTS[0])] if CHECKPOINTS else []
+    with open(log, "ab") as stream:
+        return subprocess.Popen(
+            sweep_command(file, url, workers, *extra), cwd=cwd, env=sweep_env(),
+            stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
+        )
 
 
 @dataclass
@@ -173,6 +211,91 @@ def kill_round(number: int, delay: float, file: Path, url: str, folder: Path, ar
     return Kill(number, delay, True, phase, landed, at_risk)
 
 
+def _running_checkpoints(url: str, checkpoints: Path, min_epochs: int) -> list[Path]:
+    """The latest checkpoints of running runs that have trained `min_epochs` or more."""
+    found = []
+    for key, run in snapshot(url).items():
+        path = checkpoints / STUDY / key / "checkpoint.npz"
+        if run["state"] == "running" and run["epochs"] >= min_epochs and path.is_file():
+            found.append(path)
+    return found
+
+
+def truncate_round(number: int, file: Path, url: str, folder: Path, checkpoints: Path,
+                   args: argparse.Namespace) -> str:
+    """Starts the sweep, kills it once a run has checkpointed its 2nd epoch, and cuts that
+    checkpoint to half its size. Returns what it did."""
+    process = start_sweep(file, url, workers=args.workers, cwd=folder, log=folder / f"truncate-{number}.log")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        found = _running_checkpoints(url, checkpoints, 2)
+        if found:
+            kill_group(process)
+            size = found[0].stat().st_size
+            with open(found[0], "r+b") as stream:
+                stream.truncate(size // 2)
+            return f"cut {found[0].relative_to(checkpoints)} from {size} to {size // 2} bytes"
+        time.sleep(0.2)
+    if process.poll() is None:
+        kill_group(process)
+    return "no running checkpoint to cut (the sweep ended first)"
+
+
+def mount_tmpfs(path: Path, mib: int) -> str | None:
+    """Mounts a tmpfs of `mib` MiB at `path`; None, or why it could not."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    return None if done.returncode == 0 else (done.stderr.strip() or f"mount exited {done.returncode}")
+
+
+def fill(folder: Path) -> Path:
+    """Writes a file into `folder` until its disk is full, to the last byte."""
+    filler = folder / "filler"
+    block = b"\0" * (1 << 20)
+    with open(filler, "wb", buffering=0) as stream:
+        for size in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    stream.write(block[:size])
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+    return filler
+
+
+def full_disk_round(number: int, file: Path, url: str, folder: Path, checkpoints: Path,
+                    args: argparse.Namespace) -> tuple[str, bool]:
+    """Starts the sweep, fills the checkpoints' disk after an epoch, waits for the sweep
+    to stop by itself, frees the disk after `--full-seconds`. Returns what happened and
+    whether the sweep's output named the full disk."""
+    log = folder / f"full-disk-{number}.log"
+    before = sum(r["epochs"] for r in snapshot(url).values())
+    process = start_sweep(file, url, workers=args.workers, cwd=folder, log=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if sum(r["epochs"] for r in snapshot(url).values()) > before:
+            break
+        time.sleep(0.2)
+    if process.poll() is not None:
+        return f"the sweep ended before the disk was filled (exit {process.returncode})", False
+    filler = fill(checkpoints)
+    filled = time.monotonic()
+    try:
+        code = process.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        code = None
+    stopped_after = time.monotonic() - filled
+    time.sleep(max(0.0, args.full_seconds - stopped_after))
+    filler.unlink()
+    text = log.read_text(errors="replace")
+    named = "disk full" in text
+    said = next((line for line in text.splitlines() if "disk full" in line), "")
+    return (f"disk full; the sweep stopped by itself after {stopped_after:.1f} s (exit {code}), "
+            f"saying: {said.strip()[:160]!r}; freed after {max(stopped_after, args.full_seconds):.1f} s"), named
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process runs (a zombie does not)."""
     try:
@@ -241,18 +364,45 @@ def main(argv: list[str] | None = None) -> int:
             with open(file, "a", encoding="utf-8") as stream:
                 stream.write(f"\n[study]\nmax_retries = {args.max_retries}\n")
         url = sqlite_url(folder)
-        kills = []
-        for number, delay in enumerate(delays, start=1):
-            kill = kill_round(number, delay, file, url, folder, args)
-            kills.append(kill)
-            print(f"kill {number:>2} at {delay:5.2f} s: {kill.landed}", flush=True)
-        status, code, final_seconds = final_run(file, url, folder, args)
-        print(f"final run: {status} after {final_seconds:.1f} s", flush=True)
-        found = audit(url, STUDY, args.epochs)
-        left = {key: run for key, run in snapshot(url).items() if run["state"] != "complete"}
-        for run in left.values():
-            print(f"  not complete: run {run['label']}: {run['state']}, attempts {run['attempts']}, "
-                  f"{run['epochs']}/{args.epochs} epochs recorded", flush=True)
+        checkpoints = folder / "checkpoints"
+        mount_error = mount_tmpfs(checkpoints, args.tmpfs_mib) if args.full_disk else "not asked"
+        if args.full_disk and mount_error:
+            print(f"full disk: skipped, cannot mount a tmpfs ({mount_error})", flush=True)
+        CHECKPOINTS[:] = [checkpoints]
+        try:
+            return _faults(args, delays, file, url, folder, checkpoints, mount_error is None, began)
+        finally:
+            if mount_error is None:
+                subprocess.run(["umount", "-l", str(checkpoints)], check=False)
+
+
+def _faults(args: argparse.Namespace, delays: list[float], file: Path, url: str, folder: Path,
+            checkpoints: Path, mounted: bool, began: float) -> int:
+    kills = []
+    for number, delay in enumerate(delays, start=1):
+        kill = kill_round(number, delay, file, url, folder, args)
+        kills.append(kill)
+        print(f"kill {number:>2} at {delay:5.2f} s: {kill.landed}", flush=True)
+    cuts = []
+    for number in range(1, args.truncations + 1):
+        cuts.append(truncate_round(number, file, url, folder, checkpoints, args))
+        print(f"truncation {number}: {cuts[-1]}", flush=True)
+    full_rounds, named = 0, 0
+    for number in range(1, (args.full_disk if mounted else 0) + 1):
+        what, said = full_disk_round(number, file, url, folder, checkpoints, args)
+        full_rounds, named = full_rounds + 1, named + said
+        print(f"full disk {number}: {what}", flush=True)
+    status, code, final_seconds = final_run(file, url, folder, args)
+    print(f"final run: {status} after {final_seconds:.1f} s", flush=True)
+    found = audit(url, STUDY, args.epochs)
+    left = {key: run for key, run in snapshot(url).items() if run["state"] != "complete"}
+    for run in left.values():
+        print(f"  not complete: run {run['label']}: {run['state']}, attempts {run['attempts']}, "
+              f"{run['epochs']}/{args.epochs} epochs recorded", flush=True)
+    bad_files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*.npz.bad"))
+    named_bad = sum("damaged" in p.read_text(errors="replace") for p in checkpoints.rglob("train.log"))
+    for path in bad_files:
+        print(f"  damaged checkpoint kept aside: {path}", flush=True)
     landed = sum(k.killed for k in kills)
     at_risk = sum(k.epochs_at_risk for k in kills)
     figures = {
@@ -267,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         "epochs_trained_twice": found.epochs_trained_twice,
         "epochs_trained_twice_per_kill": found.epochs_trained_twice / landed if landed else 0.0,
         "runs_resumed": found.multi_attempt_runs,
+        "truncations": sum(c.startswith("cut") for c in cuts),
+        "fallbacks_to_previous_epoch": len(bad_files),
+        "train_logs_naming_the_bad_file": named_bad,
+        "full_disk_rounds": full_rounds,
+        "full_disk_named": f"{named}/{full_rounds}",
         "optuna_trials": found.optuna_trials,
         "baseline_epochs_lost_without_checkpoints": at_risk,
         "baseline_epochs_lost_per_kill": at_risk / landed if landed else 0.0,
@@ -275,9 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark_wall_s": time.perf_counter() - began,
     }
     print_block("chaos", figures)
+    cut = sum(c.startswith("cut") for c in cuts)
     ok = (
         code == 0 and found.complete == args.runs and found.optuna_complete_duplicates == 0
-        and found.epochs_lost == 0 and found.epochs_trained_twice <= landed
+        and found.epochs_lost == 0
+        and found.epochs_trained_twice <= landed + 2 * cut + full_rounds * args.workers
+        and len(bad_files) == cut and named == full_rounds
     )
     return 0 if ok else 1
 

@@ -181,5 +181,5 @@ def status_command(study: str | None, *, storage: str) -> int:
             return 0
         require_study(store, study)
         threshold, _ = report_thresholds(store, study)
-        console.print(study_status(store, study, threshold=threshold))
+        console.print(study_status(store, study, threshold=threshold, storage=safe_url(store.url)))
     return 0

@@ -14,8 +14,11 @@ The migration scripts live in `results/migrations/versions`; their head must equ
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +58,8 @@ _version = Table(
 )
 # Any constant: the key of the PostgreSQL advisory lock that serialises table creation.
 _CREATE_LOCK = 0x5EE9_0001
+# Another: the key of the lock that serialises creating a study (see `creation_lock`).
+_STUDY_LOCK = 0x5EE9_0002
 
 
 def _upgrade_hint(url: str) -> str:
@@ -138,6 +143,49 @@ def ensure_schema(engine: Engine, *, create: bool, url: str) -> bool:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def creation_lock(url: str) -> Iterator[None]:
+    """Serialises, across processes and machines, what is not safe to race: creating
+    Optuna's tables (several statements and an Alembic stamp) and a study with its
+    queue of trials. Two `sweep run` started at the same moment on a new database
+    would otherwise fail with "table studies already exists" or leave a duplicate
+    WAITING trial.
+
+    SQLite: an exclusive `flock` on the database's folder (the file may not exist
+    yet; SQLite's own locks are fcntl locks and do not interfere). PostgreSQL: a
+    session-level advisory lock, on a connection of its own in autocommit so that it
+    does not hold a transaction open.
+
+    Args:
+        url: the storage URL (checked).
+    """
+    from results.store import check_url, create_engine_for
+
+    parsed = check_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield
+            return
+        descriptor = os.open(Path(database).resolve().parent, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+        return
+    engine = create_engine_for(parsed)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STUDY_LOCK})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _STUDY_LOCK})
+    finally:
+        engine.dispose()
 
 
 def alembic_config(url: str) -> Config:

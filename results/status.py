@@ -1,5 +1,8 @@
 """`sweep status`: the studies in a storage, their runs by state, the best run so far,
 and for a running study its current runs' epochs and an ETA.
+
+A run left "running" by a worker that is gone shows as `interrupted`: it trains no
+more, and the next `sweep run` or `sweep resume` continues it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,14 @@ from rich.text import Text
 from sqlalchemy import func, select
 
 from results.frames import config_of, read_study
+from results.liveness import is_interrupted
 from results.models import EPOCHS, RUN_STATES, RUNS, utcnow
 from results.store import ResultStore
 from results.tables import raw_table
+
+
+#: The states as `status` shows them: "running" under a dead worker is "interrupted".
+SHOWN_STATES = (*RUN_STATES, "interrupted")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -40,7 +48,7 @@ def overview(store: ResultStore) -> Table:
     if store.has_tables:
         counts, bests = _overview_rows(store)
     # Only the states some run is in: the table fits a terminal.
-    shown = [state for state in RUN_STATES if any(row[1] == state for row in counts)]
+    shown = [state for state in SHOWN_STATES if any(row[1] == state for row in counts)]
     table = Table(title=f"Studies in {store.url.render_as_string(hide_password=True)}", header_style="bold")
     table.add_column("study", no_wrap=True)
     table.add_column("runs", justify="right")
@@ -70,28 +78,47 @@ def overview(store: ResultStore) -> Table:
 
 def _overview_rows(store: ResultStore) -> tuple[Sequence[Any], Sequence[Any]]:
     with store.engine.connect() as connection:
-        counts = connection.execute(
-            select(RUNS.c.study, RUNS.c.state, func.count()).group_by(RUNS.c.study, RUNS.c.state)
+        counted = connection.execute(
+            select(RUNS.c.study, RUNS.c.state, func.count())
+            .where(RUNS.c.state != "running")
+            .group_by(RUNS.c.study, RUNS.c.state)
+        ).all()
+        running = connection.execute(
+            select(RUNS.c.study, RUNS.c.state, RUNS.c.worker, RUNS.c.heartbeat_at).where(RUNS.c.state == "running")
         ).all()
         bests = connection.execute(
             select(RUNS.c.study, RUNS.c.label, func.max(EPOCHS.c.val_acc))
             .join_from(EPOCHS, RUNS, EPOCHS.c.run_id == RUNS.c.id)
             .group_by(RUNS.c.id, RUNS.c.study, RUNS.c.label)
         ).all()
+    tally: dict[tuple[str, str], int] = {(study, state): count for study, state, count in counted}
+    for row in running:
+        state = "interrupted" if is_interrupted(dict(row._mapping)) else "running"
+        tally[row.study, state] = tally.get((row.study, state), 0) + 1
+    counts = [(study, state, count) for (study, state), count in sorted(tally.items())]
     return counts, bests
 
 
-def study_status(store: ResultStore, study: str, *, threshold: float, now: datetime | None = None) -> Group:
+def study_status(
+    store: ResultStore, study: str, *, threshold: float, now: datetime | None = None, storage: str | None = None
+) -> Group:
     """A study's runs by state, its best run, and its running runs with an ETA.
 
     The ETA assumes the running workers go on at the study's mean seconds per epoch
-    through the epochs left of the running and waiting runs.
+    through the epochs left of the running and waiting runs. A study that is not done
+    and has nobody training it ends with the command that continues it.
+
+    Args:
+        storage: the storage URL as the user gave it, for the commands shown.
     """
     now = now or utcnow()
     runs, epochs = read_study(store, study)
     raw = raw_table(runs, epochs, threshold=threshold)
+    if len(raw):
+        gone = [is_interrupted(row) for row in raw[["state", "worker", "heartbeat_at"]].to_dict("records")]
+        raw.loc[gone, "state"] = "interrupted"
     states = raw["state"].value_counts()
-    shown = [state for state in RUN_STATES if states.get(state)]
+    shown = [state for state in SHOWN_STATES if states.get(state)]
     summary = Table(title=f"Study {study}", header_style="bold")
     for column in ("runs", *shown):
         summary.add_column(column, justify="right")
@@ -119,7 +146,27 @@ def study_status(store: ResultStore, study: str, *, threshold: float, now: datet
     running = raw[raw["state"] == "running"]
     if len(running):
         parts.extend(_running(raw, running, epochs, now))
+    hint = next_step(study, dict(states), storage)
+    if hint:
+        parts.append(Text(hint))
     return Group(*parts)
+
+
+def next_step(study: str, states: dict[str, int], storage: str | None = None) -> str | None:
+    """The command that continues a study that is not done, or None.
+
+    Failed runs are handed out again only while they have retries left, and never
+    after an input error: `sweep retry` resets them, then `sweep resume` trains them.
+    """
+    where = f" --storage {storage}" if storage else ""
+    resume = f"sweep resume {study}{where}"
+    if states.get("failed"):
+        return (f"{states['failed']} run(s) failed: fix the cause (see their reasons in "
+                f"`sweep export {study} --style raw{where}`), then `sweep retry {study} --failed{where}` "
+                f"and `{resume}`")
+    if states.get("interrupted") or states.get("stopped") or (states.get("waiting") and not states.get("running")):
+        return f"not done: continue with `{resume}`"
+    return None
 
 
 def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now: datetime) -> list[Any]:
@@ -137,7 +184,7 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
     for column in ("epoch", "val_acc", "best", "s/epoch", "seen", "left"):
         table.add_column(column, justify="right", no_wrap=True)
     work = 0.0
-    for row in raw[raw["state"].isin(["running", "waiting"])].to_dict("records"):
+    for row in raw[raw["state"].isin(["running", "waiting", "interrupted"])].to_dict("records"):
         total = _planned_epochs(row)
         done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
         speed = float(speeds.get(row["run_id"], study_speed)) if row["state"] == "running" else study_speed
@@ -159,7 +206,7 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
         )
     epochs_left = sum(
         max(0, (_planned_epochs(r) or 0) - (0 if pd.isna(r["last_epoch"]) else int(r["last_epoch"])))
-        for r in raw[raw["state"].isin(["running", "waiting"])].to_dict("records")
+        for r in raw[raw["state"].isin(["running", "waiting", "interrupted"])].to_dict("records")
     )
     eta = work / len(running)
     summary = (

@@ -547,6 +547,30 @@ class ResultStore:
             return connection.execute(statement).rowcount == 1
 
     @_retrying
+    def reset_runs(self, run_ids: list[int], *, reason: str = "reset by sweep retry") -> list[int]:
+        """Puts failed and stopped runs back as "stopped", claimable whatever their
+        retries (`sweep retry`): their attempts, epochs and checkpoints are kept, so
+        that each continues from its last checkpoint.
+
+        One conditional UPDATE: a run that is complete, diverged, pruned, waiting or
+        running is left alone (a run under a dead worker is released by the next
+        worker, not here).
+
+        Returns:
+            The ids of the runs reset.
+        """
+        if not run_ids:
+            return []
+        statement = (
+            update(RUNS)
+            .where(RUNS.c.id.in_(run_ids), RUNS.c.state.in_(("failed", "stopped")))
+            .values(state="stopped", finished=None, failure_reason=reason)
+            .returning(RUNS.c.id)
+        )
+        with self.engine.begin() as connection:
+            return sorted(connection.execute(statement).scalars())
+
+    @_retrying
     def set_trial_number(self, run_id: int, trial_number: int) -> None:
         """Links a run to the Optuna trial that asked for it."""
         with self.engine.begin() as connection:

@@ -10,9 +10,11 @@ this process reads the outcome from the JSON file named in the spec.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -23,6 +25,12 @@ from typing import Any
 from sweep_runner.signals import Interrupts
 
 _PR_SET_PDEATHSIG = 1
+#: Exit statuses that say why a child ended without an outcome file (a full disk may
+#: not take even that): the worker names them instead of a bare status.
+EXIT_INPUT_ERROR = 3
+EXIT_DISK_FULL = 4
+#: Below this many free bytes a folder's disk counts as full.
+FULL_BELOW = 1 << 20
 
 
 @dataclass
@@ -41,6 +49,7 @@ class ChildSpec:
         report: report val_acc to Optuna each epoch (single-objective studies).
         pruner: the pruner's settings, or None.
         parent_pid: the worker's pid: the child dies with it.
+        instance: the study instance the run's checkpoint folder must belong to.
     """
 
     url: str
@@ -54,6 +63,7 @@ class ChildSpec:
     report: bool = True
     pruner: dict[str, Any] | None = None
     parent_pid: int | None = None
+    instance: str | None = None
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)), encoding="utf-8")
@@ -63,14 +73,14 @@ class ChildSpec:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def die_with_parent(parent_pid: int | None) -> None:
+def die_with_parent(parent_pid: int | None, signum: int = signal.SIGKILL) -> None:
     """A child that outlived its killed worker would train on beside the worker that
-    takes the run over: ask Linux to kill it with its parent."""
+    takes the run over: ask Linux to send it `signum` when its parent dies."""
     if parent_pid is None:
         return
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, signum)
     except (OSError, AttributeError):
         return  # not Linux: the heartbeat still hands the run to one worker at a time
     if os.getppid() != parent_pid:  # the parent died before prctl
@@ -111,6 +121,7 @@ def main(spec_path: str) -> int:
     from sweep_runner.pruning import make_pruner, should_judge
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig
+    from sweeps.errors import InputError
     from trainer import train
 
     quiet_optuna()
@@ -131,11 +142,23 @@ def main(spec_path: str) -> int:
                 pruned.append(record.epoch)
 
     started = time.monotonic()
-    result = train(
-        config, on_epoch, spec.checkpoint_dir,
-        data_dir=spec.data_dir,
-        should_stop=lambda: interrupts.stopping or bool(pruned),
-    )
+    try:
+        result = train(
+            config, on_epoch, spec.checkpoint_dir,
+            data_dir=spec.data_dir,
+            should_stop=lambda: interrupts.stopping or bool(pruned),
+            instance=spec.instance,
+        )
+    except InputError as error:
+        # The input, not the machine: another attempt would fail alike.
+        return _write_failure(spec, "input", str(error), EXIT_INPUT_ERROR)
+    except Exception as error:
+        # Not only OSError(ENOSPC): HDF5 reports a short write in its own words.
+        if not disk_full(error, spec.checkpoint_dir):
+            raise
+        where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+        reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
+        return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
     record_measurements(trial, store.epochs(spec.run_id))
     outcome = {
         "status": "pruned" if pruned and result.status == "stopped" else result.status,
@@ -149,6 +172,33 @@ def main(spec_path: str) -> int:
     Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")
     store.close()
     return 0
+
+
+def disk_full(error: BaseException | None, folder: str | Path) -> bool:
+    """Whether an error (or, with None, a death) comes of a full disk under `folder`."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    if error is not None and "No space left on device" in str(error):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        return False
+
+
+def _write_failure(spec: ChildSpec, kind: str, reason: str, status: int) -> int:
+    """The whole one-line reason for the worker; on stderr (the run's log) as well,
+    since a full disk may refuse the outcome file."""
+    try:
+        print(reason, file=sys.stderr, flush=True)
+    except OSError:
+        pass  # the log is on the full disk
+    outcome = {"status": "failed", "failure_kind": kind, "failure_reason": reason}
+    try:
+        Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")
+    except OSError:
+        pass  # the exit status says it
+    return status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The runner's verbs on the command line: run, resume, worker."""
+"""The runner's verbs on the command line: run, resume, worker, retry."""
 
 from __future__ import annotations
 
@@ -59,6 +59,14 @@ def add_parsers(
     worker.add_argument("study")
     _add_launch(worker, add_storage)
     worker.set_defaults(handler=_resume)
+
+    retry = commands.add_parser("retry", help="hand failed or stopped runs out again (then `sweep resume`)")
+    retry.add_argument("study")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--runs", default=None, help="comma-separated labels or run keys, e.g. 3A,5")
+    which.add_argument("--failed", action="store_true", help="every failed run")
+    add_storage(retry)
+    retry.set_defaults(handler=_retry)
 
 
 def _add_launch(parser: argparse.ArgumentParser, add_storage: Callable) -> None:
@@ -171,6 +179,50 @@ def _resume(args: argparse.Namespace) -> int:
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
 
 
+def _retry(args: argparse.Namespace) -> int:
+    """`sweep retry`: resets the chosen runs, so that the next `sweep resume` trains them
+    (from their checkpoints) whatever their retries; one line per problem, exit 2."""
+    from results.store import ResultStore, safe_url
+
+    url = _storage(args)
+    with ResultStore(url, create=False) as store:
+        runs = store.runs(args.study)
+        if not runs:
+            known = ", ".join(store.studies()) or "none"
+            raise InputError(f"unknown study {args.study!r} in {safe_url(store.url)}; studies there: {known}")
+        if args.failed:
+            chosen = [r for r in runs if r["state"] == "failed"]
+            if not chosen:
+                print(f"{args.study}: no failed run")
+                return 0
+        else:
+            chosen = _chosen(args.study, runs, args.runs)
+        reset = store.reset_runs([r["id"] for r in chosen])
+    labels = ", ".join(r["label"] for r in chosen if r["id"] in reset)
+    print(f"{args.study}: reset {len(reset)} run(s): {labels}; train them with `sweep resume {args.study} --storage {url}`")
+    return 0
+
+
+def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
+    """The runs `--runs` names, by label or run key; InputError for any other."""
+    by_name = {r["label"]: r for r in runs} | {r["run_key"]: r for r in runs}
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in by_name]
+    if unknown or not names:
+        raise InputError(
+            f"--runs: no run {', '.join(map(repr, unknown)) or repr(text)} in study {study!r}; "
+            f"its labels: {', '.join(r['label'] for r in runs)}"
+        )
+    chosen = [by_name[name] for name in dict.fromkeys(names)]
+    wrong = [f"{r['label']} is {r['state']}" for r in chosen if r["state"] not in ("failed", "stopped")]
+    if wrong:
+        raise InputError(
+            f"--runs: {'; '.join(wrong)}: only failed or stopped runs are handed out again "
+            "(a complete run is never trained twice; an interrupted one resumes by itself)"
+        )
+    return chosen
+
+
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
     from results.report_live import LiveReport
@@ -178,6 +230,14 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     from sweep_runner.monitor import Monitor
     from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
 
+    if launch.max_trials == 0:
+        with ResultStore(url) as store:
+            count = len(store.runs(study))
+        sys.stderr.write(
+            f"study {study}: {count} run(s) registered, none trained (--max-trials 0); "
+            f"train them with `sweep worker {study} --storage {url}` on any machine\n"
+        )
+        return 0
     log_dir = launch.checkpoints / study
     log_dir.mkdir(parents=True, exist_ok=True)
     workers = [
@@ -226,12 +286,20 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
         state = "interrupted (its worker stopped)" if run["state"] == "running" else run["state"]
         sys.stderr.write(f"run {run['label']}: {state}{reason}\n")
     if unfinished:
-        sys.stderr.write(f"continue with `sweep resume {study} --storage {url}`\n")
+        from results.status import next_step
+
+        states: dict[str, int] = {}
+        for run in unfinished:
+            state = "interrupted" if run["state"] == "running" else run["state"]
+            states[state] = states.get(state, 0) + 1
+        sys.stderr.write(f"{next_step(study, states, url)}\n")
     # Every run finished, even if a worker died on the way (another took its run over).
     return 1 if unfinished else 0
 
 
 def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:
+    from sweep_runner.child import die_with_parent  # imported here, not after the fork
+
     env = dict(os.environ)
     if launch.gpus:
         env["CUDA_VISIBLE_DEVICES"] = launch.gpus[index]
@@ -247,8 +315,15 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
     if launch.max_trials is not None:
         share = launch.max_trials // launch.workers + (index < launch.max_trials % launch.workers)
         command += ["--max-trials", str(share)]
+    front = os.getpid()
     with open(log, "ab") as stream:
-        return subprocess.Popen(command, env=env, stdout=stream, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, env=env, stdout=stream, stderr=subprocess.STDOUT,
+            # When the front process dies, even by SIGKILL, its workers get SIGTERM and
+            # stop after their current epoch (checkpointed, the run put back for
+            # resume) instead of training on unseen.
+            preexec_fn=lambda: die_with_parent(front, signal.SIGTERM),
+        )
 
 
 def _print_table(url: str, study: str, threshold: float) -> None:

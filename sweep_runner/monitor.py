@@ -7,6 +7,7 @@ one worker or many, on this machine or others.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class Monitor:
         record = {
             "event": kind, "study": self.study, "label": run["label"], "run_key": run["run_key"],
             "attempt": run["attempts"], "epochs": epochs,
-            **({k: last[k] for k in ("epoch", "loss", "acc", "val_loss", "val_acc", "lr")} if last else {}),
+            **({k: _finite(last[k]) for k in ("epoch", "loss", "acc", "val_loss", "val_acc", "lr")} if last else {}),
             **({"failure_reason": run["failure_reason"]} if run.get("failure_reason") else {}),
         }
         if self.log_format == "jsonl":
@@ -102,8 +103,9 @@ class Monitor:
         elif kind == "epoch":
             self.out.write(
                 f"run {run['label']}: epoch {last['epoch']}/{epochs} "
-                f"loss {last['loss']:.4f} acc {last['acc']:.4f} "
-                f"val_loss {last['val_loss']:.4f} val_acc {last['val_acc']:.4f} lr {last['lr']:.3g}\n"
+                f"loss {_shown(last['loss'])} acc {_shown(last['acc'])} "
+                f"val_loss {_shown(last['val_loss'])} val_acc {_shown(last['val_acc'])} "
+                f"lr {_shown(last['lr'], '.3g')}\n"
             )
         else:
             reason = f" ({run['failure_reason']})" if run.get("failure_reason") else ""
@@ -137,10 +139,25 @@ class Monitor:
             table.add_row(
                 run["label"], str(run["attempts"]),
                 f"{last['epoch'] if last else 0}/{epochs}",
-                f"{last['val_acc']:.4f}" if last and last["val_acc"] is not None else "",
-                f"{last['lr']:.3g}" if last else "",
+                _shown(last["val_acc"]) if last else "",
+                _shown(last["lr"], ".3g") if last else "",
             )
         return Group(head, table)
+
+
+def _shown(value: float | None, spec: str = ".4f") -> str:
+    """A metric for a person: a diverged run's NaN (NULL in the store) as `nan`, inf as `inf`."""
+    if value is None:
+        return "nan"
+    value = float(value)
+    return f"{value:{spec}}" if math.isfinite(value) else str(value)
+
+
+def _finite(value: float | int | None) -> float | int | None:
+    """A metric for JSON, which has no NaN or inf: null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _clock(seconds: float) -> str:

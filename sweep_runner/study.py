@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
+from results.schema import creation_lock
 from results.store import ResultStore
 from sweep_runner.storage import optuna_storage
 from sweeps.errors import InputError
@@ -49,8 +50,16 @@ def directions(sweep: Sweep) -> list[str]:
 
 
 def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
-    """Creates the study, or checks and extends an existing one; registers its runs."""
-    store = ResultStore(url)
+    """Creates the study, or checks and extends an existing one; registers its runs.
+
+    Safe when several `sweep run` start at once on one database, new or not: one
+    creates Optuna's tables, the study and its WAITING trials, the others find them.
+    """
+    with creation_lock(url):
+        return _prepare(sweep, url, name, ResultStore(url))
+
+
+def _prepare(sweep: Sweep, url: str, name: str | None, store: ResultStore) -> OpenStudy:
     storage = optuna_storage(url)
     name = name or sweep.name
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}

@@ -10,7 +10,9 @@ start together; a run whose worker stopped beating is taken over from its checkp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -27,15 +29,23 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from sweep_runner.child import ChildSpec
+from results.liveness import age_seconds, is_dead_local
+from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner.pruning import pruner_settings
 from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
 from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, trial_attrs
 from sweeps.config import RunConfig
+from trainer import checkpoint
 
 FINAL = ("complete", "diverged", "pruned")
 POLL_SECONDS = 2.0
+#: The start of the failure reason of a run whose input is wrong (missing data files, an
+#: impossible image shape): another attempt would fail alike, so it is not retried.
+INPUT_ERROR = "input error: "
+DISK_FULL = "disk full"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,40 +68,46 @@ def worker_id() -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
 
 
-def _is_dead_local(worker: str | None) -> bool:
-    if not worker:
-        return False
-    host, _, rest = worker.partition("/")
-    pid = rest.partition("/")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return _is_zombie(int(pid))
+def instance_token(run: dict[str, Any]) -> str:
+    """The run's study instance: its row in this database (id and registration time).
+
+    Written into every checkpoint and outcome of the run, so that a folder left by a
+    deleted or replaced database (same study name, same run key) is never taken for
+    this run's progress or outcome.
+    """
+    registered = run["registered"]
+    stamp = registered.isoformat() if hasattr(registered, "isoformat") else str(registered)
+    return hashlib.sha256(f"{run['id']}|{stamp}".encode()).hexdigest()[:16]
 
 
-def _is_zombie(pid: int) -> bool:
-    """A killed process stays a zombie until its parent (or init) reaps it: dead all
-    the same, though signal 0 still reaches it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+def adopt_folder(directory: Path, run_key: str, instance: str) -> Path | None:
+    """Moves a run's folder aside when what it holds belongs to another study instance.
+
+    Returns:
+        Where the folder went, or None when it was this instance's (or empty).
+    """
+    found = checkpoint.owner(directory)
+    if found is None or found == (run_key, instance):
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    aside = directory.with_name(f"{directory.name}.foreign-{stamp}")
+    os.replace(directory, aside)
+    log.warning(
+        "checkpoint folder %s belongs to another database's study (instance %s, not %s): "
+        "moved to %s; the run trains from epoch 1", directory, found[1] or "unknown", instance, aside,
+    )
+    return aside
 
 
-def _age_seconds(moment: Any) -> float:
-    if moment is None:
-        return float("inf")
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - moment).total_seconds()
+def missing_epochs(epochs: list[dict[str, Any]], planned: int | None) -> list[int]:
+    """The epochs 1..planned without a stored row."""
+    stored = {row["epoch"] for row in epochs}
+    return [epoch for epoch in range(1, (planned or 0) + 1) if epoch not in stored]
+
+
+# `sweep status` tells dead workers apart by the same rules (results.liveness).
+_is_dead_local = is_dead_local
+_age_seconds = age_seconds
 
 
 class Worker:
@@ -109,6 +125,7 @@ class Worker:
         self.host = socket.gethostname()
         self.max_attempts = opened.sweep.study.max_retries + 1
         self.child: subprocess.Popen | None = None
+        self.disk_full = False
         self.interrupts = Interrupts(on_first=self._forward, on_second=self._abort)
 
     # The loop ---------------------------------------------------------------------
@@ -119,7 +136,7 @@ class Worker:
         optuna.storages.fail_stale_trials(self.opened.study)
         self._release_interrupted()
         attempts = 0
-        while not self.interrupts.stopping:
+        while not self.interrupts.stopping and not self.disk_full:
             if self.options.max_trials is not None and attempts >= self.options.max_trials:
                 break
             run = self._claim_next()
@@ -130,6 +147,9 @@ class Worker:
                 break
             attempts += 1
             self._attempt(run)
+        if self.disk_full:
+            log.error("stopped: the disk of %s is full; free space, then `sweep resume`", self.options.checkpoints)
+            return 1
         return EXIT_INTERRUPTED if self.interrupts.stopping else 0
 
     def _is_stale(self, run: dict[str, Any]) -> bool:
@@ -151,7 +171,9 @@ class Worker:
     def _candidates(self) -> list[dict[str, Any]]:
         runs = self.opened.store.runs(self.opened.name)
         ready = [r for r in runs if r["state"] not in FINAL and r["state"] != "running"]
-        ready = [r for r in ready if r["state"] != "failed" or r["attempts"] < self.max_attempts]
+        ready = [r for r in ready if r["state"] != "failed" or (
+            r["attempts"] < self.max_attempts and not (r["failure_reason"] or "").startswith(INPUT_ERROR)
+        )]
         # A run whose worker died during this sweep is taken over, up to max_retries.
         stale = [r for r in runs if self._is_stale(r)]
         return stale + ready
@@ -194,7 +216,33 @@ class Worker:
             beat.stop()
         if beat.lost:
             return  # another worker took the run over; it records the outcome
-        self._record(run, trial_id, outcome)
+        self._record(run, trial_id, self._verify(run, outcome))
+
+    def _verify(self, run: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+        """The outcome as the store may take it: a run is complete only with every epoch
+        stored; a full disk stops the run (and this worker) without spending a retry;
+        an input error fails it for good."""
+        kind = outcome.get("failure_kind")
+        if kind == "disk_full":
+            self.disk_full = True
+            return {**outcome, "status": "stopped"}
+        if kind == "input":
+            return {**outcome, "failure_reason": INPUT_ERROR + outcome["failure_reason"]}
+        if outcome["status"] != "completed":
+            return outcome
+        missing = missing_epochs(self.opened.store.epochs(run["id"]), run["config"].get("epochs"))
+        if not missing:
+            return outcome
+        directory = self.options.checkpoints / self.opened.name / run["run_key"]
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        aside = directory.with_name(f"{directory.name}.unstored-{stamp}")
+        os.replace(directory, aside)
+        shown = ", ".join(map(str, missing[:5])) + (", …" if len(missing) > 5 else "")
+        return {
+            **outcome, "status": "failed",
+            "failure_reason": f"its folder says complete, but epochs {shown} are not in the database: "
+                              f"moved to {aside.name}; the next attempt trains it again",
+        }
 
     def _open_trial(self, run: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The Optuna trial of this attempt: the run's WAITING trial, else a new one."""
@@ -268,35 +316,48 @@ class Worker:
         """Runs the child; its outcome, or why it died."""
         sweep = self.opened.sweep
         checkpoint_dir = self.options.checkpoints / self.opened.name / run["run_key"]
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        instance = instance_token(run)
         # Beside the checkpoints, not in /tmp: a worker killed with SIGKILL leaves
         # nothing behind that the run's next attempt does not overwrite.
         outcome_path = checkpoint_dir / "outcome.json"
         spec_path = checkpoint_dir / "attempt.json"
-        outcome_path.unlink(missing_ok=True)
-        ChildSpec(
-            url=self.opened.url, study=self.opened.name, run_id=run["id"], trial_id=trial_id,
-            config=run["config"], checkpoint_dir=str(checkpoint_dir),
-            data_dir=str(self.options.data_dir) if self.options.data_dir else None,
-            outcome_path=str(outcome_path),
-            report=len(sweep.study.objectives) == 1,
-            pruner=pruner_settings(sweep.study.pruner, sweep.study.prune_after_lr_below),
-            parent_pid=os.getpid(),
-        ).write(spec_path)
         log_path = checkpoint_dir / "train.log"
-        with open(log_path, "ab") as log:
+        try:
+            if checkpoint_dir.exists():
+                adopt_folder(checkpoint_dir, run["run_key"], instance)
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            outcome_path.unlink(missing_ok=True)
+            ChildSpec(
+                url=self.opened.url, study=self.opened.name, run_id=run["id"], trial_id=trial_id,
+                config=run["config"], checkpoint_dir=str(checkpoint_dir),
+                data_dir=str(self.options.data_dir) if self.options.data_dir else None,
+                outcome_path=str(outcome_path),
+                report=len(sweep.study.objectives) == 1,
+                pruner=pruner_settings(sweep.study.pruner, sweep.study.prune_after_lr_below),
+                parent_pid=os.getpid(), instance=instance,
+            ).write(spec_path)
+            stream = open(log_path, "ab")
+        except OSError as error:
+            if not disk_full(error, self.options.checkpoints):
+                raise
+            spec_path.unlink(missing_ok=True)
+            return {"status": "failed", "failure_kind": "disk_full",
+                    "failure_reason": f"{DISK_FULL}: cannot write {error.filename or checkpoint_dir}"}
+        with stream:
             self.child = subprocess.Popen(
                 [sys.executable, "-m", "sweep_runner.child", str(spec_path)],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=stream, stderr=subprocess.STDOUT,
             )
             returncode = self.child.wait()
             self.child = None
         spec_path.unlink(missing_ok=True)
-        if outcome_path.exists():
+        try:
             outcome = json.loads(outcome_path.read_text(encoding="utf-8"))
             outcome_path.unlink()
             return outcome
-        return {"status": "failed", "failure_reason": _death(returncode, log_path)}
+        except (OSError, ValueError):  # none, or cut short by a full disk
+            outcome_path.unlink(missing_ok=True)
+        return death_outcome(returncode, log_path)
 
     def _record(self, run: dict[str, Any], trial_id: int, outcome: dict[str, Any]) -> None:
         """The outcome in the store first, then in Optuna: a kill between the two
@@ -359,18 +420,30 @@ def _previous_params(storage: Any, study: optuna.Study, run: dict[str, Any]) -> 
     return previous.params, previous.distributions
 
 
-def _death(returncode: int, log_path: Path) -> str:
+def death_outcome(returncode: int, log_path: Path) -> dict[str, Any]:
+    """The outcome of a child that wrote none: why it died, in one whole line.
+
+    A full disk is named as such, whatever it made the child die of (an exception, or
+    a native library that crashed on a short write).
+    """
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    if (returncode == EXIT_DISK_FULL or any("No space left on device" in line for line in lines[-50:])
+            or (returncode != 0 and disk_full(None, log_path.parent))):
+        cause = next((line for line in reversed(lines) if "No space left on device" in line), "")
+        return {"status": "failed", "failure_kind": "disk_full",
+                "failure_reason": f"{DISK_FULL} (No space left on device)" + (f": {cause}" if cause else "")}
+    if returncode == EXIT_INPUT_ERROR and lines:
+        return {"status": "failed", "failure_kind": "input", "failure_reason": lines[-1]}
     if returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (out of memory?)" if name == "SIGKILL" else ""
         why = f"child process killed by {name}{hint}"
     else:
         why = f"child process exited with status {returncode}"
-    try:
-        lines = [l for l in log_path.read_text(errors="replace").splitlines() if l.strip()]
-    except OSError:
-        lines = []
-    return f"{why}: {lines[-1].strip()[:300]}" if lines else why
+    return {"status": "failed", "failure_reason": f"{why}: {lines[-1]}" if lines else why}
 
 
 class _Heartbeat:
@@ -413,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--max-trials", type=int, default=None)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     quiet_optuna()
     opened = load_study(args.study, args.storage)
     options = WorkerOptions(

@@ -5,21 +5,30 @@ The folder of a run holds, while it trains:
 - `checkpoint.npz`: after every epoch, one file with the model's variables (weights,
   BatchNorm statistics and the augmentation's `SeedGenerator` state), the optimizer's
   variables (iteration count, Adam moments, EMA averages, loss scale) and a JSON
-  header (run key, epochs done, history, best epoch). It is replaced atomically:
-  written to a temporary file, fsynced, then `os.replace`d over the old one.
+  header (run key, study instance, epochs done, history, best epoch). It is written
+  to a temporary file and fsynced before it replaces the old one;
+- `checkpoint.prev.npz`: the epoch before, kept until the next checkpoint is whole,
+  so that a truncated latest file (a full disk, a file system that lost the tail of
+  a write) costs one epoch, not the run. A damaged file is renamed `*.bad`.
 - `best.weights.h5`: the weights of the epoch with the highest val_acc so far.
 
 and when the run has ended (completed or diverged):
 
 - `last.weights.h5`: the final weights (with EMA, the averages, as after `fit()`),
-- `result.json`: the outcome and the full history; the checkpoint is deleted.
+- `result.json`: the outcome and the full history; the checkpoints are deleted.
+
+Every file names the run key and the study instance (the run's row in the database
+that registered it) it belongs to: a folder left by another database, or by a deleted
+and re-created one, is never taken for this run's progress or outcome.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,9 +40,15 @@ from sweeps.errors import InputError
 from trainer.records import TrainResult
 
 CHECKPOINT = "checkpoint.npz"
+PREVIOUS = "checkpoint.prev.npz"
 RESULT = "result.json"
 BEST = "best.weights.h5"
 LAST = "last.weights.h5"
+#: What a damaged checkpoint raises when it is read: a truncated zip, a missing member,
+#: a header that is not JSON, an array cut short.
+DAMAGED = (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError, TypeError)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +57,8 @@ class RunState:
 
     Args:
         run_key: the `RunConfig.run_key` the folder belongs to.
+        instance: the study instance the folder belongs to (None: unbound, as for
+            `sweep train`).
         epochs_done: completed epochs (the next epoch to train, 0-based).
         history: one `EpochRecord.as_dict()` per completed epoch.
         best_val_acc: the highest val_acc so far.
@@ -53,6 +70,7 @@ class RunState:
     history: list[dict[str, float | int]] = field(default_factory=list)
     best_val_acc: float | None = None
     best_epoch: int | None = None
+    instance: str | None = None
 
 
 @dataclass
@@ -107,25 +125,59 @@ def save_weights_atomically(model: Any, path: Path) -> None:
 
 
 def save(directory: Path, model: Any, optimizer: Any, state: RunState) -> None:
-    """Writes the checkpoint after an epoch."""
+    """Writes the checkpoint after an epoch; the previous one stays as `PREVIOUS`."""
     arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
     arrays |= {f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)}
     arrays["state"] = np.array(json.dumps(asdict(state)))
-    write_atomically(directory / CHECKPOINT, lambda stream: np.savez(stream, **arrays))
+    latest, previous = directory / CHECKPOINT, directory / PREVIOUS
+
+    def write(stream: IO[bytes]) -> None:
+        np.savez(stream, **arrays)
+        stream.flush()
+        os.fsync(stream.fileno())
+        # The new file is whole on disk: only now may the old one step back. A kill
+        # between the two renames leaves PREVIOUS, which `load` falls back to.
+        if latest.exists():
+            os.replace(latest, previous)
+
+    write_atomically(latest, write)
 
 
-def load(directory: Path, run_key: str) -> Checkpoint | None:
-    """The folder's checkpoint, None when there is none.
+def load(directory: Path, run_key: str, instance: str | None = None) -> Checkpoint | None:
+    """The folder's newest whole checkpoint, None when there is none.
+
+    A damaged file (truncated by a kill or a full disk) is renamed `*.bad`, logged
+    with its path and error, and the previous epoch's checkpoint is taken instead.
+
+    Args:
+        directory: the run's folder.
+        run_key: the run it must belong to.
+        instance: the study instance it must belong to; None accepts any.
 
     Raises:
-        InputError: the folder holds another run's checkpoint.
+        InputError: the folder holds another run's or another study instance's
+            checkpoint.
     """
-    path = directory / CHECKPOINT
-    if not path.is_file():
-        return None
+    for name in (CHECKPOINT, PREVIOUS):
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            loaded = _read(path)
+        except DAMAGED as error:
+            bad = path.with_name(path.name + ".bad")
+            os.replace(path, bad)
+            log.warning("checkpoint %s is damaged (%s: %s): moved to %s; falling back to the epoch before",
+                        path, type(error).__name__, error, bad.name)
+            continue
+        _check_owner(directory, loaded.state.run_key, run_key, loaded.state.instance, instance)
+        return loaded
+    return None
+
+
+def _read(path: Path) -> Checkpoint:
     with np.load(path, allow_pickle=False) as archive:
         state = RunState(**json.loads(str(archive["state"])))
-        _check_run_key(directory, state.run_key, run_key)
         count = {prefix: sum(name.startswith(prefix) for name in archive.files)
                  for prefix in ("model_", "optimizer_")}
         model_values = [archive[f"model_{i}"] for i in range(count["model_"])]
@@ -133,11 +185,41 @@ def load(directory: Path, run_key: str) -> Checkpoint | None:
     return Checkpoint(state, model_values, optimizer_values)
 
 
-def _check_run_key(directory: Path, found: str, expected: str) -> None:
-    if found != expected:
+def owner(directory: Path) -> tuple[str, str | None] | None:
+    """(run key, instance) of the folder's outcome or newest readable checkpoint;
+    None when it holds neither (a new folder, or only logs and damaged files)."""
+    result = directory / RESULT
+    if result.is_file():
+        try:
+            document = json.loads(result.read_text())
+            return document["run_key"], document.get("instance")
+        except (ValueError, KeyError, OSError):
+            pass
+    for name in (CHECKPOINT, PREVIOUS):
+        path = directory / name
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as archive:
+                    state = json.loads(str(archive["state"]))
+                return state["run_key"], state.get("instance")
+            except DAMAGED:
+                continue
+    return None
+
+
+def _check_owner(
+    directory: Path, found_key: str, expected_key: str, found: str | None, expected: str | None
+) -> None:
+    if found_key != expected_key:
         raise InputError(
-            f"checkpoint folder {directory}: holds run {found}, not this run ({expected}); "
+            f"checkpoint folder {directory}: holds run {found_key}, not this run ({expected_key}); "
             "use a fresh folder for each run"
+        )
+    if expected is not None and found != expected:
+        raise InputError(
+            f"checkpoint folder {directory}: was written for another study instance "
+            f"({found or 'unknown'}, not {expected}): a database that was deleted or "
+            "replaced; move the folder away"
         )
 
 
@@ -161,19 +243,27 @@ def restore(checkpoint: Checkpoint, model: Any, optimizer: Any) -> None:
 
 def write_result(directory: Path, result: TrainResult, state: RunState) -> None:
     """Marks the run as ended: result.json, then the checkpoint is removed."""
-    document = {"run_key": state.run_key, "result": asdict(result), "history": state.history}
+    document = {
+        "run_key": state.run_key, "instance": state.instance, "result": asdict(result),
+        "history": state.history,
+    }
     text = json.dumps(document, indent=1, allow_nan=True).encode()
     write_atomically(directory / RESULT, lambda stream: stream.write(text))
     (directory / CHECKPOINT).unlink(missing_ok=True)
+    (directory / PREVIOUS).unlink(missing_ok=True)
     for leftover in directory.glob(".*.tmp*"):
         leftover.unlink(missing_ok=True)
 
 
-def read_result(directory: Path, run_key: str) -> TrainResult | None:
-    """The outcome of an ended run in the folder, None while it has not ended."""
+def read_result(directory: Path, run_key: str, instance: str | None = None) -> TrainResult | None:
+    """The outcome of an ended run in the folder, None while it has not ended.
+
+    Raises:
+        InputError: the outcome is another run's or another study instance's.
+    """
     path = directory / RESULT
     if not path.is_file():
         return None
     document = json.loads(path.read_text())
-    _check_run_key(directory, document["run_key"], run_key)
+    _check_owner(directory, document["run_key"], run_key, document.get("instance"), instance)
     return TrainResult(**document["result"])

@@ -126,6 +126,17 @@ def _measure(
     return measured
 
 
+def _check_shape(input_shape: tuple[int, ...]) -> None:
+    """An image shape the ResNet cannot take is the input's fault: one line, no retry."""
+    from sweeps.errors import InputError
+    from trainer.shapes import check_input_shape
+
+    try:
+        check_input_shape(input_shape)
+    except ValueError as error:
+        raise InputError(f"image_shape: {error}") from None
+
+
 def train(
     config: RunConfig,
     on_epoch: Callable[[EpochRecord], None],
@@ -134,6 +145,7 @@ def train(
     data_dir: str | Path | None = None,
     should_stop: Callable[[], bool] | None = None,
     verbose: bool = False,
+    instance: str | None = None,
 ) -> TrainResult:
     """Trains one run, continuing after the last completed epoch in `checkpoint_dir`.
 
@@ -148,12 +160,15 @@ def train(
         should_stop: polled after each epoch's checkpoint; true stops the run
             ("stopped"; it can continue later).
         verbose: show Keras' progress bar per epoch.
+        instance: the study instance the run belongs to, written into its
+            checkpoints; a folder of another instance is refused. None: unbound.
 
     Returns:
         The outcome, with the Keras, backend and device versions.
 
     Raises:
-        InputError: the data cannot be loaded, or the folder holds another run.
+        InputError: the data cannot be loaded, its image shape cannot be trained, or
+            the folder holds another run or another study instance's run.
     """
     from trainer import checkpoint
     from trainer.batches import EpochBatches
@@ -164,16 +179,17 @@ def train(
 
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    ended = checkpoint.read_result(directory, config.run_key)
+    ended = checkpoint.read_result(directory, config.run_key, instance)
     if ended is not None:
         return ended
 
     data = load_dataset(config, data_dir)
+    _check_shape(data.input_shape)
     train_count = len(data.x_train)
     steps_per_epoch = math.ceil(train_count / config.batch_size)
     model, optimizer = _build(config, data.input_shape, data.num_classes, steps_per_epoch)
-    saved = checkpoint.load(directory, config.run_key)
-    state = checkpoint.RunState(config.run_key)
+    saved = checkpoint.load(directory, config.run_key, instance)
+    state = checkpoint.RunState(config.run_key, instance=instance)
     if saved is not None:
         checkpoint.restore(saved, model, optimizer)
         state = saved.state
@@ -212,7 +228,7 @@ def train(
 
         if diverged:
             # The last good weights are the previous epoch's checkpoint.
-            if saved := checkpoint.load(directory, config.run_key):
+            if saved := checkpoint.load(directory, config.run_key, instance):
                 checkpoint.restore(saved, model, optimizer)
                 checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
             state.history.append(record.as_dict())

@@ -17,6 +17,8 @@ from results.store import ResultStore
 from sweep_runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
+# The reliability matrix drives `sweep` as a user would (tests/runner/sweeping.py).
+sys.path.insert(0, str(ROOT / "tests" / "runner"))
 
 
 def record(epoch: int, val_acc: float) -> dict[str, float]:
