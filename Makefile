@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STORAGE ?= sqlite:///sweeps.db
 
-.PHONY: setup setup-test quickstart test test-jax bench clean
+.PHONY: setup setup-test quickstart test test-long bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,15 @@ quickstart: setup
 	$(VENV)/bin/sweep check sweeps/quickstart.toml
 	$(VENV)/bin/sweep run sweeps/quickstart.toml --storage $(STORAGE)
 
-# The whole suite on TensorFlow, then the trainer's tests again on JAX.
+# The whole suite on TensorFlow (the 15 slowest tests listed), then the trainer's
+# backend-portable tests again on JAX.
 test: setup-test
-	$(PY) -m pytest -q
-	KERAS_BACKEND=jax $(PY) -m pytest -q -m backend tests
+	$(PY) -m pytest -q --durations=15
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m "backend and not slow" tests/trainer
+
+# What CI adds when it has time: the fuzz tests with 400 examples each.
+test-long: setup-test
+	$(PY) -m pytest -q --hypothesis-profile=long -m fuzz tests
 
 bench: setup-test
 	$(PY) benchmarks/run_all.py

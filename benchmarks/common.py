@@ -2,9 +2,9 @@
 
 Each benchmark drives the real `sweep` command line, as a user would, on a database in
 a temporary folder, then reads what happened from the results store. This module holds
-what they share: the tiny sweep files, starting the command, an audit of a finished
-study (duplicates, lost and re-trained epochs), a sampler of the runner's process tree
-from `/proc`, and the final block of `name: value` lines.
+what they share: the tests' tiny sweep files, starting the command, an audit of a
+finished study (duplicates, lost and re-trained epochs), a psutil sampler of the
+runner's process tree, and the final block of `name: value` lines.
 
 Nothing here writes inside the repository.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -22,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 # Run as `python benchmarks/x.py`, sys.path[0] is benchmarks/: make the project (and the
@@ -32,27 +35,12 @@ for _path in (str(REPO), str(REPO / "tests")):
 
 SWEEP = [sys.executable, "-m", "sweep_runner"]
 
-# As tests/runner/sweeping.py's TINY_TRAIN: ResNet11 on scikit-learn's bundled digits
-# (16×16), no download. `image_shape` cannot be set in a sweep file (see the report of
-# benchmarks/dispatch_overhead.py), so the synthetic data set would be 32×32: digits it is.
-TRAIN_TEMPLATE = """\
-dataset = "digits"
-depth = 11
-batch_size = {batch_size}
-train_size = {train_size}
-validation_size = {validation_size}
-flip = false
-ema_momentum = 0.9
-epochs = {epochs}
-"""
+# The tests' tiny sweep files (tests/tiny_sweeps.py): ResNet11 on scikit-learn's
+# bundled digits (16×16), no download, a constant α for `epochs` epochs.
+from tiny_sweeps import grid_values, sweep_text  # noqa: E402, F401 - grid_values for concurrency.py
 
 
 # -- sweep files and the command line ---------------------------------------------------
-
-
-def grid_values(points: int) -> list[float]:
-    """`points` distinct weight decays λ: a one-key grid of that many runs."""
-    return [round(0.01 * (k + 1), 4) for k in range(points)]
 
 
 def write_sweep(
@@ -66,13 +54,15 @@ def write_sweep(
     batch_size: int = 64,
 ) -> Path:
     """A sweep file of `points` tiny runs (a λ grid) of `epochs` epochs each."""
-    train = TRAIN_TEMPLATE.format(
-        epochs=epochs, train_size=train_size, validation_size=validation_size,
-        batch_size=batch_size,
-    )
     values = ", ".join(repr(v) for v in grid_values(points))
     path = folder / f"{name}.toml"
-    path.write_text(f'name = "{name}"\n[train]\n{train}\n[space]\nweight_decay = [{values}]\n', encoding="utf-8")
+    path.write_text(
+        sweep_text(
+            name, epochs=epochs, space=f"weight_decay = [{values}]", schedule=False,
+            train_size=train_size, validation_size=validation_size, batch_size=batch_size,
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -223,72 +213,57 @@ def study_logs(checkpoints: Path, study: str) -> list[Path]:
     return sorted(folder.glob("worker-*.log")) + sorted(folder.glob("*/train.log"))
 
 
-# -- processes, from /proc ---------------------------------------------------------------
+# -- processes, through psutil -----------------------------------------------------------
 
 
-def memory_kb(pid: int) -> dict[str, int] | None:
-    """`VmRSS` and `VmHWM` (the peak resident set) of a live process, in KiB."""
+def memory_kb(pid: int) -> int | None:
+    """The resident set of a live process, in KiB; None once it is gone."""
     try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
+        return psutil.Process(pid).memory_info().rss // 1024
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    values = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0])
-    return values if "VmRSS" in values else None
 
 
-def _parents() -> dict[int, int]:
-    """pid → parent pid of every process on the machine."""
-    parents = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: the fields follow the last ")".
-        fields = stat[stat.rfind(")") + 2:].split()
-        parents[int(entry.name)] = int(fields[1])
-    return parents
+def own_peak_kb() -> int:
+    """This process' peak resident set, in KiB (Linux reports `ru_maxrss` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _kind(pid: int) -> str:
+def _kind(process: psutil.Process) -> str:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        argv = process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return "gone"
-    if b"sweep_runner.child" in argv:
+    if "sweep_runner.child" in argv:
         return "child"
-    if b"sweep_runner.worker" in argv:
+    if "sweep_runner.worker" in argv:
         return "worker"
     return "other"
 
 
 @dataclass
 class Seen:
-    """One process of the tree as the sampler saw it (times from time.perf_counter)."""
+    """One process of the tree as the sampler saw it (times from time.perf_counter).
+
+    `peak_kb` is the largest resident set sampled: a spike shorter than the interval
+    between two samples is missed.
+    """
 
     pid: int
     kind: str
     parent: int
     first: float
     last: float
-    max_rss_kb: int = 0
-    hwm_kb: int = 0
+    peak_kb: int = 0
 
 
 class TreeSampler:
-    """Polls a process tree from /proc in a thread: each process' lifetime and memory,
-    and each worker's resident set sampled right after each of its children ended.
+    """Polls a process tree through psutil in a thread: each process' lifetime and
+    memory, and each worker's resident set sampled right after each of its children
+    ended.
 
     The worker starts its children itself, so neither `os.wait4` nor `RUSAGE_CHILDREN`
-    of this process sees them; /proc does. A child's peak is its `VmHWM` at the last
-    sample before it exited (the kernel's own high-water mark, so a spike between two
-    samples still counts). Its lifetime is accurate to one interval.
+    of this process sees them; psutil does. Lifetimes are accurate to one interval.
 
     Args:
         root: the pid of the `sweep run` process.
@@ -299,7 +274,7 @@ class TreeSampler:
         self.root = root
         self.interval = interval
         self.seen: dict[int, Seen] = {}
-        # (worker pid, the child that just ended, worker VmRSS KiB after it ended)
+        # (worker pid, the child that just ended, worker RSS KiB after it ended)
         self.after_child: list[tuple[int, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -315,45 +290,48 @@ class TreeSampler:
     def of_kind(self, kind: str) -> list[Seen]:
         return sorted((s for s in self.seen.values() if s.kind == kind), key=lambda s: s.first)
 
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.root)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
     def _loop(self) -> None:
         alive: set[int] = set()
         while not self._stop.is_set():
             now = time.perf_counter()
-            parents = _parents()
-            tree = {self.root} if self.root in parents else set()
-            grew = True
-            while grew:  # descendants of the root, however deep
-                more = {pid for pid, parent in parents.items() if parent in tree} - tree
-                tree |= more
-                grew = bool(more)
-            for pid in tree:
-                self._sample(pid, parents[pid], now)
-            for pid in alive - tree:
+            tree = self._tree()
+            for process in tree:
+                self._sample(process, now)
+            pids = {process.pid for process in tree}
+            for pid in alive - pids:
                 self._ended(pid)
-            alive = tree
+            alive = pids
             self._stop.wait(self.interval)
 
-    def _sample(self, pid: int, parent: int, now: float) -> None:
-        memory = memory_kb(pid)
-        if memory is None:
+    def _sample(self, process: psutil.Process, now: float) -> None:
+        try:
+            rss_kb = process.memory_info().rss // 1024
+            parent = process.ppid()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             return
-        kind = _kind(pid)  # every time: between fork and exec a child still looks like its worker
-        seen = self.seen.get(pid)
+        kind = _kind(process)  # every time: between fork and exec a child still looks like its worker
+        seen = self.seen.get(process.pid)
         if seen is None:
-            seen = self.seen[pid] = Seen(pid, kind, parent, now, now)
+            seen = self.seen[process.pid] = Seen(process.pid, kind, parent, now, now)
         elif kind != "gone":
             seen.kind = kind
         seen.last = now
-        seen.max_rss_kb = max(seen.max_rss_kb, memory["VmRSS"])
-        seen.hwm_kb = max(seen.hwm_kb, memory.get("VmHWM", 0))
+        seen.peak_kb = max(seen.peak_kb, rss_kb)
 
     def _ended(self, pid: int) -> None:
         seen = self.seen.get(pid)
         if seen is None or seen.kind != "child":
             return
-        memory = memory_kb(seen.parent)
-        if memory is not None:
-            self.after_child.append((seen.parent, pid, memory["VmRSS"]))
+        rss_kb = memory_kb(seen.parent)
+        if rss_kb is not None:
+            self.after_child.append((seen.parent, pid, rss_kb))
 
 
 # -- output ------------------------------------------------------------------------------

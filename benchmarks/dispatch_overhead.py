@@ -3,7 +3,7 @@
 Runs, in one go, on SQLite databases in a temporary folder:
 
 1. `sweep run` of N tiny digits runs (ResNet11, E epochs each) with one worker, its wall
-   time W, while a sampler watches the process tree from /proc (each child's lifetime).
+   time W, while a psutil sampler watches the process tree (each child's lifetime).
 2. A *bare child*: a fresh Python that imports TensorFlow/Keras and the trainer, then
    calls `trainer.train()` on the same configuration: the cost of the process itself
    (interpreter start, imports, exit) and the trainer's own set-up outside its epochs
@@ -96,7 +96,7 @@ class SweepTiming:
 
 
 def time_sweep(folder: Path, trials: int, epochs: int, train_size: int) -> SweepTiming:
-    """`sweep run` with one worker, watched from /proc."""
+    """`sweep run` with one worker, its process tree sampled."""
     from results.store import ResultStore
 
     file = write_sweep(folder, "dispatch", points=trials, epochs=epochs, train_size=train_size)

@@ -5,10 +5,10 @@ holds Keras' graphs. The issue's target: the peak RSS of a worker over 20 consec
 trials stays flat. In one run, at the same time:
 
 - the project: `sweep run FILE --workers 1` on 20 tiny one-epoch digits runs (ResNet11).
-  A sampler polls the process tree in /proc every 0.1 s: the worker's VmRSS right
-  after each of its children ended, and each child's peak (its VmHWM, the kernel's
-  high-water mark, read at the child's last sample before it exited). This process
-  cannot wait for the children itself (the worker starts them), so /proc it is.
+  A psutil sampler polls the process tree every 0.1 s: the worker's RSS right after
+  each of its children ended, and each child's peak (the largest RSS sampled; a spike
+  shorter than 0.1 s is missed). This process cannot wait for the children itself
+  (the worker starts them), so it samples them.
 - the baseline, the notebook way: one long-lived Python process that calls
   `trainer.train(config, on_epoch, checkpoint_dir)` on the same 20 configurations, with
   `keras.backend.clear_session()` between them, and reports its own VmRSS after each.
@@ -38,6 +38,7 @@ from typing import Any
 from common import (
     TreeSampler,
     memory_kb,
+    own_peak_kb,
     print_block,
     ratio,
     sqlite_url,
@@ -70,8 +71,7 @@ def notebook(file: str, directory: str) -> None:
     for number, trial in enumerate(load_sweep(file).trials(), start=1):
         train(trial.config, lambda _record: None, Path(directory) / trial.run_key)
         keras.backend.clear_session()
-        memory = memory_kb(os.getpid()) or {}
-        print(json.dumps({"trial": number, "rss_kb": memory.get("VmRSS"), "hwm_kb": memory.get("VmHWM")}), flush=True)
+        print(json.dumps({"trial": number, "rss_kb": memory_kb(os.getpid()), "hwm_kb": own_peak_kb()}), flush=True)
 
 
 def series(values_kb: list[int]) -> dict[str, float]:
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], bool]:
     workers = sampler.of_kind("worker")
     worker_pid = workers[0].pid if workers else -1
     after = [rss for parent, _child, rss in sampler.after_child if parent == worker_pid]
-    children = [c.hwm_kb for c in sampler.of_kind("child")]
+    children = [c.peak_kb for c in sampler.of_kind("child")]
     launcher = sampler.seen.get(sweep.pid)
     rows = [json.loads(line) for line in lines.splitlines() if line.startswith("{")]
     worker, child, book = series(after), series(children), series([r["rss_kb"] for r in rows])
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], bool]:
         "worker_rss_growth_mib": worker["growth"],
         "worker_flat_allowed_mib": allowed,
         "worker_flat": flat,
-        "launcher_rss_max_mib": (launcher.max_rss_kb / 1024) if launcher else float("nan"),
+        "launcher_rss_max_mib": (launcher.peak_kb / 1024) if launcher else float("nan"),
         "child_peak_first_mib": child["first"],
         "child_peak_last_mib": child["last"],
         "child_peak_max_mib": child["max"],

@@ -294,6 +294,9 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
             states[state] = states.get(state, 0) + 1
         sys.stderr.write(f"{next_step(study, states, url)}\n")
     # Every run finished, even if a worker died on the way (another took its run over).
+    # With --max-trials the runs beyond it are left on purpose: only a failure counts.
+    if launch.max_trials is not None:
+        unfinished = [r for r in unfinished if r["state"] not in ("waiting", "stopped")]
     return 1 if unfinished else 0
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -15,10 +16,18 @@ from postgres import create_database, missing_reason, postgres_cluster  # noqa: 
 
 _names = itertools.count()
 
+# `make test` runs each property test on a few dozen examples; `make test-long` (and CI,
+# time allowing) on 400: `pytest --hypothesis-profile=long -m fuzz`.
+_SHARED = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("default", max_examples=40, **_SHARED)
+settings.register_profile("long", max_examples=400, **_SHARED)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backend: backend-portable trainer tests, also run on JAX")
     config.addinivalue_line("markers", "postgres: needs a PostgreSQL server (started by the tests)")
+    config.addinivalue_line("markers", "fuzz: property tests whose examples `make test-long` raises to 400")
 
 
 @pytest.fixture(scope="session")

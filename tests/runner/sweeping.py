@@ -4,35 +4,34 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SWEEP = [sys.executable, "-m", "sweep_runner"]
+from tiny_sweeps import sweep_text
 
-# Small enough for a test, slow enough (about a second an epoch) to be killed mid-run.
-TINY_TRAIN = """
-dataset = "digits"
-depth = 11
-batch_size = 64
-train_size = 512
-validation_size = 128
-flip = false
-ema_momentum = 0.9
-schedule = {{ breakpoints = "[1, 1][0.1, {epochs}]", relative = true }}
-"""
+SWEEP = [sys.executable, "-m", "sweep_runner"]
+# A subprocess that a test waits for: long enough for a loaded 2-core machine, short
+# enough that a hang fails the test before pytest-timeout has to kill it.
+RUN_TIMEOUT = 240.0
 
 
 def write_sweep(
     folder: Path, name: str, *, epochs: int = 5, space: str = "weight_decay = [0.05, 0.2]",
-    extra: str = "",
+    extra: str = "", train_size: int = 512,
 ) -> Path:
+    """A tiny sweep file (tests/tiny_sweeps.py): 512 digits images make about a second
+    an epoch, slow enough to be killed mid-run; fewer where nothing is killed."""
     path = folder / f"{name}.toml"
     path.write_text(
-        f'name = "{name}"\n[train]\n{TINY_TRAIN.format(epochs=epochs)}\n{extra}\n[space]\n{space}\n',
+        sweep_text(name, epochs=epochs, space=space, extra=extra, train_size=train_size),
         encoding="utf-8",
     )
     return path
@@ -50,20 +49,65 @@ def start(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*SWEEP, *args], cwd=cwd, env=env(), capture_output=True, text=True)
+def run(args: list[str], cwd: Path, *, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SWEEP, *args], cwd=cwd, env={**env(), **(extra_env or {})}, capture_output=True,
+        text=True, timeout=RUN_TIMEOUT,
+    )
 
 
-def wait_for(process: subprocess.Popen, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    """Reads the JSON-lines log until an event matches; fails if the sweep ends first."""
-    assert process.stdout is not None
-    for line in process.stdout:
-        if not line.startswith("{"):
-            continue
-        event = json.loads(line)
-        if predicate(event):
+def _lines(process: subprocess.Popen) -> queue.Queue:
+    """The process' stdout lines, read by a thread (None at the end), so that a wait
+    can give up."""
+    lines = getattr(process, "_test_lines", None)
+    if lines is None:
+        lines = queue.Queue()
+
+        def read() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        process._test_lines = lines  # type: ignore[attr-defined]
+    return lines
+
+
+def wait_for(
+    process: subprocess.Popen, predicate: Callable[[dict[str, Any]], bool], timeout: float = 120.0
+) -> dict[str, Any]:
+    """Reads the JSON-lines log until an event matches.
+
+    Fails, with what it read, if the sweep ends first or no event matches within
+    `timeout` seconds (then the sweep's process group is killed).
+    """
+    lines, seen = _lines(process), []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            raise AssertionError(
+                f"the sweep ended (status {process.wait()}) before the event; "
+                f"read: {seen[-10:]}; stderr: {process.stderr.read() if process.stderr else ''}"
+            )
+        seen.append(line.rstrip())
+        if line.startswith("{") and predicate(event := json.loads(line)):
             return event
-    raise AssertionError(f"the sweep ended (status {process.wait()}) before the event: {process.stderr.read()}")
+    kill(process)
+    raise AssertionError(f"no such event within {timeout:.0f} s; read: {seen[-10:]}")
+
+
+def kill(process: subprocess.Popen) -> None:
+    """SIGKILL to the command's process group (its workers and children too)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)
 
 
 def dedent(text: str) -> str:

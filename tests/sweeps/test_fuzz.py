@@ -7,7 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sweep_runner.cli import main
@@ -58,7 +59,8 @@ def sweep_files(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Examples: the profile's (tests/conftest.py): a few dozen, 400 in `make test-long`.
+@pytest.mark.fuzz
 @given(text=sweep_files())
 def test_every_file_validates_or_gets_one_line_per_problem(text: str, tmp_path: Path, capsys) -> None:
     path = tmp_path / "fuzz.toml"
