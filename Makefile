@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STORAGE ?= sqlite:///sweeps.db
 
-.PHONY: setup setup-test quickstart test test-long bench clean
+.PHONY: setup setup-test quickstart test test-long test-optuna-lowest bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,24 @@ test: setup-test
 # What CI adds when it has time: the fuzz tests with 400 examples each.
 test-long: setup-test
 	$(PY) -m pytest -q --hypothesis-profile=long -m fuzz tests
+
+# The runner's tests (those that drive Optuna's storage, sampler and pruner) on the lowest
+# Optuna that pyproject.toml allows: a venv that sees .venv's packages (a .pth file)
+# but has its own Optuna, so that nothing else is installed twice.
+OPTUNA_LOWEST := 4.0.0
+LOW_VENV := .venv-optuna-$(OPTUNA_LOWEST)
+OPTUNA_TESTS ?= tests/runner
+
+$(LOW_VENV)/.installed: $(VENV)/.installed-test
+	$(PY) -m venv --without-pip $(LOW_VENV)
+	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+	  > "$$($(LOW_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/main-venv.pth"
+	$(PY) -m pip --python $(LOW_VENV)/bin/python install -q --no-deps optuna==$(OPTUNA_LOWEST)
+	touch $@
+
+test-optuna-lowest: $(LOW_VENV)/.installed
+	$(LOW_VENV)/bin/python -c 'import optuna; assert optuna.__version__ == "$(OPTUNA_LOWEST)", optuna.__version__'
+	$(LOW_VENV)/bin/python -m pytest -q $(OPTUNA_TESTS)
 
 bench: setup-test
 	$(PY) benchmarks/run_all.py

@@ -131,14 +131,17 @@ def main(spec_path: str) -> int:
     study = optuna.load_study(
         study_name=spec.study, storage=storage, pruner=make_pruner(spec.pruner)
     )
-    trial = optuna.trial.Trial(study, spec.trial_id)
     pruned: list[int] = []
 
     def on_epoch(record) -> None:  # noqa: ANN001 - trainer.records.EpochRecord
         store.record_epoch(spec.run_id, record.as_dict())
         if spec.report and math.isfinite(record.val_acc):
-            trial.report(record.val_acc, record.epoch)
-            if should_judge(spec.pruner, record.lr, config.learning_rate) and trial.should_prune():
+            # What `Trial.report` and `Trial.should_prune` do, through the storage and
+            # the pruner's public API: the trial was made by the worker, not by `ask`.
+            storage.set_trial_intermediate_value(spec.trial_id, record.epoch, record.val_acc)
+            if should_judge(spec.pruner, record.lr, config.learning_rate) and study.pruner.prune(
+                study, storage.get_trial(spec.trial_id)
+            ):
                 pruned.append(record.epoch)
 
     started = time.monotonic()

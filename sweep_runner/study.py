@@ -33,12 +33,17 @@ class OpenStudy:
         study: the Optuna study.
         store: the results store on the same database.
         url: the database URL.
+        storage: the Optuna storage the study was opened on (its public
+            `BaseStorage` methods write what `Study` has no verb for).
+        study_id: the study's id in that storage.
     """
 
     sweep: Sweep
     study: optuna.Study
     store: ResultStore
     url: str
+    storage: optuna.storages.BaseStorage
+    study_id: int
 
     @property
     def name(self) -> str:
@@ -76,7 +81,7 @@ def _prepare(sweep: Sweep, url: str, name: str | None, store: ResultStore) -> Op
     # The newest text, so that `sweep resume` sees the points an extended file added.
     study.set_user_attr("sweep_file", sweep.text)
     study.set_user_attr("sweep_path", str(sweep.path))
-    opened = OpenStudy(sweep, study, store, url)
+    opened = OpenStudy(sweep, study, store, url, storage, storage.get_study_id_from_name(name))
     register_runs(opened)
     return opened
 
@@ -96,7 +101,7 @@ def load_study(name: str, url: str) -> OpenStudy:
     sweep = parse_sweep(text, study.user_attrs.get("sweep_path", f"{name}.toml"))
     if sweep.search is not None:
         study = optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(sweep))
-    return OpenStudy(sweep, study, store, url)
+    return OpenStudy(sweep, study, store, url, storage, storage.get_study_id_from_name(name))
 
 
 def make_sampler(sweep: Sweep, slot: int = 0) -> optuna.samplers.BaseSampler:
@@ -158,7 +163,7 @@ def register_runs(opened: OpenStudy) -> int:
             config=trial.config.model_dump(mode="json"),
         )
         if store.get_run(run_id)["trial_number"] is None:
-            number = _enqueue(opened.study, trial)
+            number = _enqueue(opened, trial)
             store.set_trial_number(run_id, number)
     return len(store.runs(opened.name)) - before
 
@@ -167,7 +172,7 @@ def trial_attrs(label: str, run_key: str, comment: str | None, attempt: int) -> 
     return {"label": label, "run_key": run_key, "comment": comment or "", "attempt": attempt}
 
 
-def _enqueue(study: optuna.Study, trial: Trial) -> int:
+def _enqueue(opened: OpenStudy, trial: Trial) -> int:
     template = optuna.trial.create_trial(
         state=TrialState.WAITING,
         user_attrs={
@@ -176,8 +181,8 @@ def _enqueue(study: optuna.Study, trial: Trial) -> int:
         },
         system_attrs={"fixed_params": fixed_params(trial.config.model_dump(mode="json"))},
     )
-    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
-    return study._storage.get_trial(trial_id).number
+    trial_id = opened.storage.create_new_trial(opened.study_id, template_trial=template)
+    return opened.storage.get_trial(trial_id).number
 
 
 def fixed_params(config: dict) -> dict[str, float]:

@@ -246,14 +246,13 @@ class Worker:
 
     def _open_trial(self, run: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The Optuna trial of this attempt: the run's WAITING trial, else a new one."""
-        study, storage = self.opened.study, self.opened.study._storage
-        store = self.opened.store
+        storage, store = self.opened.storage, self.opened.store
         if not run["config"]:  # a search slot: ask the sampler
             return self._ask(run)
         attrs = trial_attrs(run["label"], run["run_key"], run["comment"], run["attempts"])
         if run["trial_number"] is not None:
             trial_id = storage.get_trial_id_from_study_id_trial_number(
-                study._study_id, run["trial_number"]
+                self.opened.study_id, run["trial_number"]
             )
             previous = storage.get_trial(trial_id)
             if previous.state == TrialState.WAITING and storage.set_trial_state_values(
@@ -271,14 +270,14 @@ class Worker:
             params = fixed_params(run["config"])
             distributions = _point_distributions(params)
         else:  # a search trial's retry keeps what the sampler chose
-            params, distributions = _previous_params(storage, study, run)
+            params, distributions = _previous_params(self.opened, run)
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING,
             user_attrs={**attrs, "schedule": RunConfig.model_validate(run["config"]).schedule_notation()},
             params=params,
             distributions=distributions,
         )
-        trial_id = storage.create_new_trial(study._study_id, template_trial=template)
+        trial_id = storage.create_new_trial(self.opened.study_id, template_trial=template)
         # The curve so far, so that the dashboard shows the whole run in its last attempt.
         for row in store.epochs(run["id"]):
             if row["val_acc"] is not None:
@@ -310,7 +309,10 @@ class Worker:
         trial.set_user_attr("schedule", resolved.config.schedule_notation())
         store.update_run(run["id"], label=label, config=config)
         store.set_trial_number(run["id"], trial.number)
-        return trial._trial_id, store.get_run(run["id"])
+        trial_id = self.opened.storage.get_trial_id_from_study_id_trial_number(
+            self.opened.study_id, trial.number
+        )
+        return trial_id, store.get_run(run["id"])
 
     def _train(self, run: dict[str, Any], trial_id: int) -> dict[str, Any]:
         """Runs the child; its outcome, or why it died."""
@@ -362,22 +364,22 @@ class Worker:
     def _record(self, run: dict[str, Any], trial_id: int, outcome: dict[str, Any]) -> None:
         """The outcome in the store first, then in Optuna: a kill between the two
         leaves Optuna's trial stale, never a finished run to be trained again."""
-        store, study = self.opened.store, self.opened.study
+        store, study, storage = self.opened.store, self.opened.study, self.opened.storage
         status = {"completed": "complete", "stopped": "stopped"}.get(outcome["status"], outcome["status"])
         store.finish_run(
             run["id"], status, failure_reason=outcome.get("failure_reason"),
             device=(outcome.get("versions") or {}).get("device"), versions=outcome.get("versions"),
         )
-        number = study._storage.get_trial(trial_id).number
+        number = storage.get_trial(trial_id).number
         if status == "complete":
             values = objective_values(store.epochs(run["id"]), self.opened.sweep)
-            study._storage.set_trial_user_attr(trial_id, "threshold_epoch", values[1])
+            storage.set_trial_user_attr(trial_id, "threshold_epoch", values[1])
             study.tell(number, values[: len(self.opened.sweep.study.objectives)])
         elif status == "pruned":
             study.tell(number, state=TrialState.PRUNED)
         else:
             reason = outcome.get("failure_reason") or ("interrupted" if status == "stopped" else status)
-            study._storage.set_trial_user_attr(trial_id, "failure", reason)
+            storage.set_trial_user_attr(trial_id, "failure", reason)
             study.tell(number, state=TrialState.FAIL)
 
     # Signals ----------------------------------------------------------------------
@@ -411,12 +413,12 @@ def _point_distributions(params: dict[str, float]) -> dict[str, Any]:
     return {k: optuna.distributions.FloatDistribution(v, v) for k, v in params.items()}
 
 
-def _previous_params(storage: Any, study: optuna.Study, run: dict[str, Any]) -> tuple[dict, dict]:
+def _previous_params(opened: OpenStudy, run: dict[str, Any]) -> tuple[dict, dict]:
     """The params and distributions of the run's previous trial."""
     if run["trial_number"] is None:
         return {}, {}
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, run["trial_number"])
-    previous = storage.get_trial(trial_id)
+    trial_id = opened.storage.get_trial_id_from_study_id_trial_number(opened.study_id, run["trial_number"])
+    previous = opened.storage.get_trial(trial_id)
     return previous.params, previous.distributions
 
 
@@ -464,7 +466,7 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         store = self.worker.opened.store
-        storage = self.worker.opened.study._storage
+        storage = self.worker.opened.storage
         while not self._stop.wait(HEARTBEAT_INTERVAL):
             try:
                 if not store.heartbeat(self.run_id, self.worker.id):
