@@ -158,7 +158,8 @@ def test_plot_writes_a_png_per_run_and_per_study(post_study, capsys, tmp_path):
     assert code == 0 and "wrote" in out
     names = sorted(path.name for path in folder.iterdir())
     assert names == sorted(
-        [f"table1-run-{run['label']}.png" for run in runs] + ["table1-heatmaps.png", "table1-val_loss.png"]
+        [f"table1-run-{run['label']}.png" for run in runs]
+        + ["table1-heatmaps.png", "table1-val_loss.png", "table1-ema-weights.png"]
     )
     assert all((folder / name).read_bytes().startswith(PNG) for name in names)
 
@@ -173,6 +174,7 @@ def test_plot_selected_runs_on_a_log_scale(post_study, capsys, tmp_path):
         == 0
     )
     assert sorted(path.name for path in folder.iterdir()) == [
+        "table1-ema-weights.png",
         "table1-heatmaps.png",
         "table1-run-10.png",
         "table1-run-3A.png",
