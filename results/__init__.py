@@ -25,15 +25,18 @@ def load(
     *,
     threshold: float | None = None,
     thresholds: Iterable[float] | None = None,
+    sort: str = "file",
 ) -> pd.DataFrame:
     """A study's runs, one row each: label, the metrics, the configuration flattened.
 
     The raw table (`results.tables.raw_table`): run columns (`study`, `label`,
     `trial_number`, `run_key`, `run_id`, `state`, `attempts`), the metrics
     (`threshold_epoch`, `reached`, `acc_val`, `acc`, `epoch_best`, `val_acc_best`,
-    `final_loss`, `final_val_loss`, `epochs_to_0_92`, …, `delta_val_loss`), timing,
+    `final_loss`, `final_val_loss`, `epochs_to_0_92`, …, `delta_val_loss` (the
+    fluctuation amplitude), `val_loss_range`, `val_acc_ema_best`, `epoch_best_ema`,
+    `final_weight_norm`), timing,
     then every configuration value (`weight_decay`, `learning_rate`, …,
-    `reduction_model`), in label order.
+    `reduction_model`), in the sweep file's order of runs.
 
     Args:
         storage: the database URL.
@@ -41,6 +44,8 @@ def load(
         threshold: the val_acc of `threshold_epoch`; default the study's own, else 0.92.
         thresholds: the thresholds of the `epochs_to_*` columns; default the study's
             own, else 0.92 and 0.93.
+        sort: the order of the runs: `file` (the sweep file's), `label` (the post's),
+            or a column (`results.tables.SORTS`).
 
     Raises:
         sweeps.errors.InputError: a bad URL or an unknown study.
@@ -48,18 +53,20 @@ def load(
     from results.commands import open_store, require_study
     from results.frames import read_study
     from results.study_settings import report_thresholds
-    from results.tables import raw_table
+    from results.tables import raw_table, sort_runs
 
     with open_store(storage) as store:
         require_study(store, study)
         own_threshold, own_thresholds = report_thresholds(store, study)
         runs, epochs = read_study(store, study)
-    return raw_table(
-        runs,
-        epochs,
-        own_threshold if threshold is None else threshold,
-        own_thresholds if thresholds is None else tuple(thresholds),
-    )
+    threshold = own_threshold if threshold is None else threshold
+    try:
+        runs = sort_runs(runs, epochs, sort, threshold)
+    except ValueError as error:
+        from sweeps.errors import InputError
+
+        raise InputError(str(error)) from None
+    return raw_table(runs, epochs, threshold, own_thresholds if thresholds is None else tuple(thresholds))
 
 
 def load_epochs(storage: str, study: str) -> pd.DataFrame:

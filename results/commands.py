@@ -41,6 +41,7 @@ def export_command(
     output: str | None = None,
     threshold: float | None = None,
     epochs: bool = False,
+    sort: str = "file",
 ) -> int:
     """Writes a study's table (or with `epochs` its per-epoch table) to `output` or stdout.
 
@@ -55,6 +56,8 @@ def export_command(
             (`[report] threshold`), else 0.92.
         epochs: the long per-epoch table of every run instead (full precision,
             whatever the style).
+        sort: the runs' order: `file` (the sweep file's), `label` (the post's) or a
+            column (`results.tables.SORTS`).
 
     Returns:
         0.
@@ -65,19 +68,24 @@ def export_command(
         raise InputError(f"--format {format}: must be one of {', '.join(FORMATS)}")
     if style not in STYLES:
         raise InputError(f"--style {style}: must be one of {', '.join(STYLES)}")
+    from results.tables import SORTS
+
+    if sort not in SORTS:
+        raise InputError(f"--sort {sort}: must be one of {', '.join(SORTS)}")
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
     path = check_output(output, protected=storage_files(storage))
 
     from results.frames import read_study
     from results.study_settings import report_thresholds
-    from results.tables import epochs_table, post_table, raw_table
+    from results.tables import epochs_table, post_table, raw_table, sort_runs
 
     with open_store(storage) as store:
         require_study(store, study)
         own_threshold, thresholds = report_thresholds(store, study)
         runs, epoch_rows = read_study(store, study)
     threshold = own_threshold if threshold is None else threshold
+    runs = sort_runs(runs, epoch_rows, sort, threshold)
     if epochs:
         text = frame_text(epochs_table(runs, epoch_rows), format)
     elif style == "post":

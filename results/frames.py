@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from results.labels import label_order
 from results.models import EPOCH_FIELDS, EPOCHS, RUNS
 from results.store import ResultStore
 from sweeps.config import RunConfig
@@ -129,11 +128,15 @@ def _columns(records: list[dict[str, Any]]) -> list[str]:
 
 
 def read_study(store: ResultStore, study: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A study's run frame and epoch frame, in label order, with two queries.
+    """A study's run frame and epoch frame, in the file's order, with two queries.
+
+    The file's order is the order the sweep registered its runs: its `[[runs]]` as
+    written, a grid in grid order, search trials by number (`tables.sort_runs`
+    offers others).
 
     Returns:
         `(runs, epochs)`: `runs` has `RUN_COLUMNS` then the flattened configuration;
-        `epochs` has `EPOCH_COLUMNS`, by label then epoch.
+        `epochs` has `EPOCH_COLUMNS`, in the runs' order then by epoch.
     """
     if not store.has_tables:
         return _runs_frame([]), pd.DataFrame(columns=list(EPOCH_COLUMNS))
@@ -150,7 +153,6 @@ def read_study(store: ResultStore, study: str) -> tuple[pd.DataFrame, pd.DataFra
             .order_by(EPOCHS.c.run_id, EPOCHS.c.epoch)
         ).all()
     runs = _runs_frame(run_rows)
-    runs = runs.iloc[label_order(runs["label"])].reset_index(drop=True)
     # Column by column: DataFrame.from_records probes every Row for attributes, which
     # costs more than the query itself. NULL (None) becomes NaN in a float64 array.
     columns = list(zip(*epoch_rows, strict=True)) if epoch_rows else [()] * (1 + len(EPOCH_FIELDS))

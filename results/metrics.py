@@ -1,8 +1,9 @@
 """The metrics of one run, as pure functions over its epoch history.
 
 The post's columns (`epoch`, `acc_val`, `acc`, `epo best`, `val acc best`, `final loss`,
-`final val loss`), the epochs to each of several thresholds, and Δval_loss, the
-fluctuation amplitude of the validation loss while the learning rate is high.
+`final val loss`), the epochs to each of several thresholds, Δval_loss, the
+fluctuation amplitude of the validation loss while the learning rate is high, and
+the EMA weights' best val_acc and the final kernel norm.
 
 Epochs are 1-based, as Keras prints them. Missing values (NaN: a diverged epoch) are
 skipped by every metric.
@@ -26,6 +27,8 @@ DEFAULT_THRESHOLD = 0.92
 DEFAULT_THRESHOLDS = (0.92, 0.93)
 #: Δval_loss ends when the LR first falls below this fraction of α.
 LR_FRACTION = 0.1
+#: The epoch columns a `History` holds.
+HISTORY_COLUMNS = ("loss", "acc", "val_loss", "val_acc", "lr", "val_acc_ema", "weight_norm")
 # val_acc from float32 (0.92 stored as 0.91999996): a level counts as reached within this.
 _EPS = 1e-6
 
@@ -45,16 +48,24 @@ class History:
     val_loss: FloatArray
     val_acc: FloatArray
     lr: FloatArray
+    val_acc_ema: FloatArray | None = None
+    weight_norm: FloatArray | None = None
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> History:
-        """From epoch records (`epoch`, `loss`, `acc`, `val_loss`, `val_acc`, `lr`)."""
+        """From epoch records (`epoch`, `loss`, `acc`, `val_loss`, `val_acc`, `lr`, and
+        `val_acc_ema`, `weight_norm` where measured)."""
         rows = sorted(records, key=lambda record: int(record["epoch"]))
         columns = {
             name: np.array([_float(row.get(name)) for row in rows], dtype=np.float64)
-            for name in ("loss", "acc", "val_loss", "val_acc", "lr")
+            for name in HISTORY_COLUMNS
         }
         return cls(epoch=np.array([int(row["epoch"]) for row in rows], dtype=np.int64), **columns)
+
+    def column(self, name: str) -> FloatArray:
+        """A per-epoch column; NaN throughout for one not measured."""
+        values = getattr(self, name)
+        return np.full(len(self.epoch), math.nan) if values is None else values
 
     def __len__(self) -> int:
         return len(self.epoch)
@@ -149,29 +160,94 @@ def first_local_minimum(values: Sequence[float] | FloatArray) -> int | None:
     return None
 
 
+def window_end(lr: Sequence[float] | FloatArray, alpha: float | None = None) -> int:
+    """The end (exclusive index) of the post's high-LR window: the first epoch whose LR
+    is below a tenth of α; the whole history when the LR never falls that far.
+
+    Args:
+        lr: per-epoch learning rate.
+        alpha: the initial learning rate α; the first epoch's LR when not given.
+    """
+    lr = np.asarray(lr, dtype=np.float64)
+    if alpha is None or not math.isfinite(alpha):
+        alpha = float(lr[0]) if lr.size else math.nan
+    low = np.flatnonzero(lr < LR_FRACTION * alpha)
+    return int(low[0]) if low.size else len(lr)
+
+
 def delta_val_loss(
     val_loss: Sequence[float] | FloatArray,
     lr: Sequence[float] | FloatArray,
     alpha: float | None = None,
 ) -> float:
-    """Δval_loss: max − min of val_loss from its first local minimum until the LR
-    first falls below a tenth of α (that epoch excluded; to the end if it never does).
+    """Δval_loss, the fluctuation amplitude of val_loss: the height of its largest
+    swing above its downward trend, from the first epoch until the LR first falls
+    below a tenth of α (that epoch excluded; to the end if it never does).
+
+    The trend passes through the lows: the record lows (epochs lower than every
+    earlier one) and the valleys (epochs not above either neighbour). Between lows it
+    runs straight from the last low to the next valley (or, with no valley ahead, the
+    next record low); after the last low it stays at that low. The amplitude is the
+    largest height of val_loss above the trend. So a curve that only falls gives 0
+    (every epoch is a record low), a fall with one bump of height h gives h, a sine of
+    amplitude a on a falling trend about 2a (trough to peak), and a spike after the
+    last low its height above that low.
 
     Args:
-        val_loss: per-epoch validation loss.
+        val_loss: per-epoch validation loss (NaN, a diverged epoch, is skipped; an
+            infinite one gives inf).
         lr: per-epoch learning rate.
         alpha: the initial learning rate α; the first epoch's LR when not given.
 
     Returns:
-        The amplitude; NaN when the window is empty (the LR falls before val_loss has
-        a first minimum, or there is no val_loss).
+        The amplitude, ≥ 0; NaN when the window holds no val_loss.
+    """
+    values = np.asarray(val_loss, dtype=np.float64)[: window_end(lr, alpha)]
+    kept = np.flatnonzero(~np.isnan(values))
+    if not kept.size:
+        return math.nan
+    v = values[kept]
+    if np.isposinf(v).any():
+        return math.inf
+    return float(np.max(v - _trend(v)))
+
+
+def _trend(v: FloatArray) -> FloatArray:
+    """The downward trend of `delta_val_loss`: through the lows, straight to the next
+    valley (see there)."""
+    n = len(v)
+    record = np.flatnonzero(v < np.minimum.accumulate(np.r_[math.inf, v[:-1]]))
+    inner = np.arange(1, n - 1)
+    valleys = inner[(v[inner] <= v[inner - 1]) & (v[inner] <= v[inner + 1])]
+    lows = np.union1d(record, valleys)
+    t = np.arange(n)
+    left = lows[np.searchsorted(lows, t, side="right") - 1]
+    trend = v[left].copy()
+    for i in np.flatnonzero(~np.isin(t, lows)):
+        after = valleys[valleys > i]
+        if not after.size:
+            after = record[record > i]
+        if after.size:
+            j, k = left[i], after[0]
+            trend[i] = v[j] + (v[k] - v[j]) * (i - j) / (k - j)
+    return trend
+
+
+def val_loss_range(
+    val_loss: Sequence[float] | FloatArray,
+    lr: Sequence[float] | FloatArray,
+    alpha: float | None = None,
+) -> float:
+    """max − min of val_loss from its first local minimum to the end of the high-LR
+    window (`window_end`): the range, which counts the downward trend as well as the
+    swings (Δval_loss before issue 11).
+
+    Returns:
+        The range; NaN when the window is empty (the LR falls before val_loss has a
+        first minimum, or there is no val_loss).
     """
     val_loss = np.asarray(val_loss, dtype=np.float64)
-    lr = np.asarray(lr, dtype=np.float64)
-    if alpha is None or not math.isfinite(alpha):
-        alpha = float(lr[0]) if lr.size else math.nan
-    low = np.flatnonzero(lr < LR_FRACTION * alpha)
-    end = int(low[0]) if low.size else len(val_loss)
+    end = min(window_end(lr, alpha), len(val_loss))
     start = first_local_minimum(val_loss)
     if start is None or start >= end:
         return math.nan
@@ -191,7 +267,11 @@ class RunMetrics:
         epoch_best, val_acc_best: `epo best`, `val acc best`.
         final_loss, final_val_loss: the lowest loss and val_loss.
         epochs_to: epochs to each threshold of a list.
-        delta_val_loss: Δval_loss.
+        delta_val_loss: Δval_loss, the fluctuation amplitude (`delta_val_loss`).
+        val_loss_range: max − min of val_loss in the window (`val_loss_range`).
+        epoch_best_ema, val_acc_ema_best: the same as `epoch_best`, `val_acc_best`
+            for the validation with the EMA weights.
+        final_weight_norm: the conv kernels' norm at the last epoch that has one.
         epochs_done: epochs recorded.
         last_epoch: the last recorded epoch.
     """
@@ -206,6 +286,10 @@ class RunMetrics:
     final_loss: float
     final_val_loss: float
     delta_val_loss: float
+    val_loss_range: float
+    epoch_best_ema: int | None
+    val_acc_ema_best: float
+    final_weight_norm: float
     epochs_done: int
     last_epoch: int | None
     epochs_to: dict[float, int | None] = field(default_factory=dict)
@@ -228,6 +312,9 @@ def run_metrics(
         else np.array([], dtype=np.intp)
     )
     epoch_best, val_acc_best = best_epoch(history.epoch, history.val_acc)
+    epoch_best_ema, val_acc_ema_best = best_epoch(history.epoch, history.column("val_acc_ema"))
+    norms = history.column("weight_norm")
+    measured = norms[~np.isnan(norms)]
     return RunMetrics(
         threshold_epoch=crossing.epoch,
         reached=crossing.reached,
@@ -239,6 +326,10 @@ def run_metrics(
         final_loss=final_minimum(history.loss),
         final_val_loss=final_minimum(history.val_loss),
         delta_val_loss=delta_val_loss(history.val_loss, history.lr, alpha),
+        val_loss_range=val_loss_range(history.val_loss, history.lr, alpha),
+        epoch_best_ema=epoch_best_ema,
+        val_acc_ema_best=val_acc_ema_best,
+        final_weight_norm=float(measured[-1]) if measured.size else math.nan,
         epochs_done=len(history),
         last_epoch=int(history.epoch[-1]) if len(history) else None,
         epochs_to=epochs_to_thresholds(history.epoch, history.val_acc, thresholds),

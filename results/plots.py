@@ -1,9 +1,15 @@
 """The post's plots as PNG files, drawn with matplotlib's Agg canvas (no display).
 
 Per run: loss and val_loss over epochs, acc and val_acc with lines at 0.92 (solid) and
-0.93 (dotted), and the learning-rate schedule. Per study: best val_acc and threshold
-epoch as heatmaps over λ × α, and the val_loss of all runs overlaid, coloured by λ,
-so that the fluctuations of large λ are seen at once.
+0.93 (dotted), the validation with the EMA weights dashed beside them (and the test
+set dotted), the learning-rate schedule with the effective LR lr/‖w‖ beside it, and
+the conv kernels' norms. Per study: best val_acc and threshold epoch as heatmaps over
+λ × α, the val_loss of all runs overlaid, coloured by λ, so that the fluctuations of
+large λ are seen at once, and best val_acc (raw and EMA) against m with the final
+kernel norm against λ.
+
+Missing values (not measured, a diverged epoch) leave gaps; an epoch whose loss is
+NaN or infinite is marked with a red line and "diverged".
 
 Figures are `matplotlib.figure.Figure` objects, not pyplot's: no global state, no GUI
 backend, nothing to close.
@@ -48,6 +54,40 @@ def _schedule_curve(config: dict[str, Any] | None, last_epoch: float) -> tuple[n
     return x, np.array([run.lr_at(e) for e in x])
 
 
+def _column(epochs: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as floats, infinite values as NaN (a gap); NaN throughout if absent."""
+    if name not in epochs.columns:
+        return np.full(len(epochs), math.nan)
+    values = epochs[name].to_numpy(dtype=np.float64, na_value=math.nan)
+    return np.where(np.isfinite(values), values, math.nan)
+
+
+def _plot(axes: Any, x: np.ndarray, epochs: pd.DataFrame, name: str, **style: Any) -> None:
+    """Plots a column when it has any value (an unmeasured one adds no legend entry)."""
+    values = _column(epochs, name)
+    if np.isfinite(values).any():
+        # Small markers: an epoch between two gaps (NaN, inf) is still seen.
+        style = {"marker": ".", "markersize": 4, **style}
+        axes.plot(x, values, label=style.pop("label", name), **style)
+
+
+def _scale(axes: Any, log: bool) -> None:
+    # A log axis without a positive value would warn and draw nothing useful.
+    has_positive = any(
+        np.any(np.asarray(line.get_ydata(), dtype=np.float64) > 0) for line in axes.get_lines()
+    )
+    axes.set_yscale("log" if log and has_positive else "linear")
+
+
+def _mark_divergence(axes_list: Sequence[Any], x: np.ndarray, epochs: pd.DataFrame) -> None:
+    losses = np.column_stack([epochs[n].to_numpy(dtype=np.float64, na_value=math.nan)
+                              for n in ("loss", "val_loss") if n in epochs.columns] or [np.zeros(len(x))])
+    bad = np.flatnonzero(~np.isfinite(losses[:, 0]) | (np.isinf(losses).any(axis=1)))
+    if bad.size:
+        for axes in axes_list:
+            axes.axvline(x[bad[0]], color="red", linewidth=1.2, label=f"diverged (epoch {x[bad[0]]:g})")
+
+
 def run_figure(
     label: str,
     epochs: pd.DataFrame,
@@ -56,37 +96,92 @@ def run_figure(
     log: bool = False,
     title: str | None = None,
 ) -> Figure:
-    """The post's figure of one run.
+    """The post's figure of one run, with the EMA validation and the weights beside it.
 
     Args:
         label: the run's label, for the title.
-        epochs: its epoch rows (`epoch`, `loss`, `val_loss`, `acc`, `val_acc`, `lr`).
+        epochs: its epoch rows (`epoch`, `loss`, `val_loss`, `acc`, `val_acc`, `lr`,
+            and where measured `val_loss_ema`, `val_acc_ema`, `test_loss`,
+            `test_acc`, `weight_norm*`, `effective_lr`).
         config: its stored configuration, for the schedule as configured.
         log: losses on a log scale.
         title: the figure title (default: "run LABEL").
     """
-    figure = Figure(figsize=(15, 4.2), dpi=_DPI, layout="constrained")
-    loss_axes, acc_axes, lr_axes = figure.subplots(1, 3)
-    x = epochs["epoch"].to_numpy()
-    loss_axes.plot(x, epochs["loss"], label="loss", color="tab:blue")
-    loss_axes.plot(x, epochs["val_loss"], label="val_loss", color="tab:orange")
-    loss_axes.set_yscale("log" if log else "linear")
+    figure = Figure(figsize=(20, 4.2), dpi=_DPI, layout="constrained")
+    loss_axes, acc_axes, lr_axes, norm_axes = figure.subplots(1, 4)
+    x = epochs["epoch"].to_numpy(dtype=np.float64)
+    _plot(loss_axes, x, epochs, "loss", color="tab:blue")
+    _plot(loss_axes, x, epochs, "val_loss", color="tab:orange")
+    _plot(loss_axes, x, epochs, "val_loss_ema", color="tab:red", linestyle="--")
+    _plot(loss_axes, x, epochs, "test_loss", color="tab:purple", linestyle=":")
+    _scale(loss_axes, log)
     loss_axes.set(xlabel="epoch", ylabel="loss", title="loss")
-    acc_axes.plot(x, epochs["acc"], label="acc", color="tab:blue")
-    acc_axes.plot(x, epochs["val_acc"], label="val_acc", color="tab:orange")
+    _plot(acc_axes, x, epochs, "acc", color="tab:blue")
+    _plot(acc_axes, x, epochs, "val_acc", color="tab:orange")
+    _plot(acc_axes, x, epochs, "val_acc_ema", color="tab:red", linestyle="--")
+    _plot(acc_axes, x, epochs, "test_acc", color="tab:purple", linestyle=":")
     for level, style in ACC_LINES:
         acc_axes.axhline(level, color="black", linestyle=style, linewidth=0.9, label=f"{level:g}")
     acc_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    curve = _schedule_curve(config, float(x.max()) if len(x) else 0.0)
+    curve = _schedule_curve(config, float(np.nanmax(x)) if len(x) else 0.0)
     if curve is not None:
         lr_axes.plot(*curve, color="tab:gray", label="schedule")
-    lr_axes.plot(x, epochs["lr"], "o", markersize=3, color="tab:green", label="lr (recorded)")
-    lr_axes.set_yscale("log")
+    _plot(lr_axes, x, epochs, "lr", marker="o", linestyle="none", markersize=3, color="tab:green",
+          label="lr (recorded)")
+    _plot(lr_axes, x, epochs, "effective_lr", color="tab:brown", marker=".", label="effective lr = lr/‖w‖")
+    _scale(lr_axes, True)
     lr_axes.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
-    for axes in (loss_axes, acc_axes, lr_axes):
+    _plot(norm_axes, x, epochs, "weight_norm", color="black", label="‖w‖ all conv kernels")
+    for stage, colour in zip((1, 2, 3), ("tab:cyan", "tab:olive", "tab:pink"), strict=True):
+        _plot(norm_axes, x, epochs, f"weight_norm_stage{stage}", color=colour, label=f"stage {stage}")
+    norm_axes.set(xlabel="epoch", ylabel="L2 norm", title="conv kernel norms")
+    if not norm_axes.get_lines():
+        norm_axes.text(0.5, 0.5, "not measured", ha="center", va="center", transform=norm_axes.transAxes)
+    all_axes = (loss_axes, acc_axes, lr_axes, norm_axes)
+    _mark_divergence(all_axes, x, epochs)
+    for axes in all_axes:
         axes.grid(True, alpha=0.3)
-        axes.legend(fontsize="small")
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="small")
     figure.suptitle(title or f"run {label}")
+    return figure
+
+
+def ema_and_norm_figure(raw: pd.DataFrame, *, title: str) -> Figure:
+    """Best val_acc (raw and with the EMA weights) against m, and the final conv kernel
+    norm against λ, one point per run.
+
+    Args:
+        raw: the raw table (`ema_momentum`, `weight_decay`, `val_acc_best`,
+            `val_acc_ema_best`, `final_weight_norm`).
+        title: the figure title.
+    """
+    figure = Figure(figsize=(13, 5), dpi=_DPI, layout="constrained")
+    m_axes, norm_axes = figure.subplots(1, 2)
+
+    def points(axes: Any, x_name: str, y_name: str, **style: Any) -> None:
+        x, y = _column(raw, x_name), _column(raw, y_name)
+        keep = np.isfinite(x) & np.isfinite(y)
+        if keep.any():
+            axes.plot(x[keep], y[keep], linestyle="none", **style)
+        if (~keep).any():  # a diverged run, or one not measured: say so, draw no number
+            axes.annotate(f"{style['label']}: {int((~keep).sum())} run(s) without a finite value",
+                          (0.01, 0.01 + 0.05 * len(axes.texts)), xycoords="axes fraction", fontsize="small")
+
+    points(m_axes, "ema_momentum", "val_acc_best", marker="o", color="tab:orange", label="best val_acc")
+    points(m_axes, "ema_momentum", "val_acc_ema_best", marker="x", color="tab:red",
+           label="best val_acc, EMA weights")
+    m_axes.set(xlabel="m (EMA momentum)", ylabel="best val_acc", title="best val_acc against m")
+    points(norm_axes, "weight_decay", "final_weight_norm", marker="o", color="black", label="final ‖w‖")
+    norm_axes.set(xlabel="λ (weight decay)", ylabel="L2 norm of the conv kernels",
+                  title="final kernel norm against λ")
+    for axes in (m_axes, norm_axes):
+        axes.grid(True, alpha=0.3)
+        if axes.get_lines():
+            axes.legend(fontsize="small")
+        else:
+            axes.text(0.5, 0.5, "no run with these values", ha="center", va="center", transform=axes.transAxes)
+    figure.suptitle(title)
     return figure
 
 
@@ -195,7 +290,7 @@ def write_plots(
     labels: Sequence[str] | None = None,
     log: bool = False,
 ) -> list[Path]:
-    """Writes a PNG per run (all, or those of `labels`) and the study's two PNGs.
+    """Writes a PNG per run (all, or those of `labels`) and the study's three PNGs.
 
     Args:
         study: the study's name, for file names and titles.
@@ -234,6 +329,12 @@ def write_plots(
         save(
             val_loss_figure(raw, epochs, log=log, title=f"{study}: val_loss of all runs"),
             output / f"{file_part(study)}-val_loss.png",
+        )
+    )
+    written.append(
+        save(
+            ema_and_norm_figure(raw, title=f"{study}: best val_acc against m, final kernel norm against λ"),
+            output / f"{file_part(study)}-ema-weights.png",
         )
     )
     return written

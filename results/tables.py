@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 
 from results.labels import label_order
-from results.metrics import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS, History, RunMetrics, run_metrics
+from results.metrics import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_THRESHOLDS,
+    HISTORY_COLUMNS,
+    History,
+    RunMetrics,
+    run_metrics,
+)
 from sweeps.notation import format_number
 
 if TYPE_CHECKING:
@@ -84,8 +91,12 @@ def metrics_frame(
     ordered = epochs.sort_values([key, "epoch"], kind="stable")
     keys = ordered[key].to_numpy()
     arrays = {
-        name: ordered[name].to_numpy(dtype=np.float64)
-        for name in ("loss", "acc", "val_loss", "val_acc", "lr")
+        name: (
+            ordered[name].to_numpy(dtype=np.float64)
+            if name in ordered.columns
+            else np.full(len(ordered), math.nan)  # a frame from before revision 0002
+        )
+        for name in HISTORY_COLUMNS
     }
     epoch = ordered["epoch"].to_numpy(dtype=np.int64)
     bounds: dict[Any, tuple[int, int]] = {}
@@ -121,11 +132,15 @@ def metrics_frame(
         "final_val_loss",
         *map(threshold_column, thresholds),
         "delta_val_loss",
+        "val_loss_range",
+        "epoch_best_ema",
+        "val_acc_ema_best",
+        "final_weight_norm",
         "epochs_done",
         "last_epoch",
     ]
     frame = pd.DataFrame.from_records(rows, columns=columns, index=runs.index)
-    integers = ["threshold_epoch", "epoch_best", "last_epoch", *map(threshold_column, thresholds)]
+    integers = ["threshold_epoch", "epoch_best", "epoch_best_ema", "last_epoch", *map(threshold_column, thresholds)]
     frame = frame.astype({name: "Int64" for name in integers} | {"reached": "bool", "epochs_done": "int64"})
     return frame.astype(
         {
@@ -138,6 +153,9 @@ def metrics_frame(
                 "final_loss",
                 "final_val_loss",
                 "delta_val_loss",
+                "val_loss_range",
+                "val_acc_ema_best",
+                "final_weight_norm",
             )
         }
     )
@@ -156,23 +174,73 @@ def _metric_row(metrics: RunMetrics, thresholds: Sequence[float]) -> tuple[Any, 
         metrics.final_val_loss,
         *(metrics.epochs_to[float(t)] for t in thresholds),
         metrics.delta_val_loss,
+        metrics.val_loss_range,
+        metrics.epoch_best_ema,
+        metrics.val_acc_ema_best,
+        metrics.final_weight_norm,
         metrics.epochs_done,
         metrics.last_epoch,
     )
-
-
-def _in_label_order(frame: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
-    return frame.iloc[label_order(labels)].reset_index(drop=True)
 
 
 def _column(runs: pd.DataFrame, name: str, default: Any = math.nan) -> pd.Series:
     return runs[name] if name in runs.columns else pd.Series(default, index=runs.index)
 
 
+#: The orders `sort_runs` knows: the file's own, the post's label order, or a column
+#: (accuracies highest first, everything else lowest first; missing values last).
+SORTS = (
+    "file",
+    "label",
+    "val_acc_best",
+    "val_acc_ema_best",
+    "threshold_epoch",
+    "delta_val_loss",
+    "final_weight_norm",
+    "weight_decay",
+    "learning_rate",
+    "ema_momentum",
+)
+_DESCENDING = ("val_acc_best", "val_acc_ema_best")
+
+
+def sort_runs(
+    runs_df: pd.DataFrame, epochs_df: pd.DataFrame, by: str = "file", threshold: float = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
+    """The run frame in an order of `SORTS`, stable (ties keep the file's order).
+
+    Args:
+        runs_df: the run frame, in the file's order (`results.frames.read_study`:
+            the order the sweep registered its runs, a grid in grid order).
+        epochs_df: the epoch frame, for the metric orders.
+        by: `file` (as given), `label` (the post's: 0, 1, 2, 3A, 3B, …, numbered
+            labels by number, others after them as given), or a column of `SORTS`.
+        threshold: the val_acc of `threshold_epoch`.
+
+    Raises:
+        ValueError: an order not in `SORTS`.
+    """
+    if by not in SORTS:
+        raise ValueError(f"sort {by!r}: must be one of {', '.join(SORTS)}")
+    if by == "file":
+        return runs_df.reset_index(drop=True)
+    if by == "label":
+        return runs_df.iloc[label_order(_column(runs_df, "label", ""))].reset_index(drop=True)
+    if by in runs_df.columns:
+        values = pd.to_numeric(runs_df[by], errors="coerce")
+    else:
+        values = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=())[by]
+    key = values.astype("float64").to_numpy()
+    key = -key if by in _DESCENDING else key
+    order = np.argsort(np.where(np.isnan(key), np.inf, key), kind="stable")
+    return runs_df.iloc[order].reset_index(drop=True)
+
+
 def post_table(
     runs_df: pd.DataFrame, epochs_df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD
 ) -> pd.DataFrame:
-    """The post's table: `POST_COLUMNS` then `reached`, one row per run in label order.
+    """The post's table: `POST_COLUMNS` then `reached`, one row per run in the order of
+    `runs_df` (`sort_runs` orders it).
 
     Args:
         runs_df: the run frame (`label`, `comment`, `shift`, `l2`, `weight_decay`,
@@ -204,7 +272,7 @@ def post_table(
         },
         index=runs_df.index,
     )
-    return _in_label_order(table, table["#"])
+    return table.reset_index(drop=True)
 
 
 def raw_table(
@@ -213,12 +281,14 @@ def raw_table(
     threshold: float = DEFAULT_THRESHOLD,
     thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
 ) -> pd.DataFrame:
-    """Every metric and setting of each run, snake_case, full precision, label order.
+    """Every metric and setting of each run, snake_case, full precision, in the order
+    of `runs_df`.
 
     The run columns (study, label, trial number, run key, state, attempts, …), the
     metrics (`threshold`, `threshold_epoch`, `reached`, `level`, `acc_val`, `acc`,
     `epoch_best`, `val_acc_best`, `final_loss`, `final_val_loss`, `epochs_to_0_92`, …,
-    `delta_val_loss`, `epochs_done`, `last_epoch`), `duration` (seconds from the first
+    `delta_val_loss` (the fluctuation amplitude), `val_loss_range`, `epoch_best_ema`,
+    `val_acc_ema_best`, `final_weight_norm`, `epochs_done`, `last_epoch`), `duration` (seconds from the first
     claim to the end), `train_seconds` (the epochs' seconds summed), then every
     configuration value.
     """
@@ -241,8 +311,7 @@ def raw_table(
         [runs_df[first], extra[["threshold"]], metrics, extra[["duration", "train_seconds"]], runs_df[rest]],
         axis=1,
     )
-    labels = _column(runs_df, "label", "")
-    return _in_label_order(table, labels)
+    return table.reset_index(drop=True)
 
 
 def _duration(runs: pd.DataFrame) -> pd.Series:

@@ -111,7 +111,7 @@ def test_the_studys_own_threshold_is_the_default(post_study, capsys):
         (["plot", "nope"], "unknown study 'nope'"),
         (
             ["plot", "table1", "--runs", "0,99"],
-            "--runs: no run labelled 99 in study 'table1'; its labels: 0, 1, 2, 3A",
+            "--runs: no run labelled 99 in study 'table1'; its labels: 10, 3B, 0, 2, 11, 3A",
         ),
         (["status", "nope"], "unknown study 'nope'"),
     ],
@@ -158,7 +158,8 @@ def test_plot_writes_a_png_per_run_and_per_study(post_study, capsys, tmp_path):
     assert code == 0 and "wrote" in out
     names = sorted(path.name for path in folder.iterdir())
     assert names == sorted(
-        [f"table1-run-{run['label']}.png" for run in runs] + ["table1-heatmaps.png", "table1-val_loss.png"]
+        [f"table1-run-{run['label']}.png" for run in runs]
+        + ["table1-heatmaps.png", "table1-val_loss.png", "table1-ema-weights.png"]
     )
     assert all((folder / name).read_bytes().startswith(PNG) for name in names)
 
@@ -173,6 +174,7 @@ def test_plot_selected_runs_on_a_log_scale(post_study, capsys, tmp_path):
         == 0
     )
     assert sorted(path.name for path in folder.iterdir()) == [
+        "table1-ema-weights.png",
         "table1-heatmaps.png",
         "table1-run-10.png",
         "table1-run-3A.png",
@@ -210,7 +212,9 @@ def test_status_lists_studies_and_a_running_studys_eta(post_study, capsys):
 def test_results_load_and_load_epochs(post_study):
     url, study, runs = post_study
     frame = results.load(url, study)
-    assert list(frame["label"]) == ["0", "1", "2", "3A", "3B", "10", "11", "12", "13"]
+    # The file's order (as registered), and the post's label order on request.
+    assert list(frame["label"]) == [run["label"] for run in runs]
+    assert list(results.load(url, study, sort="label")["label"]) == ["0", "1", "2", "3A", "3B", "10", "11", "12", "13"]
     assert {
         "threshold_epoch",
         "reached",

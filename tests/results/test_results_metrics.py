@@ -13,6 +13,7 @@ from results.metrics import (
     History,
     best_epoch,
     delta_val_loss,
+    val_loss_range,
     epochs_to_thresholds,
     final_minimum,
     first_local_minimum,
@@ -81,24 +82,84 @@ def test_final_loss_is_the_lowest_loss_before_it_went_up_again(history):
 
 
 def test_delta_val_loss_of_large_fluctuations(history):
-    # The LR falls below α/10 (8e-5) at epoch 7: the window is epochs 3 (the first
-    # local minimum, 0.9) to 6.
+    # The LR falls below α/10 (8e-5) at epoch 7: the window is epochs 1 to 6.
     val_loss = [2.0, 1.2, 0.9, 5.0, 0.7, 12.0, 0.3, 0.25]
     lr = [8e-4] * 6 + [4e-5, 1e-5]
     assert first_local_minimum(val_loss) == 2
+    # The spike at epoch 6 rises 11.3 above the last low (0.7); the one at epoch 4
+    # only 4.2 above the trend from 0.9 to 0.7.
     assert delta_val_loss(val_loss, lr, 8e-4) == pytest.approx(12.0 - 0.7)
     # α defaults to the first epoch's LR.
     assert delta_val_loss(val_loss, lr) == pytest.approx(11.3)
     metrics = run_metrics(history([0.5] * 8, val_loss=val_loss, lr=lr), alpha=8e-4)
     assert metrics.delta_val_loss == pytest.approx(11.3)
+    assert metrics.val_loss_range == pytest.approx(12.0 - 0.7)
+
+
+EPOCHS = np.arange(60)
+FALL = 1.5 - 0.9 * EPOCHS / 59  # the steady fall from 1.5 to 0.6
+HIGH_LR = [1e-3] * 60
+
+
+@pytest.mark.parametrize(
+    "curve",
+    [FALL, 1.5 - 0.9 * (EPOCHS / 59) ** 2, 0.6 + 0.9 * np.exp(-EPOCHS / 10), np.full(60, 0.7)],
+    ids=["linear", "concave", "convex", "flat"],
+)
+def test_a_steady_fall_has_no_fluctuation(curve):
+    assert delta_val_loss(curve, HIGH_LR) == 0.0
+
+
+@pytest.mark.parametrize("height", [0.02, 0.1, 0.5, 4.0])
+@pytest.mark.parametrize("at", [1, 30, 58])
+def test_one_bump_of_height_h_gives_h(height, at):
+    curve = FALL.copy()
+    curve[at] += height
+    assert delta_val_loss(curve, HIGH_LR) == pytest.approx(height)
+    # On a convex fall, too, once the curve falls by less than h per epoch (a bump
+    # smaller than the epoch's fall is no swing: the curve still only falls).
+    convex = 0.6 + 0.9 * np.exp(-EPOCHS / 10)
+    if at >= 30:
+        convex[at] += height
+        assert delta_val_loss(convex, HIGH_LR) == pytest.approx(height, rel=0.02)
+
+
+@pytest.mark.parametrize("amplitude", [0.05, 0.1, 0.3, 2.0])
+@pytest.mark.parametrize("period", [6, 10, 13])
+def test_a_sine_on_a_falling_trend_gives_twice_its_amplitude(amplitude, period):
+    curve = FALL + amplitude * np.sin(2 * np.pi * EPOCHS / period)
+    # About: the epochs sample the sine, and may miss its exact peaks and troughs.
+    assert delta_val_loss(curve, HIGH_LR) == pytest.approx(2 * amplitude, rel=0.15)
+    # The range counts the trend too: from the bump's foot down to the end.
+    bumped = FALL.copy()
+    bumped[30] += 0.1
+    assert delta_val_loss(bumped, HIGH_LR) == pytest.approx(0.1)
+    assert val_loss_range(bumped, HIGH_LR) == pytest.approx(FALL[30] + 0.1 - 0.6)
+
+
+def test_the_window_ends_when_the_lr_falls_below_a_tenth_of_alpha():
+    curve = FALL.copy()
+    curve[45] += 3.0  # after the LR fell: not counted
+    curve[10] += 0.2
+    lr = [1e-3] * 40 + [5e-5] * 20
+    assert delta_val_loss(curve, lr, 1e-3) == pytest.approx(0.2)
+    assert delta_val_loss(curve, HIGH_LR, 1e-3) == pytest.approx(3.0)
 
 
 def test_delta_val_loss_of_small_fluctuations_and_edges():
     val_loss = [1.0, 0.5, 0.45, 0.52, 0.44, 0.49, 0.3]
     lr = [1e-3] * 7  # never falls: the window runs to the end
-    assert delta_val_loss(val_loss, lr, 1e-3) == pytest.approx(0.52 - 0.3)
-    # A val_loss that falls until the LR does has no fluctuation window.
-    assert math.isnan(delta_val_loss([3.0, 2.0, 1.0, 0.5], [1e-3, 1e-3, 1e-5, 1e-5], 1e-3))
+    # 0.49 stands 0.12 above the trend from 0.44 to 0.3; 0.52 only 0.075.
+    assert delta_val_loss(val_loss, lr, 1e-3) == pytest.approx(0.12)
+    assert val_loss_range(val_loss, lr, 1e-3) == pytest.approx(0.52 - 0.3)
+    # A val_loss that falls until the LR does fluctuates by 0; its range has no window.
+    assert delta_val_loss([3.0, 2.0, 1.0, 0.5], [1e-3, 1e-3, 1e-5, 1e-5], 1e-3) == 0.0
+    assert math.isnan(val_loss_range([3.0, 2.0, 1.0, 0.5], [1e-3, 1e-3, 1e-5, 1e-5], 1e-3))
+    # A diverged run: NaN epochs are skipped, an infinite val_loss is an infinite swing.
+    assert delta_val_loss([1.0, 0.8, math.nan, 0.9, 0.5], [1e-3] * 5) == pytest.approx(0.9 - 0.65)
+    assert delta_val_loss([1.0, math.inf, 0.5], [1e-3] * 3) == math.inf
+    assert math.isnan(delta_val_loss([math.nan] * 3, [1e-3] * 3))
+    assert math.isnan(delta_val_loss([2.0, 1.0], [1e-5, 1e-5], 1e-3))  # empty window
     # A val_loss that rises at once has its first local minimum at epoch 1.
     assert first_local_minimum([0.5, 0.9, 0.7]) == 0
     assert first_local_minimum([math.nan, 2.0, 1.0, 3.0]) == 2
@@ -149,4 +210,7 @@ def test_threshold_epoch_properties(val_acc, threshold):
 def test_delta_val_loss_properties(val_loss, fall):
     lr = [1e-3 if e < fall else 1e-5 for e in range(len(val_loss))]
     delta = delta_val_loss(val_loss, lr, 1e-3)
+    assert math.isnan(delta) == (fall == 0)
     assert math.isnan(delta) or 0.0 <= delta <= max(val_loss) - min(val_loss)
+    ranged = val_loss_range(val_loss, lr, 1e-3)
+    assert math.isnan(ranged) or 0.0 <= ranged <= max(val_loss) - min(val_loss)

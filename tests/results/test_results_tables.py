@@ -25,6 +25,8 @@ from results.tables import (
 )
 
 LABEL_ORDER = ["0", "1", "2", "3A", "3B", "10", "11", "12", "13"]
+#: The order the fixture registers its runs in: the tables keep it (the file's order).
+FILE_ORDER = ["10", "3B", "0", "2", "11", "3A", "1", "12", "13"]
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def test_post_table_columns_rows_and_values(frames):
     run_frame, epochs, _ = frames
     table = post_table(run_frame, epochs)
     assert list(table.columns) == [*POST_COLUMNS, "reached"]
-    assert list(table["#"]) == LABEL_ORDER
+    assert list(table["#"]) == FILE_ORDER
     row = table.set_index("#")
     assert (row.loc["3B", "epoch"], row.loc["3B", "epo best"], row.loc["3B", "val acc best"]) == (
         57,
@@ -122,7 +124,7 @@ def test_markdown_renders_as_a_table(frames):
     assert lines[1].startswith("| --- | ---: |")
     assert len(lines) == 2 + len(LABEL_ORDER)
     assert all(line.count(" | ") == len(POST_COLUMNS) - 1 for line in lines)
-    assert lines[2].startswith("| 0 | (47) | (0.91230) |")
+    assert lines[4].startswith("| 0 | (47) | (0.91230) |")
 
 
 def test_post_csv_reads_back_to_the_values_shown(frames):
@@ -130,7 +132,7 @@ def test_post_csv_reads_back_to_the_values_shown(frames):
     table = post_table(run_frame, epochs)
     back = pd.read_csv(io.StringIO(post_text(table, "csv")), dtype={"#": str})
     assert list(back.columns) == [*POST_COLUMNS, "reached"]
-    assert list(back["#"]) == LABEL_ORDER
+    assert list(back["#"]) == FILE_ORDER
     shown = format_post(table, marks=False)
     for column in (
         "epoch",
@@ -150,8 +152,8 @@ def test_post_csv_reads_back_to_the_values_shown(frames):
     assert list(back["reduction model"]) == list(table["reduction model"])
     # JSON holds what CSV holds.
     records = json.loads(post_text(table, "json"))
-    assert records[0]["α"] == 8e-4 and records[0]["epoch"] == 47 and records[0]["reached"] is False
-    assert records[-1]["epoch"] is None and records[0]["acc_val"] == 0.9123
+    assert records[2]["α"] == 8e-4 and records[2]["epoch"] == 47 and records[2]["reached"] is False
+    assert records[-1]["epoch"] is None and records[2]["acc_val"] == 0.9123
 
 
 def test_raw_csv_reads_back_to_the_same_values(frames):
@@ -184,7 +186,7 @@ def test_epoch_csv_reads_back_exactly(frames):
         pd.testing.assert_series_equal(
             back[column].astype("float64"), table[column].astype("float64"), check_names=False
         )
-    assert back["label"].drop_duplicates().tolist() == LABEL_ORDER[:-1]  # 13 has no epochs
+    assert back["label"].drop_duplicates().tolist() == FILE_ORDER[:-1]  # 13 has no epochs
     first = back[back["label"] == "10"].iloc[5]
     assert first["val_loss"] == 12.0 and first["epoch"] == 6
 
@@ -199,7 +201,7 @@ def test_latex_html_and_json_escape_what_they_must(frames):
     html = post_text(table, "html")
     assert "<td>run 0 &lt;λ&gt;</td>" in html and html.count("<tr>") == 1 + len(LABEL_ORDER)
     raw = json.loads(frame_text(raw_table(run_frame, epochs), "json"))
-    assert raw[0]["label"] == "0" and raw[0]["threshold_epoch"] == 47 and raw[0]["reached"] is False
+    assert raw[2]["label"] == "0" and raw[2]["threshold_epoch"] == 47 and raw[2]["reached"] is False
     assert raw[-1]["val_acc_best"] is None
 
 
@@ -239,3 +241,19 @@ def test_the_runner_can_print_the_post_table_from_the_public_api(post_study, fra
     from_api = post_table(results.load(url, study), results.load_epochs(url, study))
     pd.testing.assert_frame_equal(from_api, post_table(run_frame, epochs))
     assert render_rich(from_api).row_count == len(LABEL_ORDER)
+
+
+def test_sort_orders_the_runs_and_keeps_the_files_order_on_ties(frames):
+    from results.tables import SORTS, sort_runs
+
+    run_frame, epochs, _ = frames
+    labels = lambda by: list(sort_runs(run_frame, epochs, by)["label"])  # noqa: E731
+    assert labels("file") == FILE_ORDER and labels("label") == LABEL_ORDER
+    assert labels("val_acc_best")[:2] == ["10", "12"] and labels("val_acc_best")[-1] == "13"  # no epochs: last
+    # λ 0.2 twice: 12 before 13 as in the file; λ 0 first.
+    assert labels("weight_decay") == ["0", "1", "2", "3A", "3B", "12", "13", "10", "11"]
+    table = post_table(sort_runs(run_frame, epochs, "threshold_epoch"), epochs)
+    assert list(table["#"])[-1] == "13"
+    with pytest.raises(ValueError, match="must be one of file, label"):
+        sort_runs(run_frame, epochs, "bogus")
+    assert "delta_val_loss" in SORTS

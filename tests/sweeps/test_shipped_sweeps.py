@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = ROOT / "sweeps"
 SHIPPED = sorted(SWEEPS.glob("*.toml"))
 
-TABLE1_LABELS = ["0", "1", "2", "3A", "3B", "4", "5", "6", "7", "8", "9", "10", "21", "11"]
-TABLE2_LABELS = ["12", "13", "14", "15", "16", "17", "18", "19", "20", "9*"]
+TABLE1_LABELS = ["0", "1", "2", "3A", "3B", "4", "5", "6", "7", "8", "21", "9", "10", "11"]
+TABLE2_LABELS = ["12", "13", "14", "15", "16", "17", "18", "19", "20", "21"]
 TABLE3_LABELS = ["22", "23", "24", "25"]
 
 
@@ -29,7 +29,7 @@ def _by_label(name: str):
 
 def test_the_post_files_are_shipped() -> None:
     names = {path.stem for path in SHIPPED}
-    assert {"post_table1", "post_table2", "post_table3", "lambda_alpha_grid"} <= names
+    assert {"post_table1", "post_table2", "post_table3", "lambda_alpha_grid", "ema_momentum", "adam_l2"} <= names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
@@ -85,8 +85,11 @@ def test_table1_known_cells() -> None:
     assert {label: t.config.weight_decay for label, t in runs.items() if label in
             ("0", "1", "2", "5", "6", "7", "8", "9", "10", "21", "11")} == {
         "0": 0.0, "1": 5e-4, "2": 4e-3, "5": 0.1, "6": 0.1, "7": 0.1, "8": 0.15,
-        "9": 0.25, "10": 0.3, "21": 0.3, "11": 0.4,
+        "9": 0.25, "10": 0.3, "21": 0.2, "11": 0.4,
     }
+    # The post's order, and the schedules' last LRs of the rows read back in post-runs.md.
+    assert list(runs)[-5:] == ["8", "21", "9", "10", "11"]
+    assert [runs[l].config.lr_at(60) for l in ("21", "9", "10")] == pytest.approx([2e-6, 4e-6, 2e-6])
     assert runs["3A"].config.weight_decay < 0.05 <= runs["3B"].config.weight_decay
     assert runs["6"].config.ema_momentum != runs["5"].config.ema_momentum
     assert all(t.config.learning_rate == 8e-4 for t in runs.values())
@@ -102,8 +105,8 @@ def test_table2_special_settings() -> None:
     assert runs["19"].config.validation.startswith("stratified:")
     assert runs["20"].config.validation == "split:0.14"
     assert [runs[l].config.augment for l in ("18", "19", "20")] == [True, False, False]
-    optimal, run9 = runs["9*"].config, _by_label("post_table1")["9"].config
-    assert optimal.run_key == run9.run_key
+    optimal, run21 = runs["21"].config, _by_label("post_table1")["21"].config
+    assert optimal.run_key == run21.run_key  # Table 2's optimal run is Table 1's run 21
 
 
 def test_table3_epochs_equal_the_last_breakpoints() -> None:
@@ -138,3 +141,21 @@ def test_lambda_alpha_grid_at_alpha_8e4_is_the_posts_schedule() -> None:
     post = _by_label("post_table1")["8"].config  # [8.e-4, 20][8.e-5, 40][1.e-5, 50][4.e-6, 60]
     for epoch in (0, 10, 20, 30, 40, 45, 50, 55, 60):
         assert trial.config.lr_at(epoch) == pytest.approx(post.lr_at(epoch))
+
+
+def test_the_m_sweep_varies_only_m_at_run_21s_settings() -> None:
+    trials = _trials("ema_momentum")
+    run21 = _by_label("post_table1")["21"].config.model_dump()
+    assert sorted(t.config.ema_momentum for t in trials) == [0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+    for trial in trials:
+        assert trial.config.evaluate_ema and trial.config.use_ema
+        assert {k: v for k, v in trial.config.model_dump().items() if k != "ema_momentum"} == {
+            k: v for k, v in run21.items() if k != "ema_momentum"
+        }
+
+
+def test_the_adam_l2_comparison_run() -> None:
+    runs = _by_label("adam_l2")
+    assert (runs["L2"].config.weight_decay, runs["L2"].config.l2) == (0.0, 8e-5)
+    assert runs["21"].config.run_key == _by_label("post_table1")["21"].config.run_key
+    assert runs["0"].config.run_key == _by_label("post_table1")["0"].config.run_key
