@@ -27,6 +27,7 @@ setup-test: $(VENV)/.installed-test
 quickstart: setup
 	$(VENV)/bin/sweep check sweeps/quickstart.toml
 	$(VENV)/bin/sweep run sweeps/quickstart.toml --storage $(STORAGE)
+	$(VENV)/bin/sweep report quickstart --storage $(STORAGE) --output quickstart.html
 
 # The whole suite on TensorFlow (the 15 slowest tests listed), then the trainer's
 # backend-portable tests again on JAX.
@@ -60,4 +61,4 @@ bench: setup-test
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) sweeps.db sweeps.db-* checkpoints
+	rm -rf $(VENV) sweeps.db sweeps.db-* checkpoints quickstart.html
