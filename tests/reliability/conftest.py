@@ -70,8 +70,12 @@ def study_db(tmp_path: Path) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def sweep(capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]]:
-    """`sweep(*argv)`: the command in this process, as `(exit status, stdout, stderr)`."""
+def sweep(
+    capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[int, str, str]]:
+    """`sweep(*argv)`: the command in this process, in `tmp_path` (where the default
+    storage would go), as `(exit status, stdout, stderr)`."""
+    monkeypatch.chdir(tmp_path)
 
     def call(*argv: str) -> tuple[int, str, str]:
         try:

@@ -156,3 +156,56 @@ def test_a_checkpoint_folder_that_is_a_file_or_the_database(study_db, sweep):
             sweep, folder, "run", str(sweep_file), "--storage", url, "--checkpoints", str(folder / checkpoints),
             says=("--checkpoints", says),
         )
+
+
+# -- names and paths -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_study_name_with_a_path_is_refused_before_anything_is_written(tmp_path, sweep):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    sweep_file = write_sweep(folder)
+    url = f"sqlite:///{folder / 'sweeps.db'}"
+    checkpoints = str(folder / "checkpoints")
+    for name in ("../../x", "/etc/x", "a/b", ".hidden", ""):
+        refused(
+            sweep, tmp_path, "run", str(sweep_file), "--storage", url, "--checkpoints", checkpoints,
+            "--new-study", name, says=("--new-study", repr(name), "letters, digits"),
+        )
+        refused(sweep, tmp_path, "resume", name, "--storage", url, says=(repr(name), "not a study name"))
+    named = write_sweep(folder, "escape", text=SWEEP.format(name="../escape", train=""))
+    refused(sweep, tmp_path, "run", str(named), "--storage", url, says=("escape.toml: name:", "'../escape'"))
+    stem = write_sweep(folder, "my sweep", text="[train]\ndepth = 11\n")
+    refused(sweep, tmp_path, "run", str(stem), "--storage", url, says=("'my sweep'", 'name = "…"'))
+
+
+# -- sweep files -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_sweep_file_too_big_or_not_a_file(tmp_path, sweep):
+    import os
+
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * (1024 * 1024) + "\n")
+    refused(sweep, tmp_path, "run", str(big), says=("big.toml", "at most 1,048,576 bytes"))
+    os.mkfifo(tmp_path / "pipe.toml")
+    refused(sweep, tmp_path, "check", str(tmp_path / "pipe.toml"), says=("pipe.toml", "not a plain file"))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "train, says",
+    [
+        ('schedule = "[8.e-4, 20][nan, 40]"', ("train.schedule", "[nan, 40]", "finite")),
+        ("schedule = [[8e-4, 0], [8e-5, inf]]", ("train.schedule.breakpoints[1][1]", "finite number, got inf")),
+        ("weight_decay = nan", ("train.weight_decay", "finite number, got nan")),
+    ],
+    ids=["nan-in-notation", "inf-in-pairs", "nan-setting"],
+)
+def test_nan_or_inf_in_a_sweep_file_is_refused_before_the_study(tmp_path, sweep, train, says):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    sweep_file = write_sweep(folder, train=train)
+    refused(sweep, tmp_path, "run", str(sweep_file), says=("q.toml", *says))
