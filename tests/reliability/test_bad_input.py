@@ -209,3 +209,42 @@ def test_nan_or_inf_in_a_sweep_file_is_refused_before_the_study(tmp_path, sweep,
     folder.mkdir()
     sweep_file = write_sweep(folder, train=train)
     refused(sweep, tmp_path, "run", str(sweep_file), says=("q.toml", *says))
+
+
+# -- workers and --max-trials ----------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_more_workers_than_runs_or_cores_is_refused(tmp_path, sweep):
+    import os
+
+    sweep_file = write_sweep(tmp_path)
+    refused(sweep, tmp_path, "run", str(sweep_file), "--workers", "3", says=("--workers: 3 workers for 2 runs", "at most 2"))
+    refused(
+        sweep, tmp_path, "run", str(sweep_file), "--gpus", "0,1", "--trials-per-gpu", "2",
+        says=("--gpus × --trials-per-gpu: 4 workers for 2 runs",),
+    )
+    cores = len(os.sched_getaffinity(0))
+    many = write_sweep(tmp_path, "many", text=SWEEP.format(name="many", train="").replace(
+        "weight_decay = [0.05, 0.2]", f"seed = [{', '.join(map(str, range(4 * cores + 1)))}]"
+    ))
+    refused(
+        sweep, tmp_path, "run", str(many), "--workers", str(4 * cores + 1),
+        says=(f"{4 * cores + 1} workers on {cores} CPU core", f"at most {4 * cores}"),
+    )
+
+
+@pytest.mark.timeout(120)
+def test_max_trials_0_only_creates_the_study_and_exits_0(tmp_path, sweep):
+    from results.store import ResultStore
+
+    sweep_file = write_sweep(tmp_path)
+    code, out, err = sweep("run", str(sweep_file), "--max-trials", "0")
+    assert code == 0, err
+    one_line(err, "study q: 2 run(s) registered, none trained", "sweep worker q")
+    with ResultStore("sqlite:///sweeps.db") as store:
+        assert [run["state"] for run in store.runs("q")] == ["waiting", "waiting"]
+    assert not (tmp_path / "checkpoints").exists()  # nothing trained, no worker started
+    code, _, err = sweep("resume", "q", "--max-trials", "0")
+    assert code == 0
+    one_line(err, "study q: 2 run(s) registered")
