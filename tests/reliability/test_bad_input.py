@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_without_override, snapshot
+from reliability_support import run_without_override, snapshot
 
 SWEEP = """name = "{name}"
 [train]
