@@ -3,10 +3,11 @@ before anything is written: storage files, flags, names and sweep files."""
 
 from __future__ import annotations
 
-import shutil
+import io
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from reliability_support import run_without_override, snapshot
@@ -85,12 +86,19 @@ def test_an_in_memory_storage_is_refused(tmp_path, sweep):
 
 
 def _read_only_copy(study_db, tmp_path: Path, *, journal: str) -> Path:
+    import optuna
+
     folder, url = study_db
-    with sqlite3.connect(folder / "sweeps.db") as connection:
-        connection.execute(f"PRAGMA journal_mode = {journal}")
+    # The study's own threshold lives in Optuna's tables, which the reading commands read too.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(study_name="s", storage=url).set_user_attr("report_threshold", 0.6)
     copy = tmp_path / "copy"
     copy.mkdir()
-    shutil.copy(folder / "sweeps.db", copy / "sweeps.db")
+    source, target = sqlite3.connect(folder / "sweeps.db"), sqlite3.connect(copy / "sweeps.db")
+    source.backup(target)  # a consistent copy, whatever Optuna still holds open
+    target.execute(f"PRAGMA journal_mode = {journal}")
+    source.close()
+    target.close()  # the last connection: a WAL is checkpointed and removed
     (copy / "sweeps.db").chmod(0o444)
     copy.chmod(0o555)
     return copy
@@ -101,9 +109,12 @@ def _read_only_copy(study_db, tmp_path: Path, *, journal: str) -> Path:
 def test_a_read_only_database_is_read_but_never_written(study_db, tmp_path, journal):
     copy = _read_only_copy(study_db, tmp_path, journal=journal)
     before = snapshot(copy)
-    exported = run_without_override(["export", "s", "--storage", "sqlite:///sweeps.db", "--format", "csv"], copy)
+    exported = run_without_override(
+        ["export", "s", "--storage", "sqlite:///sweeps.db", "--format", "csv", "--style", "raw"], copy
+    )
     assert exported.returncode == 0, exported.stderr
-    assert [line.split(",")[0] for line in exported.stdout.splitlines()] == ["#", "1", "2"]
+    table = pd.read_csv(io.StringIO(exported.stdout), dtype={"label": str})
+    assert table["label"].tolist() == ["1", "2"] and set(table["threshold"]) == {0.6}
     status = run_without_override(["status", "s", "--storage", "sqlite:///sweeps.db"], copy)
     assert status.returncode == 0 and "complete" in status.stdout, status.stderr
     sweep_file = tmp_path / "s.toml"
@@ -118,8 +129,9 @@ def test_a_read_only_database_is_read_but_never_written(study_db, tmp_path, jour
 def test_reading_a_writable_database_leaves_it_as_it_was(study_db, sweep):
     """No switch to WAL, no schema created, no -wal or -shm left behind."""
     folder, url = study_db
-    with sqlite3.connect(folder / "sweeps.db") as connection:
-        connection.execute("PRAGMA journal_mode = delete")
+    connection = sqlite3.connect(folder / "sweeps.db")
+    connection.execute("PRAGMA journal_mode = delete")
+    connection.close()
     before = snapshot(folder)
     assert sweep("export", "s", "--storage", url)[0] == 0
     assert sweep("status", "--storage", url)[0] == 0
