@@ -34,7 +34,7 @@ def post_text(table: pd.DataFrame, format: str) -> str:
         return _RENDERERS[format](format_post(table, marks=True))
     plain = format_post(table, marks=False)
     if format == "csv":
-        return plain.to_csv(index=False)
+        return csv_safe(plain).to_csv(index=False)
     return _json(
         [
             {column: _post_value(column, value) for column, value in row.items()}
@@ -63,10 +63,42 @@ def frame_text(frame: pd.DataFrame, format: str) -> str:
         for column in plain.columns:
             if isinstance(plain[column].dtype, pd.DatetimeTZDtype):
                 plain[column] = plain[column].map(lambda t: "" if pd.isna(t) else t.isoformat())
-        return plain.to_csv(index=False)
+        return csv_safe(plain).to_csv(index=False)
     return _json(
         [{column: _json_value(value) for column, value in row.items()} for row in frame.to_dict("records")]
     )
+
+
+# A spreadsheet reads a cell that begins with one of these as a formula (or, for tab
+# and carriage return, strips them and reads what follows): OWASP's CSV injection.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: `'` before a leading `=`, `+`, `-`, `@`,
+    tab or carriage return (OWASP), unless the text is a number such as `-0.5`.
+
+    A carriage return inside the text becomes a line feed: the CSV writer quotes a
+    cell with a line feed, but not one with a lone carriage return, which readers
+    take for the end of the row.
+    """
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_STARTS):
+        try:
+            float(value)
+        except ValueError:
+            value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell passed through `csv_cell`."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(csv_cell)
+    return safe
 
 
 def _json_value(value: Any) -> Any:

@@ -11,10 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweeps.errors import InputError
 
+if TYPE_CHECKING:
+    from sweeps.sweep_file import Sweep
+
 LOG_FORMATS = ("rich", "plain", "jsonl")
+# Each worker's run trains in a process of its own, with its own data pipeline threads.
+WORKERS_PER_CORE = 4
 
 
 @dataclass
@@ -163,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.file)
     url = _storage(args)
     launch = _launch_options(args, url)
+    check_workers(launch, sweep)
     quiet_optuna()
     opened = prepare_study(sweep, url, args.new_study)
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
@@ -176,6 +183,7 @@ def _resume(args: argparse.Namespace) -> int:
     launch = _launch_options(args, url)
     quiet_optuna()
     opened = load_study(args.study, url)
+    check_workers(launch, opened.sweep)
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
 
 
@@ -221,6 +229,30 @@ def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
             "(a complete run is never trained twice; an interrupted one resumes by itself)"
         )
     return chosen
+
+
+def check_workers(launch: Launch, sweep: Sweep) -> None:
+    """Refuses more workers than the study has runs, or far more than this machine's
+    cores (each worker trains in a process of its own).
+
+    Raises:
+        InputError: naming the flag, the count and the limit.
+    """
+    runs = sweep.search.n_trials if sweep.search is not None else len(sweep.trials())
+    flag = "--gpus × --trials-per-gpu" if launch.gpus else "--workers"
+    if launch.workers > runs:
+        raise InputError(
+            f"{flag}: {launch.workers} workers for {runs} run{'s' * (runs != 1)} of study "
+            f"{sweep.name!r}: at most {runs} (one run per worker at a time)"
+        )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = WORKERS_PER_CORE * cores
+    if launch.workers > limit:
+        raise InputError(
+            f"{flag}: {launch.workers} workers on {cores} CPU core{'s' * (cores != 1)}: at most "
+            f"{limit} ({WORKERS_PER_CORE} per core) on this machine; run more with `sweep worker` "
+            "on other machines"
+        )
 
 
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:

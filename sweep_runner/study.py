@@ -17,6 +17,7 @@ from results.schema import creation_lock
 from results.store import ResultStore
 from sweep_runner.storage import optuna_storage
 from sweeps.errors import InputError
+from sweeps.names import name_problem
 from sweeps.sweep_file import Sweep, Trial, parse_sweep
 
 # The post's swept quantities, always shown as Optuna params (for the dashboard's plots).
@@ -60,6 +61,8 @@ def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
     Safe when several `sweep run` start at once on one database, new or not: one
     creates Optuna's tables, the study and its WAITING trials, the others find them.
     """
+    if name is not None and (problem := name_problem(name)):
+        raise InputError(f"--new-study: {problem}")
     with creation_lock(url):
         return _prepare(sweep, url, name, ResultStore(url))
 
@@ -88,6 +91,8 @@ def _prepare(sweep: Sweep, url: str, name: str | None, store: ResultStore) -> Op
 
 def load_study(name: str, url: str) -> OpenStudy:
     """An existing study, with the sweep file it was made from (`sweep resume`, `sweep worker`)."""
+    if problem := name_problem(name):
+        raise InputError(f"study {name!r}: not a study name: {problem}")
     store = ResultStore(url, create=False)  # a mistyped URL must not create a database
     storage = optuna_storage(url)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from sweeps.limits import MAX_BATCH_SIZE, MAX_BREAKPOINTS, MAX_CHANNELS, MAX_DEPTH, MAX_EPOCHS, MAX_IMAGE_SIDE
 from sweeps.notation import Breakpoint, format_schedule, parse_schedule
 
 Dataset = Literal["cifar10", "fashion_mnist", "digits", "synthetic"]
@@ -45,7 +46,7 @@ class Schedule(BaseModel):
             schedule serves an α sweep.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     breakpoints: tuple[tuple[float, float], ...]
     relative: bool = False
@@ -69,6 +70,8 @@ class Schedule(BaseModel):
     def _check_breakpoints(cls, pairs: tuple[Breakpoint, ...]) -> tuple[Breakpoint, ...]:
         if not pairs:
             raise ValueError("needs at least one [lr, epoch] breakpoint")
+        if len(pairs) > MAX_BREAKPOINTS:
+            raise ValueError(f"at most {MAX_BREAKPOINTS} breakpoints, got {len(pairs)}")
         for i, (value, epoch) in enumerate(pairs):
             if value <= 0:
                 raise ValueError(f"breakpoint {i + 1}: learning rate must be > 0, got {value:g}")
@@ -147,12 +150,12 @@ class RunConfig(BaseModel):
             is not part of the run key.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     dataset: Dataset = "cifar10"
     depth: int = 56
-    epochs: int = Field(default=60, ge=1)
-    batch_size: int = Field(default=64, ge=1)
+    epochs: int = Field(default=60, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(default=64, ge=1, le=MAX_BATCH_SIZE)
     shift: float = Field(default=0.07, ge=0.0, le=0.5)
     flip: bool = True
     augment: bool = True
@@ -186,7 +189,20 @@ class RunConfig(BaseModel):
     def _check_depth(cls, depth: int) -> int:
         if depth < 11 or (depth - 2) % 9:
             raise ValueError(f"must be 9n+2 (11, 20, 29, …, 56), got {depth}")
+        if depth > MAX_DEPTH:
+            raise ValueError(f"must be at most {MAX_DEPTH}, got {depth}")
         return depth
+
+    @field_validator("image_shape")
+    @classmethod
+    def _check_image_shape(cls, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        height, width, channels = shape
+        if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE and 1 <= channels <= MAX_CHANNELS):
+            raise ValueError(
+                f"must be [height, width, channels] with height and width 1 to {MAX_IMAGE_SIDE} "
+                f"and 1 to {MAX_CHANNELS} channels, got {list(shape)}"
+            )
+        return shape
 
     @field_validator("validation")
     @classmethod

@@ -65,11 +65,14 @@ def parse_schedule(text: str) -> list[Breakpoint]:
                 "write breakpoints as [lr, epoch][lr, epoch]…, e.g. '[8.e-4, 20][8.e-5, 40]'"
             )
         try:
-            pairs.append((float(match.group(1)), float(match.group(2))))
+            pair = (float(match.group(1)), float(match.group(2)))
         except ValueError:
             raise ValueError(
                 f"[{match.group(1)}, {match.group(2)}] is not a pair of numbers"
             ) from None
+        if not all(math.isfinite(number) for number in pair):
+            raise ValueError(f"[{match.group(1)}, {match.group(2)}]: learning rate and epoch must be finite numbers")
+        pairs.append(pair)
         position = match.end()
     if not pairs:
         raise ValueError("no breakpoints: write e.g. '[8.e-4, 20][8.e-5, 40]'")

@@ -71,6 +71,8 @@ def describe(error: dict[str, Any]) -> str:
         return f"must be {sign} {ctx.get(name)}, got {_show(got)}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}, got {_show(got)}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_show(got)}"
     if kind == "missing":
         return "is required"
     if kind in ("value_error", "assertion_error"):

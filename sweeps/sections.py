@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sweeps.limits import MAX_TRIALS
+
 Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc"]
 Pruner = Literal["none", "median", "hyperband", "patient"]
 Objective = Literal["val_acc", "threshold_epoch"]
@@ -21,7 +23,7 @@ class Range(BaseModel):
         choices: a list of values instead of a range.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     low: float | None = None
     high: float | None = None
@@ -54,10 +56,10 @@ class Search(BaseModel):
         space: a range or choices per swept quantity.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     sampler: Sampler = "tpe"
-    n_trials: int = Field(ge=1)
+    n_trials: int = Field(ge=1, le=MAX_TRIALS)
     seed: int | None = None
     space: dict[str, Range] = Field(default_factory=dict, validate_default=True)
 
@@ -80,7 +82,7 @@ class Report(BaseModel):
         thresholds: the thresholds whose epochs the raw table lists.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     threshold: float = Field(default=0.92, gt=0, le=1)
     thresholds: list[float] = Field(default_factory=lambda: [0.92, 0.93], min_length=1)
@@ -98,7 +100,7 @@ class Study(BaseModel):
         prune_after_lr_below: no pruning while the LR is above this fraction of α.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_retries: int = Field(default=2, ge=0)
     objectives: list[Objective] = Field(default_factory=lambda: ["val_acc"], min_length=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from sweeps.config import RunConfig, consistency_problems
 from sweeps.errors import InputError
+from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting
+from sweeps.names import ALLOWED, name_problem
 from sweeps.notation import format_number
 from sweeps.problems import from_validation_error, join_path, unknown_key
 from sweeps.sections import Report, Search, Study
@@ -143,6 +146,16 @@ def load_sweep(path: str | Path) -> Sweep:
     """
     path = Path(path)
     try:
+        mode = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it: {error.strerror}") from None
+    if not stat.S_ISREG(mode.st_mode):
+        raise InputError(f"{path}: not a plain file; give a sweep file (.toml)")
+    if mode.st_size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {mode.st_size:,} bytes: a sweep file is at most {MAX_FILE_BYTES:,} bytes")
+    try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
@@ -158,13 +171,22 @@ def parse_sweep(text: str, path: str | Path) -> Sweep:
         InputError: with every problem of the file, one line each.
     """
     path = Path(path)
+    if len(text) > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {len(text):,} characters: a sweep file is at most {MAX_FILE_BYTES:,} bytes")
+    too_deep = f"{path}: tables and arrays nested more than {MAX_NESTING} deep: a sweep file needs at most 7"
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"{path}: TOML syntax error: {error}") from None
+    except RecursionError:
+        raise InputError(too_deep) from None
+    if nesting(data) > MAX_NESTING:
+        raise InputError(too_deep)
     problems: list[tuple[str, str]] = []
     sweep = _read(path, data, problems)
     sweep.text = text
+    if not problems:
+        _check_size(sweep, problems)
     if not problems:
         _check_trials(sweep, problems)
     if problems:
@@ -183,6 +205,12 @@ def _read(path: Path, data: dict[str, Any], problems: list[tuple[str, str]]) -> 
                 setattr(sweep, key, data[key])
             else:
                 problems.append((key, f"must be a non-empty string, got {data[key]!r}"))
+    problem = name_problem(sweep.name)
+    if problem and "name" in data and isinstance(data["name"], str) and data["name"].strip():
+        problems.append(("name", problem))
+    elif problem and "name" not in data:
+        problems.append(("name", f"the study is named after the file, {sweep.name!r}, which is not a valid "
+                         f"name: write name = \"…\", {ALLOWED}"))
     sweep.train = _settings(_table(data, "train", problems), ("train",), problems)
     sweep.space = _space(_table(data, "space", problems, present=True), problems)
     sweep.runs = _runs(data.get("runs"), problems)
@@ -298,6 +326,18 @@ def _runs(runs: Any, problems: list) -> list[dict[str, Any]]:
         settings = _settings(run, ("runs", i), problems, extra=RUN_KEYS)
         checked.append({"label": label, "comment": comment, **settings})
     return checked
+
+
+def _check_size(sweep: Sweep, problems: list) -> None:
+    """At most `MAX_TRIALS` trials, counted before the grid is expanded."""
+    points = grid_size([len(values) for values in sweep.space.values()])
+    if points + len(sweep.runs) > MAX_TRIALS:
+        sizes = " × ".join(str(len(values)) for values in sweep.space.values()) or "0"
+        problems.append((
+            "space" if sweep.space else "runs",
+            f"{points:,} grid points ({sizes}) and {len(sweep.runs):,} runs: a study has at most "
+            f"{MAX_TRIALS:,} trials",
+        ))
 
 
 def _check_trials(sweep: Sweep, problems: list) -> None:

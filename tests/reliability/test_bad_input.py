@@ -3,13 +3,14 @@ before anything is written: storage files, flags, names and sweep files."""
 
 from __future__ import annotations
 
-import shutil
+import io
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from conftest import run_without_override, snapshot
+from reliability_support import run_without_override, snapshot
 
 SWEEP = """name = "{name}"
 [train]
@@ -85,12 +86,19 @@ def test_an_in_memory_storage_is_refused(tmp_path, sweep):
 
 
 def _read_only_copy(study_db, tmp_path: Path, *, journal: str) -> Path:
+    import optuna
+
     folder, url = study_db
-    with sqlite3.connect(folder / "sweeps.db") as connection:
-        connection.execute(f"PRAGMA journal_mode = {journal}")
+    # The study's own threshold lives in Optuna's tables, which the reading commands read too.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(study_name="s", storage=url).set_user_attr("report_threshold", 0.6)
     copy = tmp_path / "copy"
     copy.mkdir()
-    shutil.copy(folder / "sweeps.db", copy / "sweeps.db")
+    source, target = sqlite3.connect(folder / "sweeps.db"), sqlite3.connect(copy / "sweeps.db")
+    source.backup(target)  # a consistent copy, whatever Optuna still holds open
+    target.execute(f"PRAGMA journal_mode = {journal}")
+    source.close()
+    target.close()  # the last connection: a WAL is checkpointed and removed
     (copy / "sweeps.db").chmod(0o444)
     copy.chmod(0o555)
     return copy
@@ -101,9 +109,12 @@ def _read_only_copy(study_db, tmp_path: Path, *, journal: str) -> Path:
 def test_a_read_only_database_is_read_but_never_written(study_db, tmp_path, journal):
     copy = _read_only_copy(study_db, tmp_path, journal=journal)
     before = snapshot(copy)
-    exported = run_without_override(["export", "s", "--storage", "sqlite:///sweeps.db", "--format", "csv"], copy)
+    exported = run_without_override(
+        ["export", "s", "--storage", "sqlite:///sweeps.db", "--format", "csv", "--style", "raw"], copy
+    )
     assert exported.returncode == 0, exported.stderr
-    assert [line.split(",")[0] for line in exported.stdout.splitlines()] == ["#", "1", "2"]
+    table = pd.read_csv(io.StringIO(exported.stdout), dtype={"label": str})
+    assert table["label"].tolist() == ["1", "2"] and set(table["threshold"]) == {0.6}
     status = run_without_override(["status", "s", "--storage", "sqlite:///sweeps.db"], copy)
     assert status.returncode == 0 and "complete" in status.stdout, status.stderr
     sweep_file = tmp_path / "s.toml"
@@ -118,8 +129,9 @@ def test_a_read_only_database_is_read_but_never_written(study_db, tmp_path, jour
 def test_reading_a_writable_database_leaves_it_as_it_was(study_db, sweep):
     """No switch to WAL, no schema created, no -wal or -shm left behind."""
     folder, url = study_db
-    with sqlite3.connect(folder / "sweeps.db") as connection:
-        connection.execute("PRAGMA journal_mode = delete")
+    connection = sqlite3.connect(folder / "sweeps.db")
+    connection.execute("PRAGMA journal_mode = delete")
+    connection.close()
     before = snapshot(folder)
     assert sweep("export", "s", "--storage", url)[0] == 0
     assert sweep("status", "--storage", url)[0] == 0
@@ -156,3 +168,95 @@ def test_a_checkpoint_folder_that_is_a_file_or_the_database(study_db, sweep):
             sweep, folder, "run", str(sweep_file), "--storage", url, "--checkpoints", str(folder / checkpoints),
             says=("--checkpoints", says),
         )
+
+
+# -- names and paths -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_study_name_with_a_path_is_refused_before_anything_is_written(tmp_path, sweep):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    sweep_file = write_sweep(folder)
+    url = f"sqlite:///{folder / 'sweeps.db'}"
+    checkpoints = str(folder / "checkpoints")
+    for name in ("../../x", "/etc/x", "a/b", ".hidden", ""):
+        refused(
+            sweep, tmp_path, "run", str(sweep_file), "--storage", url, "--checkpoints", checkpoints,
+            "--new-study", name, says=("--new-study", repr(name), "letters, digits"),
+        )
+        refused(sweep, tmp_path, "resume", name, "--storage", url, says=(repr(name), "not a study name"))
+    named = write_sweep(folder, "escape", text=SWEEP.format(name="../escape", train=""))
+    refused(sweep, tmp_path, "run", str(named), "--storage", url, says=("escape.toml: name:", "'../escape'"))
+    stem = write_sweep(folder, "my sweep", text="[train]\ndepth = 11\n")
+    refused(sweep, tmp_path, "run", str(stem), "--storage", url, says=("'my sweep'", 'name = "…"'))
+
+
+# -- sweep files -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_sweep_file_too_big_or_not_a_file(tmp_path, sweep):
+    import os
+
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * (1024 * 1024) + "\n")
+    refused(sweep, tmp_path, "run", str(big), says=("big.toml", "at most 1,048,576 bytes"))
+    os.mkfifo(tmp_path / "pipe.toml")
+    refused(sweep, tmp_path, "check", str(tmp_path / "pipe.toml"), says=("pipe.toml", "not a plain file"))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "train, says",
+    [
+        ('schedule = "[8.e-4, 20][nan, 40]"', ("train.schedule", "[nan, 40]", "finite")),
+        ("schedule = [[8e-4, 0], [8e-5, inf]]", ("train.schedule.breakpoints[1][1]", "finite number, got inf")),
+        ("weight_decay = nan", ("train.weight_decay", "finite number, got nan")),
+    ],
+    ids=["nan-in-notation", "inf-in-pairs", "nan-setting"],
+)
+def test_nan_or_inf_in_a_sweep_file_is_refused_before_the_study(tmp_path, sweep, train, says):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    sweep_file = write_sweep(folder, train=train)
+    refused(sweep, tmp_path, "run", str(sweep_file), says=("q.toml", *says))
+
+
+# -- workers and --max-trials ----------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_more_workers_than_runs_or_cores_is_refused(tmp_path, sweep):
+    import os
+
+    sweep_file = write_sweep(tmp_path)
+    refused(sweep, tmp_path, "run", str(sweep_file), "--workers", "3", says=("--workers: 3 workers for 2 runs", "at most 2"))
+    refused(
+        sweep, tmp_path, "run", str(sweep_file), "--gpus", "0,1", "--trials-per-gpu", "2",
+        says=("--gpus × --trials-per-gpu: 4 workers for 2 runs",),
+    )
+    cores = len(os.sched_getaffinity(0))
+    many = write_sweep(tmp_path, "many", text=SWEEP.format(name="many", train="").replace(
+        "weight_decay = [0.05, 0.2]", f"seed = [{', '.join(map(str, range(4 * cores + 1)))}]"
+    ))
+    refused(
+        sweep, tmp_path, "run", str(many), "--workers", str(4 * cores + 1),
+        says=(f"{4 * cores + 1} workers on {cores} CPU core", f"at most {4 * cores}"),
+    )
+
+
+@pytest.mark.timeout(120)
+def test_max_trials_0_only_creates_the_study_and_exits_0(tmp_path, sweep):
+    from results.store import ResultStore
+
+    sweep_file = write_sweep(tmp_path)
+    code, out, err = sweep("run", str(sweep_file), "--max-trials", "0")
+    assert code == 0, err
+    one_line(err, "study q: 2 run(s) registered, none trained", "sweep worker q")
+    with ResultStore("sqlite:///sweeps.db") as store:
+        assert [run["state"] for run in store.runs("q")] == ["waiting", "waiting"]
+    assert not (tmp_path / "checkpoints").exists()  # nothing trained, no worker started
+    code, _, err = sweep("resume", "q", "--max-trials", "0")
+    assert code == 0
+    one_line(err, "study q: 2 run(s) registered")

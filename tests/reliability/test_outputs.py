@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import run_without_override, snapshot, write_study
+from reliability_support import run_without_override, snapshot, write_study
 
 
 def _one_line(err: str, *words: str) -> None:
@@ -127,3 +127,27 @@ def test_an_unwritable_output_folder_is_one_line_and_nothing_written(tmp_path):
     assert result.returncode == 2, result.stderr
     _one_line(result.stderr, "--output out/t.csv", "is not writable")
     assert snapshot(folder) == before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("style", ["post", "raw"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path, sweep, style):
+    """OWASP: a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`; numbers stay numbers."""
+    import csv
+
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    labels = ("=HYPERLINK(\"http://x\")", "+1+2", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd", "3A")
+    write_study(url, labels=labels, comment="=cmd|' /C calc'!A0")
+    output = tmp_path / "table.csv"
+    code, _, err = sweep("export", "s", "--storage", url, "--format", "csv", "--style", style, "--output", str(output))
+    assert code == 0, err
+    with open(output, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    first = "#" if style == "post" else "label"
+    quoted = ["'" + label.replace("\r", "\n") for label in labels[:-1]]  # a CR would end the row
+    assert sorted(row[first] for row in rows) == sorted([*quoted, "3A"])
+    assert {row["comment"] for row in rows} == {"'=cmd|' /C calc'!A0"}
+    cells = [cell for row in rows for cell in row.values()]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r")]
+    negative = [cell for cell in cells if cell.startswith("-")]
+    assert all(float(cell) < 0 for cell in negative)  # a negative number is not quoted

@@ -1,0 +1,57 @@
+"""Limits on sweep files that no real study reaches: beyond them input is a mistake.
+
+The post's studies are 10–30 runs of ResNet56v2 for 60 epochs on 32×32×3 images with
+four breakpoints; these limits are orders of magnitude above that, and each error
+message says its limit. They keep a typo (`epochs = 6000000`, a grid of a million
+points, a pasted schedule of 10,000 breakpoints) from hanging `sweep check` or
+filling a disk.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: A sweep file's size in bytes.
+MAX_FILE_BYTES = 1024 * 1024
+#: Nesting of tables and arrays; a `[search]` over schedules needs 7.
+MAX_NESTING = 10
+#: Trials in a study: grid points plus explicit runs, or a search's `n_trials`.
+MAX_TRIALS = 10_000
+#: Breakpoints of one schedule.
+MAX_BREAKPOINTS = 100
+#: Epochs of one run.
+MAX_EPOCHS = 10_000
+#: ResNet v2 depth (ResNet-1001 is the deepest published).
+MAX_DEPTH = 1001
+#: Height and width of a synthetic image, and its channels.
+MAX_IMAGE_SIDE = 1024
+MAX_CHANNELS = 4
+#: Images per optimizer step.
+MAX_BATCH_SIZE = 65_536
+
+
+def nesting(value: object, limit: int = MAX_NESTING) -> int:
+    """How deeply tables and arrays nest in parsed TOML, counted up to `limit + 1`."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        children: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                children.extend(item.values())
+            elif isinstance(item, list):
+                children.extend(item)
+        if not children:
+            break
+        depth, level = depth + 1, children
+    return depth
+
+
+def grid_size(lengths: list[int]) -> int:
+    """The number of points of a grid with these lists of values."""
+    return math.prod(lengths) if lengths else 0
+
+
+__all__ = [
+    "MAX_BATCH_SIZE", "MAX_BREAKPOINTS", "MAX_CHANNELS", "MAX_DEPTH", "MAX_EPOCHS",
+    "MAX_FILE_BYTES", "MAX_IMAGE_SIDE", "MAX_NESTING", "MAX_TRIALS", "grid_size", "nesting",
+]
