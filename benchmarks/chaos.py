@@ -134,7 +134,9 @@ def snapshot(url: str) -> dict[str, dict[str, Any]]:
         with ResultStore(url, create=False) as store:
             return {
                 r["run_key"]: {"state": r["state"], "label": r["label"], "attempts": r["attempts"],
-                               "worker": r["worker"], "epochs": len(store.epochs(r["id"]))}
+                               "worker": r["worker"], "epochs": len(epochs := store.epochs(r["id"])),
+                               # an epoch trained again changes no count but is progress
+                               "trainings": sum(e["trainings"] for e in epochs)}
                 for r in store.runs(STUDY)
             }
     except Exception:  # noqa: BLE001 - no database yet: killed before it was made
@@ -402,8 +404,8 @@ def _faults(args: argparse.Namespace, delays: list[float], file: Path, url: str,
     for run in left.values():
         print(f"  not complete: run {run['label']}: {run['state']}, attempts {run['attempts']}, "
               f"{run['epochs']}/{args.epochs} epochs recorded", flush=True)
-    bad_files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*.npz.bad"))
-    named_bad = sum("damaged" in p.read_text(errors="replace") for p in checkpoints.rglob("train.log"))
+    bad_files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*.npz.bad*"))
+    named_bad = sum(p.read_text(errors="replace").count("is damaged") for p in checkpoints.rglob("train.log"))
     for path in bad_files:
         print(f"  damaged checkpoint kept aside: {path}", flush=True)
     landed = sum(k.killed for k in kills)
