@@ -134,7 +134,9 @@ def snapshot(url: str) -> dict[str, dict[str, Any]]:
         with ResultStore(url, create=False) as store:
             return {
                 r["run_key"]: {"state": r["state"], "label": r["label"], "attempts": r["attempts"],
-                               "worker": r["worker"], "epochs": len(store.epochs(r["id"]))}
+                               "worker": r["worker"], "epochs": len(epochs := store.epochs(r["id"])),
+                               # an epoch trained again changes no count but is progress
+                               "trainings": sum(e["trainings"] for e in epochs)}
                 for r in store.runs(STUDY)
             }
     except Exception:  # noqa: BLE001 - no database yet: killed before it was made
@@ -211,12 +213,14 @@ def kill_round(number: int, delay: float, file: Path, url: str, folder: Path, ar
     return Kill(number, delay, True, phase, landed, at_risk)
 
 
-def _running_checkpoints(url: str, checkpoints: Path, min_epochs: int) -> list[Path]:
-    """The latest checkpoints of running runs that have trained `min_epochs` or more."""
+def _running_checkpoints(url: str, checkpoints: Path, min_epochs: int, since: float) -> list[Path]:
+    """The latest checkpoints, written after `since` (this round), of running runs that
+    have trained `min_epochs` or more: so that the one before is there to fall back to."""
     found = []
     for key, run in snapshot(url).items():
         path = checkpoints / STUDY / key / "checkpoint.npz"
-        if run["state"] == "running" and run["epochs"] >= min_epochs and path.is_file():
+        if (run["state"] == "running" and run["epochs"] >= min_epochs and path.is_file()
+                and path.stat().st_mtime > since):
             found.append(path)
     return found
 
@@ -225,10 +229,11 @@ def truncate_round(number: int, file: Path, url: str, folder: Path, checkpoints:
                    args: argparse.Namespace) -> str:
     """Starts the sweep, kills it once a run has checkpointed its 2nd epoch, and cuts that
     checkpoint to half its size. Returns what it did."""
+    since = time.time()
     process = start_sweep(file, url, workers=args.workers, cwd=folder, log=folder / f"truncate-{number}.log")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        found = _running_checkpoints(url, checkpoints, 2)
+        found = _running_checkpoints(url, checkpoints, 2, since)
         if found:
             kill_group(process)
             size = found[0].stat().st_size
@@ -291,7 +296,7 @@ def full_disk_round(number: int, file: Path, url: str, folder: Path, checkpoints
     filler.unlink()
     text = log.read_text(errors="replace")
     named = "disk full" in text
-    said = next((line for line in text.splitlines() if "disk full" in line), "")
+    said = next((line for line in text.splitlines() if "disk full" in line and not line.startswith("{")), "")
     return (f"disk full; the sweep stopped by itself after {stopped_after:.1f} s (exit {code}), "
             f"saying: {said.strip()[:160]!r}; freed after {max(stopped_after, args.full_seconds):.1f} s"), named
 
@@ -399,8 +404,8 @@ def _faults(args: argparse.Namespace, delays: list[float], file: Path, url: str,
     for run in left.values():
         print(f"  not complete: run {run['label']}: {run['state']}, attempts {run['attempts']}, "
               f"{run['epochs']}/{args.epochs} epochs recorded", flush=True)
-    bad_files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*.npz.bad"))
-    named_bad = sum("damaged" in p.read_text(errors="replace") for p in checkpoints.rglob("train.log"))
+    bad_files = sorted(str(p.relative_to(checkpoints)) for p in checkpoints.rglob("*.npz.bad*"))
+    named_bad = sum(p.read_text(errors="replace").count("is damaged") for p in checkpoints.rglob("train.log"))
     for path in bad_files:
         print(f"  damaged checkpoint kept aside: {path}", flush=True)
     landed = sum(k.killed for k in kills)

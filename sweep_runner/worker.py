@@ -435,8 +435,9 @@ def death_outcome(returncode: int, log_path: Path) -> dict[str, Any]:
     if (returncode == EXIT_DISK_FULL or any("No space left on device" in line for line in lines[-50:])
             or (returncode != 0 and disk_full(None, log_path.parent))):
         cause = next((line for line in reversed(lines) if "No space left on device" in line), "")
-        return {"status": "failed", "failure_kind": "disk_full",
-                "failure_reason": f"{DISK_FULL} (No space left on device)" + (f": {cause}" if cause else "")}
+        reason = cause if cause.startswith(DISK_FULL) else (  # the child's own line says it all
+            f"{DISK_FULL} (No space left on device)" + (f": {cause}" if cause else ""))
+        return {"status": "failed", "failure_kind": "disk_full", "failure_reason": reason}
     if returncode == EXIT_INPUT_ERROR and lines:
         return {"status": "failed", "failure_kind": "input", "failure_reason": lines[-1]}
     if returncode < 0:

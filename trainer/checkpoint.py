@@ -165,7 +165,7 @@ def load(directory: Path, run_key: str, instance: str | None = None) -> Checkpoi
         try:
             loaded = _read(path)
         except DAMAGED as error:
-            bad = path.with_name(path.name + ".bad")
+            bad = _aside(path)
             os.replace(path, bad)
             log.warning("checkpoint %s is damaged (%s: %s): moved to %s; falling back to the epoch before",
                         path, type(error).__name__, error, bad.name)
@@ -173,6 +173,15 @@ def load(directory: Path, run_key: str, instance: str | None = None) -> Checkpoi
         _check_owner(directory, loaded.state.run_key, run_key, loaded.state.instance, instance)
         return loaded
     return None
+
+
+def _aside(path: Path) -> Path:
+    """`checkpoint.npz.bad`, or `.bad.2`, … when an earlier bad file is kept there."""
+    bad, number = path.with_name(path.name + ".bad"), 1
+    while bad.exists():
+        number += 1
+        bad = path.with_name(f"{path.name}.bad.{number}")
+    return bad
 
 
 def _read(path: Path) -> Checkpoint:
