@@ -20,7 +20,7 @@ from tiny_sweeps import sweep_text
 SWEEP = [sys.executable, "-m", "sweep_runner"]
 # A subprocess that a test waits for: long enough for a loaded 2-core machine, short
 # enough that a hang fails the test before pytest-timeout has to kill it.
-RUN_TIMEOUT = 240.0
+RUN_TIMEOUT = 280.0
 
 
 def write_sweep(
@@ -75,7 +75,7 @@ def _lines(process: subprocess.Popen) -> queue.Queue:
 
 
 def wait_for(
-    process: subprocess.Popen, predicate: Callable[[dict[str, Any]], bool], timeout: float = 120.0
+    process: subprocess.Popen, predicate: Callable[[dict[str, Any]], bool], timeout: float = 180.0
 ) -> dict[str, Any]:
     """Reads the JSON-lines log until an event matches.
 

@@ -22,7 +22,7 @@ def _run(url: str, study: str) -> dict:
                 "trainings": [e["trainings"] for e in store.epochs(only["id"])]}
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
 def test_a_first_stop_ends_the_run_after_its_epoch_and_resume_finishes(tmp_path: Path, how: str) -> None:
     """Ctrl-C reaches the terminal's whole process group; a scheduler's pre-emption
@@ -51,7 +51,7 @@ def test_a_first_stop_ends_the_run_after_its_epoch_and_resume_finishes(tmp_path:
     assert finished["trainings"] == [1, 1, 1]  # stopped at an epoch's end: nothing twice
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     # 1400 digits: an epoch of a few seconds, so that the second press lands inside it.
     sweep = write_sweep(tmp_path, "twice", epochs=5, space="weight_decay = [0.1]", train_size=1400)
