@@ -294,9 +294,8 @@ class Worker:
         params: dict[str, Any] = {}
         for key, choice in sweep.search.space.items():
             if choice.choices is not None:
-                values = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in choice.choices]
-                picked = trial.suggest_categorical(key, values)
-                params[key] = json.loads(picked) if isinstance(picked, str) and picked[:1] in "[{" else picked
+                labels = choice_labels(choice.choices)
+                params[key] = choice.choices[labels.index(trial.suggest_categorical(key, labels))]
             elif _is_integer_setting(key) and choice.step is None:
                 params[key] = trial.suggest_int(key, int(choice.low), int(choice.high), log=choice.log)
             else:
@@ -402,6 +401,24 @@ def objective_values(epochs: list[dict[str, Any]], sweep: Any) -> list[float]:
     reached = [epoch for epoch, a in accs if a >= sweep.report.threshold]
     threshold_epoch = float(reached[0]) if reached else float(len(epochs) + 1)
     return [best, threshold_epoch]
+
+
+def choice_labels(choices: list[Any]) -> list[Any]:
+    """What Optuna suggests for `choices`: one distinct label per choice, mapped back by
+    position, so that a choice (a schedule in the post's notation, a table) is never
+    decoded from its label.
+
+    A number, string, bool or None is its own label (the dashboard shows the values);
+    a list or a table is its JSON text. Labels that would compare equal (1 and 1.0 and
+    true, or a string "[1, 2]" and the list [1, 2]) are numbered instead.
+
+    Args:
+        choices: the `{choices = [...]}` of one key of `[search.space]`.
+    """
+    labels = [c if c is None or isinstance(c, (str, int, float)) else json.dumps(c) for c in choices]
+    if len(set(labels)) < len(labels):
+        labels = [f"{i + 1}: {label}" for i, label in enumerate(labels)]
+    return labels
 
 
 def _is_integer_setting(key: str) -> bool:
