@@ -107,6 +107,18 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
     raise InputError(f"--storage {shown}: {parsed.drivername} is not supported; use {ALLOWED_URLS}")
 
 
+def _stays_empty(path: Path, wait: float = 3.0) -> bool:
+    """Whether the file is empty, and stays so for `wait` seconds: another `sweep run`
+    started at the same moment may just have created it, and writes its header at
+    once."""
+    deadline = time.monotonic() + wait
+    while path.stat().st_size == 0:
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def _is_sqlite_database(path: Path) -> bool:
     """Whether SQLite takes the file for a database, asked of SQLite itself.
 
@@ -150,7 +162,7 @@ def _check_sqlite_file(path: Path, shown: str, *, must_exist: bool) -> None:
         raise InputError(f"--storage {shown}: {path} is not a plain file, not a database file")
     if not os.access(path, os.R_OK):
         raise InputError(f"--storage {shown}: cannot read {path}: permission denied")
-    if path.stat().st_size == 0:
+    if _stays_empty(path):
         raise InputError(
             f"--storage {shown}: {path} is an empty file, not a database: remove it, or "
             "give --storage another file"
