@@ -161,9 +161,11 @@ def creation_lock(url: str) -> Iterator[None]:
     Args:
         url: the storage URL (checked).
     """
+    from sqlalchemy.engine import make_url
+
     from results.store import check_url, create_engine_for
 
-    parsed = check_url(url)
+    parsed = make_url(url)  # not check_url: the file may be half made by the lock's holder
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if not database or database == ":memory:" or database.startswith("file:"):
@@ -176,7 +178,7 @@ def creation_lock(url: str) -> Iterator[None]:
         finally:
             os.close(descriptor)  # releases the lock
         return
-    engine = create_engine_for(parsed)
+    engine = create_engine_for(check_url(url))
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STUDY_LOCK})

@@ -25,7 +25,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from results.models import EPOCH_FIELDS, EPOCHS, FINAL_STATES, REQUIRED_EPOCH_FIELDS, RUN_STATES, RUNS, utcnow
-from results.outputs import SQLITE_HEADER
 from results.schema import RESULT_TABLES, ensure_schema
 from sweeps.errors import InputError
 
@@ -108,6 +107,43 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
     raise InputError(f"--storage {shown}: {parsed.drivername} is not supported; use {ALLOWED_URLS}")
 
 
+def _stays_empty(path: Path, wait: float = 3.0) -> bool:
+    """Whether the file is empty, and stays so for `wait` seconds: another `sweep run`
+    started at the same moment may just have created it, and writes its header at
+    once."""
+    deadline = time.monotonic() + wait
+    while path.stat().st_size == 0:
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _is_sqlite_database(path: Path) -> bool:
+    """Whether SQLite takes the file for a database, asked of SQLite itself.
+
+    Not `open()` and a look at the header: POSIX locks belong to the process, and
+    closing any descriptor of the file drops every lock this process's SQLite
+    connections hold on it. Another process's last connection then deletes the WAL
+    those connections still read, and they see the database as it was, for ever (a
+    `sweep run` front that never saw its runs change). SQLite's own opens keep the
+    descriptor while a lock is held.
+    """
+    # Immutable: no lock, no -wal or -shm made or left; page 1 is all it reads.
+    location = pathname2url(os.path.abspath(path))
+    try:
+        connection = sqlite3.connect(f"file:{location}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return True  # it cannot be opened here: opening it for real says why
+    try:
+        connection.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as error:
+        return "not a database" not in str(error)
+    finally:
+        connection.close()
+    return True
+
+
 def _check_sqlite_file(path: Path, shown: str, *, must_exist: bool) -> None:
     if not path.parent.exists():
         raise InputError(f"--storage {shown}: folder {path.parent} does not exist")
@@ -124,17 +160,14 @@ def _check_sqlite_file(path: Path, shown: str, *, must_exist: bool) -> None:
         raise InputError(f"--storage {shown}: {path} is a folder, not a database file")
     if not stat.S_ISREG(mode):
         raise InputError(f"--storage {shown}: {path} is not a plain file, not a database file")
-    try:
-        with open(path, "rb") as stream:
-            header = stream.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise InputError(f"--storage {shown}: cannot read {path}: {error.strerror}") from None
-    if not header:
+    if not os.access(path, os.R_OK):
+        raise InputError(f"--storage {shown}: cannot read {path}: permission denied")
+    if _stays_empty(path):
         raise InputError(
             f"--storage {shown}: {path} is an empty file, not a database: remove it, or "
             "give --storage another file"
         )
-    if header != SQLITE_HEADER:
+    if not _is_sqlite_database(path):
         raise InputError(
             f"--storage {shown}: {path} is not a SQLite database (it does not begin with "
             "SQLite's header): give --storage the sweep's database"

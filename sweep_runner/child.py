@@ -87,10 +87,15 @@ def die_with_parent(parent_pid: int | None, signum: int = signal.SIGKILL) -> Non
         os._exit(1)
 
 
-def record_measurements(trial: Any, epochs: list[dict[str, Any]]) -> None:
+def record_measurements(set_user_attr: Any, epochs: list[dict[str, Any]]) -> None:
     """Puts the run's last epoch's measurements (EMA validation, test, the kernels'
     norms, effective LR and rotation) and its best EMA val_acc into the trial's user
-    attributes, under the epoch columns' names; None where not measured."""
+    attributes, under the epoch columns' names; None where not measured.
+
+    Args:
+        set_user_attr: sets one user attribute of the attempt's trial.
+        epochs: the run's stored epochs.
+    """
     from results.metrics import best_epoch
     from results.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
 
@@ -101,12 +106,12 @@ def record_measurements(trial: Any, epochs: list[dict[str, Any]]) -> None:
         return float(value) if value is not None and math.isfinite(value) else None
 
     for name in EPOCH_FIELDS[len(REQUIRED_EPOCH_FIELDS):]:
-        trial.set_user_attr(name, plain(epochs[-1].get(name)))
+        set_user_attr(name, plain(epochs[-1].get(name)))
     epoch, value = best_epoch(
         [e["epoch"] for e in epochs], [math.nan if e.get("val_acc_ema") is None else e["val_acc_ema"] for e in epochs]
     )
-    trial.set_user_attr("val_acc_ema_best", plain(value))
-    trial.set_user_attr("epoch_best_ema", epoch)
+    set_user_attr("val_acc_ema_best", plain(value))
+    set_user_attr("epoch_best_ema", epoch)
 
 
 def main(spec_path: str) -> int:
@@ -162,7 +167,10 @@ def main(spec_path: str) -> int:
         where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
         reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
         return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
-    record_measurements(trial, store.epochs(spec.run_id))
+    # Through the storage's public API: the trial was made by the worker.
+    record_measurements(
+        lambda key, value: storage.set_trial_user_attr(spec.trial_id, key, value), store.epochs(spec.run_id)
+    )
     outcome = {
         "status": "pruned" if pruned and result.status == "stopped" else result.status,
         "failure_reason": (

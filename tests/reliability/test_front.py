@@ -84,3 +84,25 @@ def test_a_run_under_a_dead_worker_shows_as_interrupted(tmp_path: Path) -> None:
     table = _render(overview(store))
     assert "interrupted" in table and "running" not in table
     store.close()
+
+
+@pytest.mark.timeout(60)
+def test_the_front_sees_what_workers_write_after_it_opened_the_store_twice(tmp_path: Path) -> None:
+    """`sweep run` opens the store twice (the study, then the monitor). Checking the
+    file by hand the second time dropped SQLite's locks of the first: a worker's last
+    connection deleted the WAL, and the monitor saw its runs "waiting" for ever."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    first, run_id = _store(tmp_path)
+    monitor_store = ResultStore(url)
+    assert monitor_store.runs("lr")[0]["state"] == "waiting"
+    worker = (
+        "from results.store import ResultStore; import sys; "
+        "s = ResultStore(sys.argv[1]); s.finish_run(s.runs('lr')[0]['id'], 'failed', failure_reason='x')"
+    )
+    subprocess.run([sys.executable, "-c", worker, url], check=True)
+    assert monitor_store.runs("lr")[0]["state"] == "failed"
+    first.close()
+    monitor_store.close()
