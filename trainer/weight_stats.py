@@ -88,8 +88,13 @@ def snapshot(kernels: tuple[Any, ...]) -> list[np.ndarray]:
     return [np.array(keras.ops.convert_to_numpy(kernel), dtype=np.float64) for kernel in kernels]
 
 
+def _squares(value: np.ndarray) -> float:
+    # Not np.linalg.norm: its BLAS dot spins threads against the training's on a busy CPU.
+    return float(np.sum(np.square(value)))
+
+
 def _norm(values: list[np.ndarray]) -> float:
-    return math.sqrt(sum(float(np.sum(np.square(v))) for v in values)) if values else math.nan
+    return math.sqrt(sum(_squares(v) for v in values)) if values else math.nan
 
 
 def angle(before: np.ndarray, after: np.ndarray) -> float:
@@ -99,11 +104,11 @@ def angle(before: np.ndarray, after: np.ndarray) -> float:
     epoch, where arccos of a cosine near 1 loses every digit. NaN for a zero kernel.
     """
     a, b = before.ravel(), after.ravel()
-    norm_a, norm_b = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    norm_a, norm_b = math.sqrt(_squares(a)), math.sqrt(_squares(b))
     if not (norm_a > 0 and norm_b > 0 and math.isfinite(norm_a) and math.isfinite(norm_b)):
         return math.nan
     u, v = a / norm_a, b / norm_b
-    return 2.0 * math.atan2(float(np.linalg.norm(u - v)), float(np.linalg.norm(u + v)))
+    return 2.0 * math.atan2(math.sqrt(_squares(u - v)), math.sqrt(_squares(u + v)))
 
 
 def weight_stats(groups: KernelGroups, learning_rate: float, before: list[np.ndarray]) -> dict[str, float]:
@@ -126,7 +131,7 @@ def weight_stats(groups: KernelGroups, learning_rate: float, before: list[np.nda
             per_stage[stage_of[id(kernel)]].append(value)
         if id(kernel) in invariant_ids:
             invariant.append(value)
-    norms = [float(np.linalg.norm(v)) for v in invariant]
+    norms = [math.sqrt(_squares(v)) for v in invariant]
     return {
         "weight_norm": _norm(every),
         "weight_norm_stage1": _norm(per_stage[0]),

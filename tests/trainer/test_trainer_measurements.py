@@ -116,3 +116,21 @@ def test_m_changes_the_ema_columns_only_and_decay_shrinks_the_kernels(tmp_path):
     for m in (0.5, 0.999):
         assert runs[0.5, m][-1].weight_norm < runs[0.0, m][-1].weight_norm
         assert runs[0.5, m][-1].effective_lr > runs[0.0, m][-1].effective_lr
+
+
+@pytest.mark.timeout(120)
+def test_without_evaluate_ema_or_a_split_those_columns_stay_nan(tmp_path, tiny_config):
+    from trainer import train
+
+    config = tiny_config(epochs=1, evaluate_ema=False)
+    assert config.run_key == tiny_config(epochs=1).run_key  # only measures: the same run
+    records: list[EpochRecord] = []
+    train(config, records.append, tmp_path)
+    (record,) = records
+    # No EMA validation asked for, validation is the test set: not measured.
+    assert all(math.isnan(getattr(record, c)) for c in ("val_loss_ema", "val_acc_ema", "test_loss", "test_acc"))
+    # The kernels are always measured: 1 + 3 stages, the norms add up.
+    stages = [record.weight_norm_stage1, record.weight_norm_stage2, record.weight_norm_stage3]
+    assert all(s > 0 for s in stages) and sum(s * s for s in stages) < record.weight_norm**2
+    # he_normal kernels have ‖w‖ ≈ √(2·filters) ≥ √32, so lr/‖w‖ is well below lr.
+    assert 0 < record.effective_lr < record.lr / 4 and 0 < record.angular_update < math.pi / 2
