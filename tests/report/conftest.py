@@ -70,11 +70,11 @@ def make_study(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    created = optuna.create_study(study_name=study, storage=url, direction="maximize")
-    created.set_user_attr("sweep_file", SWEEP_TEXT.format(study=study))
-    created.set_user_attr("sweep_path", f"sweeps/{study}.toml")
     runs = []
-    with ResultStore(url) as store:
+    with ResultStore(url) as store:  # first: the store refuses a database of plain Optuna
+        created = optuna.create_study(study_name=study, storage=url, direction="maximize")
+        created.set_user_attr("sweep_file", SWEEP_TEXT.format(study=study))
+        created.set_user_attr("sweep_path", f"sweeps/{study}.toml")
         points = [(lam, alpha, seed) for seed in range(copies) for lam in lambdas for alpha in alphas]
         for number, (lam, alpha, seed) in enumerate(points):
             config = RunConfig(dataset="digits", depth=11, weight_decay=lam, learning_rate=alpha, seed=seed,
