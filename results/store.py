@@ -25,7 +25,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from results.models import EPOCH_FIELDS, EPOCHS, FINAL_STATES, REQUIRED_EPOCH_FIELDS, RUN_STATES, RUNS, utcnow
-from results.outputs import SQLITE_HEADER
 from results.schema import RESULT_TABLES, ensure_schema
 from sweeps.errors import InputError
 
@@ -124,21 +123,29 @@ def _check_sqlite_file(path: Path, shown: str, *, must_exist: bool) -> None:
         raise InputError(f"--storage {shown}: {path} is a folder, not a database file")
     if not stat.S_ISREG(mode):
         raise InputError(f"--storage {shown}: {path} is not a plain file, not a database file")
-    try:
-        with open(path, "rb") as stream:
-            header = stream.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise InputError(f"--storage {shown}: cannot read {path}: {error.strerror}") from None
-    if not header:
+    if path.stat().st_size == 0:
         raise InputError(
             f"--storage {shown}: {path} is an empty file, not a database: remove it, or "
             "give --storage another file"
         )
-    if header != SQLITE_HEADER:
-        raise InputError(
-            f"--storage {shown}: {path} is not a SQLite database (it does not begin with "
-            "SQLite's header): give --storage the sweep's database"
-        )
+    # Through SQLite, never open(): closing any descriptor of the database file drops
+    # every POSIX lock this process's SQLite connections hold on it (SQLite defers its
+    # own closes while a lock is held), and a connection that lost its locks reads a
+    # stale snapshot for ever: `sweep run`'s front process saw no progress at all.
+    try:
+        probe = sqlite3.connect(read_only_sqlite_uri(path), uri=True, timeout=BUSY_TIMEOUT)
+        try:
+            probe.execute("PRAGMA query_only = ON")
+            probe.execute("PRAGMA schema_version").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as error:
+        if "not a database" in str(error):
+            raise InputError(
+                f"--storage {shown}: {path} is not a SQLite database (it does not begin with "
+                "SQLite's header): give --storage the sweep's database"
+            ) from None
+        raise InputError(f"--storage {shown}: cannot read {path}: {error}") from None
 
 
 def check_writable(url: str | URL) -> None:
