@@ -109,6 +109,17 @@ def record_measurements(trial: Any, epochs: list[dict[str, Any]]) -> None:
     trial.set_user_attr("epoch_best_ema", epoch)
 
 
+class _TrialAttrs:
+    """`set_user_attr` of the trial the worker made (not one of `ask`), through the
+    storage's public API, for `record_measurements`."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        self.storage, self.trial_id = storage, trial_id
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.storage.set_trial_user_attr(self.trial_id, key, value)
+
+
 def main(spec_path: str) -> int:
     spec = ChildSpec.read(Path(spec_path))
     die_with_parent(spec.parent_pid)
@@ -162,7 +173,7 @@ def main(spec_path: str) -> int:
         where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
         reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
         return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
-    record_measurements(trial, store.epochs(spec.run_id))
+    record_measurements(_TrialAttrs(storage, spec.trial_id), store.epochs(spec.run_id))
     outcome = {
         "status": "pruned" if pruned and result.status == "stopped" else result.status,
         "failure_reason": (
