@@ -19,6 +19,7 @@ HERE = Path(__file__).parent
 BENCHMARKS = (
     "trainer_throughput",
     "export_speed",
+    "report_page",
     "dispatch_overhead",
     "concurrency",
     "worker_memory",

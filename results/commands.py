@@ -160,14 +160,11 @@ def report_command(study: str, *, storage: str, output: str | None = None) -> in
     """
     from results.report import check_report_path, default_output, write_report
 
-    try:
-        path = check_report_path(output or str(default_output(study)), storage)
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    path = check_report_path(output or str(default_output(study)), storage)
     with open_store(storage) as store:
         require_study(store, study)
-        write_report(store, study, path)
-    print(f"wrote the report of {study} to {path.resolve()}")
+        written = write_report(store, study, path)
+    print(f"wrote the report of {study} to {written}")
     return 0
 
 

@@ -1,24 +1,23 @@
 """`sweep report`: a study as one self-contained HTML page.
 
-    >>> from results.report import write_report
-    >>> write_report("sqlite:///sweeps.db", "quickstart", Path("quickstart.html"))
+    >>> from results.commands import open_store
+    >>> with open_store("sqlite:///sweeps.db") as store:
+    ...     write_report(store, "quickstart", Path("quickstart.html"))
 
-The page (`results.report_page`) is written whole or not at all: a temporary file in
-the same folder, renamed over the old page, so that a browser reloading it while
-`sweep run --report` rewrites it never reads half a page.
+The page (`results.report_page`) is written whole or not at all
+(`results.outputs.write_output`: a temporary file in the same folder, renamed over
+the old page), so that a browser reloading it while `sweep run --report` rewrites it
+never reads half a page.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
+from results.outputs import refuse_file, write_output
 from results.report_study import read_study_data
 from results.store import ResultStore
+from sweeps.errors import InputError
 
 SUFFIXES = (".html", ".htm")
 #: How often a running study's page reloads itself.
@@ -32,35 +31,25 @@ def default_output(study: str) -> Path:
     return Path(f"{file_part(study)}.html")
 
 
-def _database_files(storage: str) -> set[Path]:
-    """The files of a SQLite storage (the database, its WAL and shared memory)."""
-    try:
-        url = make_url(storage)
-    except ArgumentError:  # reported by the store, which checks the URL
-        return set()
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return set()
-    database = Path(url.database).resolve()
-    return {database, Path(f"{database}-wal"), Path(f"{database}-shm"), Path(f"{database}-journal")}
-
-
 def check_report_path(output: str, storage: str, *, flag: str = "--output") -> Path:
     """The page's path, checked before anything is read or written.
 
+    Besides what any output must not be (`results.outputs.refuse_file`: the storage
+    database, another SQLite file, a folder, a special file, in a missing or read-only
+    folder), the page must be named `.html`: it is written over, and a slip such as
+    `--output sweeps/grid.toml` must not replace a sweep file.
+
+    Returns:
+        The file to write (a link's target).
+
     Raises:
-        ValueError: one line naming the flag and what is allowed: not an `.html` name,
-            a folder, a missing folder, or the database itself.
+        InputError: one line naming the flag, the path and what is allowed.
     """
-    path = Path(output)
-    if path.suffix.lower() not in SUFFIXES:
-        raise ValueError(f"{flag} {output}: must be an .html file (the page is written over it)")
-    if path.is_dir():
-        raise ValueError(f"{flag} {output}: is a folder; give a file name ending in .html")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag} {output}: folder {path.parent} does not exist")
-    if path.resolve() in _database_files(storage):
-        raise ValueError(f"{flag} {output}: is the study's database; give another file name")
-    return path
+    from results.commands import storage_files
+
+    if Path(output).suffix.lower() not in SUFFIXES:
+        raise InputError(f"{flag} {output}: must be an .html file (the page is written over it)")
+    return refuse_file(output, flag=flag, protected=storage_files(storage))
 
 
 def build_report(store: ResultStore, study: str, *, reload_seconds: int | None = None) -> str:
@@ -76,7 +65,9 @@ def build_report(store: ResultStore, study: str, *, reload_seconds: int | None =
     return render_page(read_study_data(store, study), reload_seconds=reload_seconds)
 
 
-def write_report(store: ResultStore, study: str, path: Path, *, live: bool = False) -> Path:
+def write_report(
+    store: ResultStore, study: str, path: Path, *, live: bool = False, flag: str = "--output"
+) -> Path:
     """Writes a study's page atomically.
 
     Args:
@@ -85,30 +76,10 @@ def write_report(store: ResultStore, study: str, path: Path, *, live: bool = Fal
         path: the page's file (checked with `check_report_path`).
         live: the study is still running: the page reloads itself every
             `RELOAD_SECONDS`; the final write passes False and the page stays put.
+        flag: the option named if the path became something else since its check.
 
     Returns:
         The path written.
     """
-    write_atomic(build_report(store, study, reload_seconds=RELOAD_SECONDS if live else None), path)
-    return path
-
-
-def write_atomic(text: str, path: Path) -> None:
-    """Writes `path` whole or not at all: a temporary file beside it, renamed over it.
-
-    The page gets the permissions of any file the user creates (the umask's), not a
-    temporary file's 0600: it is meant to be shared.
-    """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    text = build_report(store, study, reload_seconds=RELOAD_SECONDS if live else None)
+    return write_output(path, text, flag=flag)

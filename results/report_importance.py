@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from results.store import ResultStore, read_only_engine_kwargs
+
 
 @dataclass(frozen=True)
 class Importances:
@@ -25,11 +27,11 @@ class Importances:
     note: str = ""
 
 
-def param_importances(url: str, study: str, objective: str = "val_acc") -> Importances:
+def param_importances(store: ResultStore, study: str, objective: str = "val_acc") -> Importances:
     """The importance of each searched quantity for the first objective.
 
     Args:
-        url: the storage URL, password included.
+        store: an open store of the study's database (read-only or not).
         study: the study's name.
         objective: the study's first objective (`val_acc` or `threshold_epoch`).
     """
@@ -37,7 +39,12 @@ def param_importances(url: str, study: str, objective: str = "val_acc") -> Impor
     from optuna.trial import TrialState
 
     target_name = "best val_acc" if objective == "val_acc" else objective.replace("_", " ")
-    storage = optuna.storages.RDBStorage(url, skip_table_creation=True, skip_compatibility_check=True)
+    storage = optuna.storages.RDBStorage(
+        store.url.render_as_string(hide_password=False),
+        engine_kwargs=read_only_engine_kwargs(store.url) if store.read_only else None,
+        skip_table_creation=True,
+        skip_compatibility_check=True,
+    )
     try:
         try:
             loaded = optuna.load_study(study_name=study, storage=storage)

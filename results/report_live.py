@@ -6,7 +6,8 @@ and attempt) and rewrites the page only when the answer changed, at most every
 `min_interval` seconds. Each write is atomic, and the page reloads itself while the
 study runs; `finish` writes the last page, which stays put.
 
-A page that cannot be written (a full disk, a folder removed) or a database busy for
+A page that cannot be written (a full disk, a folder removed, a folder or database
+put in its place) or a database busy for
 a moment must not stop a sweep: the sweep goes on, the page is tried again at the
 next change, and the first failure of each kind is logged.
 """
@@ -25,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from results.models import EPOCHS, RUNS
 from results.report import write_report
 from results.store import ResultStore
+from sweeps.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class LiveReport:
             if now == self._seen:
                 return False
             self._write(live=True)
-        except (OSError, OperationalError) as error:
+        except (OSError, OperationalError, InputError) as error:
             self._failed(error)
             return False
         self._seen = now
@@ -97,14 +99,14 @@ class LiveReport:
         """
         try:
             self._write(live=False)
-        except (OSError, OperationalError) as error:
+        except (OSError, OperationalError, InputError) as error:
             self._failed(error)
             return False
         return True
 
     def _write(self, *, live: bool) -> None:
         self._written_at = time.monotonic()
-        write_report(self.store, self.study, self.path, live=live)
+        write_report(self.store, self.study, self.path, live=live, flag="--report")
         self.writes += 1
 
     def _failed(self, error: Exception) -> None:

@@ -131,7 +131,5 @@ def read_study_data(store: ResultStore, study: str, *, importances: bool = True)
         from results.report_importance import param_importances
 
         objectives = (data.sweep.get("study") or {}).get("objectives") or ["val_acc"]
-        data.importances = param_importances(
-            store.url.render_as_string(hide_password=False), study, str(objectives[0])
-        )
+        data.importances = param_importances(store, study, str(objectives[0]))
     return data

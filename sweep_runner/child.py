@@ -114,6 +114,7 @@ def record_measurements(set_user_attr: Any, epochs: list[dict[str, Any]]) -> Non
     set_user_attr("epoch_best_ema", epoch)
 
 
+
 def main(spec_path: str) -> int:
     spec = ChildSpec.read(Path(spec_path))
     die_with_parent(spec.parent_pid)

@@ -133,10 +133,7 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
     if args.report is not None:
         from results.report import check_report_path
 
-        try:
-            report = check_report_path(args.report, url, flag="--report")
-        except ValueError as error:
-            raise InputError(str(error)) from None
+        report = check_report_path(args.report, url, flag="--report")
     return Launch(
         checkpoints=checkpoints,
         data_dir=data_dir, max_trials=args.max_trials,

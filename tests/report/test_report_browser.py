@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import HOSTILE, make_study
+from conftest import HOSTILE, MEASURED, make_study
 from sweep_runner.cli import main
 
 
@@ -77,8 +77,11 @@ def test_report_opens_offline_with_a_row_per_run_and_every_point(browser: Any, r
                 assert opened.page.locator(f"#run-{run['run_id']} [data-figure]").count() == 0
                 continue
             points = opened.plot_points(f"run-{run['run_id']}")
-            for name in ("loss", "val_loss", "acc", "val_acc", "lr"):
+            # Run 2 stored every measurement: its second row of panels shows them all.
+            measured = MEASURED if run["label"] == "2" else ()
+            for name in ("loss", "val_loss", "acc", "val_acc", "lr", *measured):
                 assert points[name] == run["epochs"], (run["label"], name, points)
+            assert set(points) == {"loss", "val_loss", "acc", "val_acc", "lr", "schedule (configured)", *measured}
         overlay = opened.plot_points("val-loss")
         assert len(overlay) == sum(1 for run in runs if run["epochs"])
         assert set(overlay.values()) == {7}

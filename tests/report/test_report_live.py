@@ -94,7 +94,7 @@ def test_run_refuses_a_bad_report_path_before_anything_is_written(
     target = str(tmp_path / report)
     code = main(["run", str(sweep), "--storage", f"sqlite:///{tmp_path / 'sweeps.db'}", "--report", target])
     assert code == 2
-    assert capsys.readouterr().err == message.format(p=target, d=tmp_path) + "\n"
+    assert capsys.readouterr().err == message.format(p=target, d=tmp_path.resolve()) + "\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
 
 

@@ -101,21 +101,22 @@ def test_a_study_of_30_runs_of_60_epochs_is_under_10_mb(study_url: str, tmp_path
     ("output", "message"),
     [
         ("page.txt", "--output {o}: must be an .html file (the page is written over it)"),
-        ("folder.html", "--output {o}: is a folder; give a file name ending in .html"),
+        ("folder.html", "--output {o}: is a folder; give a file name"),
         ("missing/page.html", "--output {o}: folder {d}/missing does not exist"),
-        ("sweeps.html", "--output {o}: is the study's database; give another file name"),
+        ("sweeps.html", "--output {o}: is the storage database {d}/sweeps.html: writing it would destroy "
+                        "every result; give another file name"),
     ],
 )
 def test_report_refuses_bad_output_in_one_line(tmp_path: Path, capsys, output: str, message: str) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.html'}"  # a database whose name ends in .html
     make_study(url, "s", epochs=2)
     (tmp_path / "folder.html").mkdir()
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     target = str(tmp_path / output)
     assert main(["report", "s", "--storage", url, "--output", target]) == 2
     err = capsys.readouterr().err
-    assert err == message.format(o=target, d=tmp_path) + "\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert err == message.format(o=target, d=tmp_path.resolve()) + "\n"
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
 
 
 @pytest.mark.timeout(120)

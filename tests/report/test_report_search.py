@@ -30,11 +30,11 @@ def _search_study(url: str, trials: int) -> None:
     from optuna.distributions import FloatDistribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="search", storage=url, direction="maximize")
-    study.set_user_attr("sweep_file", SEARCH_TEXT.format(n=trials))
     distributions = {"weight_decay": FloatDistribution(0.01, 0.5, log=True),
                      "learning_rate": FloatDistribution(1e-4, 1e-2, log=True)}
-    with ResultStore(url) as store:
+    with ResultStore(url) as store:  # first: the store refuses a database of plain Optuna
+        study = optuna.create_study(study_name="search", storage=url, direction="maximize")
+        study.set_user_attr("sweep_file", SEARCH_TEXT.format(n=trials))
         for k in range(trials):
             lam, alpha = 0.01 * 1.5**k, 1e-4 * 10 ** ((k * 7 % 5) / 2.5)
             best = 0.9 - 0.05 * abs(math.log(lam / 0.1))
