@@ -10,13 +10,12 @@ the same folder, renamed over the old page, so that a browser reloading it while
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from results.outputs import refuse_file, write_output
 from results.report_study import read_study_data
 from results.store import ResultStore
 
@@ -60,6 +59,8 @@ def check_report_path(output: str, storage: str, *, flag: str = "--output") -> P
         raise ValueError(f"{flag} {output}: folder {path.parent} does not exist")
     if path.resolve() in _database_files(storage):
         raise ValueError(f"{flag} {output}: is the study's database; give another file name")
+    # Also: a link to a database, a FIFO, a read-only file or folder (InputError).
+    refuse_file(path, flag=flag, protected=_database_files(storage))
     return path
 
 
@@ -97,18 +98,7 @@ def write_atomic(text: str, path: Path) -> None:
     """Writes `path` whole or not at all: a temporary file beside it, renamed over it.
 
     The page gets the permissions of any file the user creates (the umask's), not a
-    temporary file's 0600: it is meant to be shared.
+    temporary file's 0600: it is meant to be shared; a link stays a link
+    (`results.outputs.write_output`).
     """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_output(path, text)
