@@ -11,6 +11,7 @@ link stays a link and its target is written.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable
@@ -124,26 +125,34 @@ def refuse_folder(path: Path | str, *, flag: str = "--output", protected: Iterab
     return Path(path)
 
 
-def write_output(path: Path | str, data: bytes | str, *, flag: str = "--output") -> Path:
+def write_output(path: Path | str, data: bytes | str) -> Path:
     """Writes an output file whole or not at all, checked once more just before.
 
     Args:
-        path: the output file (a link is followed).
+        path: the output file (a link is followed), checked with `refuse_file`.
         data: its contents; text is written as UTF-8.
-        flag: the option named in messages.
 
     Returns:
         The file written.
 
     Raises:
-        InputError: the path became a database, a folder or a special file since it
-            was checked.
+        FileExistsError: the path became a database or something other than a plain
+            file since it was checked; it is left as it is.
+        OSError: the write failed (its folder went away, the disk is full); the old
+            file, if any, is intact.
     """
     # Imported here: the atomic writer is shared with the trainer's checkpoints, and
     # reading results must not load the trainer package.
     from trainer.atomic_file import write_bytes_atomically
 
-    target = refuse_file(path, flag=flag)
+    target = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and (not stat.S_ISREG(mode) or is_sqlite_file(target)):
+        what = "a SQLite database" if stat.S_ISREG(mode) else _kind(mode)
+        raise FileExistsError(errno.EEXIST, f"is {what} now; not overwritten", str(path))
     return write_bytes_atomically(target, data.encode("utf-8") if isinstance(data, str) else data)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.request import pathname2url
 
-from sqlalchemy import Engine, create_engine, event, func, inspect, literal, or_, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, inspect, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
@@ -308,21 +308,35 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _refuse_plain_optuna(engine: Engine, shown: str) -> None:
-    """A database with Optuna studies but without the results tables was made by plain
-    Optuna (or another tool): its studies have no runs to show or continue.
+def _refuse_plain_optuna(engine: Engine, url: URL) -> None:
+    """A database with Optuna studies, none of them made by `sweep run` (which keeps
+    its sweep file with the study), and no results tables was made by plain Optuna or
+    another tool: its studies have no runs to show or continue.
 
     Raises:
         InputError: naming its studies.
     """
     with engine.connect() as connection:
         tables = set(inspect(connection).get_table_names())
-        if "studies" not in tables or RESULT_TABLES & tables:
-            return
-        names = list(connection.execute(text("SELECT study_name FROM studies ORDER BY study_name")).scalars())
-    if names:
+    if "studies" not in tables or RESULT_TABLES & tables:
+        return
+    import optuna
+
+    storage = optuna.storages.RDBStorage(
+        url.render_as_string(hide_password=False),
+        engine_kwargs=read_only_engine_kwargs(url),
+        skip_table_creation=True,
+        skip_compatibility_check=True,
+    )
+    try:
+        studies = storage.get_all_studies()
+    finally:
+        storage.remove_session()
+        storage.engine.dispose()
+    if studies and not any("sweep_file" in study.user_attrs for study in studies):
+        names = ", ".join(sorted(study.study_name for study in studies))
         raise InputError(
-            f"--storage {shown}: a database made by plain Optuna (its studies: {', '.join(names)}), "
+            f"--storage {safe_url(url)}: a database made by plain Optuna (its studies: {names}), "
             "not by `sweep run`; keras-sweep does not write into it: give --storage another database"
         )
 
@@ -332,7 +346,7 @@ def _check_tables(engine: Engine, url: URL) -> bool:
     Optuna, or tables of another revision, are refused."""
     if ensure_schema(engine, create=False, url=safe_url(url)):
         return True
-    _refuse_plain_optuna(engine, safe_url(url))
+    _refuse_plain_optuna(engine, url)
     return False
 
 

@@ -151,3 +151,16 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path, sweep,
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r")]
     negative = [cell for cell in cells if cell.startswith("-")]
     assert all(float(cell) < 0 for cell in negative)  # a negative number is not quoted
+
+
+@pytest.mark.timeout(60)
+def test_a_report_page_that_links_to_the_database_or_is_a_fifo_is_refused(study_db, sweep):
+    folder, url = study_db
+    (folder / "page.html").symlink_to(folder / "sweeps.db")
+    os.mkfifo(folder / "pipe.html")
+    before = snapshot(folder)
+    for page, says in (("page.html", "database"), ("pipe.html", "is a FIFO")):
+        code, _, err = sweep("report", "s", "--storage", url, "--output", str(folder / page))
+        assert code == 2
+        _one_line(err, page, says)
+    assert snapshot(folder) == before
