@@ -1,0 +1,127 @@
+"""Kinds of studies end to end: a two-objective grid (trained once for the session and
+read by Optuna's command line, `sweep db` and the tables) and a `[search]` whose failed
+trial is retried with the params the sampler chose."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from results.schema import SCHEMA_REVISION
+from results.store import ResultStore
+from sweeping import dedent, run, write_sweep
+from trained import EPOCHS, THRESHOLD, Trained
+
+
+def _objectives(rows: list[dict]) -> list[float]:
+    """[best val_acc, first epoch at the threshold, else one past the last]."""
+    accs = [(r["epoch"], r["val_acc"]) for r in rows]
+    reached = [epoch for epoch, acc in accs if acc >= THRESHOLD]
+    return [max(acc for _, acc in accs), float(reached[0] if reached else len(rows) + 1)]
+
+
+@pytest.mark.timeout(400)
+def test_a_two_objective_study_tells_both_values(trained: Trained) -> None:
+    study = optuna.load_study(study_name=trained.name, storage=trained.url)
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    with ResultStore(trained.url) as store:
+        runs = {r["label"]: r for r in store.runs(trained.name)}
+        for trial in trials:
+            rows = store.epochs(runs[trial.user_attrs["label"]]["id"])
+            assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
+            assert trial.values == pytest.approx(_objectives(rows))
+            assert trial.intermediate_values == {}  # Optuna cannot prune two objectives
+    assert {t.number for t in study.best_trials} <= {t.number for t in trials}
+    assert len(study.best_trials) >= 1
+    assert "val acc best" in trained.stdout  # the post-style table closes the sweep
+
+
+@pytest.mark.timeout(400)
+def test_the_optuna_command_line_lists_the_trials(trained: Trained) -> None:
+    optuna_cli = Path(sys.executable).parent / "optuna"
+    listed = subprocess.run(
+        [str(optuna_cli), "trials", "--study-name", trained.name, "--storage", trained.url, "-f", "json"],
+        capture_output=True, text=True, cwd=trained.folder, timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    trials = json.loads(listed.stdout)
+    assert sorted((t["state"], t["user_attrs"]["label"]) for t in trials) == [
+        ("COMPLETE", "λ=0.05"), ("COMPLETE", "λ=0.20")
+    ]
+    assert all(len(t["values"]) == 2 for t in trials)
+    studies = subprocess.run(
+        [str(optuna_cli), "studies", "--storage", trained.url], capture_output=True, text=True,
+        cwd=trained.folder, timeout=120,
+    )
+    assert studies.returncode == 0 and trained.name in studies.stdout
+
+
+@pytest.mark.timeout(400)
+def test_sweep_db_shows_and_migrates_the_schema(trained: Trained, tmp_path: Path) -> None:
+    current = run(["db", "current", "--storage", trained.url], tmp_path)
+    assert current.returncode == 0, current.stderr
+    assert current.stdout.strip().endswith(
+        f"results schema {SCHEMA_REVISION}; this keras-sweep: {SCHEMA_REVISION}"
+    )
+    # A database made by an older version: the tables without their revision stamp.
+    url = trained.copy_to(tmp_path)
+    assert run(["db", "stamp", "base", "--storage", url], tmp_path).returncode == 0
+    stamped = run(["db", "current", "--storage", url], tmp_path)
+    assert "results schema (none)" in stamped.stdout, stamped.stdout
+    missing = run(["db", "current", "--storage", f"sqlite:///{tmp_path / 'none.db'}"], tmp_path)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.timeout(600)
+def test_a_search_trial_is_retried_with_the_params_it_was_given(tmp_path: Path) -> None:
+    text = write_sweep(tmp_path, "base", epochs=1, space="", train_size=256).read_text()
+    sweep = tmp_path / "search.toml"
+    sweep.write_text(
+        text.replace('name = "base"', 'name = "search"') + dedent("""
+            [study]
+            max_retries = 1
+            [search]
+            sampler = "random"
+            n_trials = 1
+            seed = 3
+            space.weight_decay = {low = 0.01, high = 0.3, log = true}
+            space.learning_rate = {low = 5e-4, high = 3e-3, log = true}
+        """),
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    created = run(["run", str(sweep), "--storage", url, "--max-trials", "0"], tmp_path)
+    assert created.returncode == 0, created.stderr
+    # The first child crashes as it starts (planted through sitecustomize, which every
+    # Python process imports); the retry trains.
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(dedent(f"""
+        import os, signal, sys
+        if len(sys.argv) > 1 and sys.argv[-1].endswith("attempt.json"):
+            marker = {str(tmp_path / "crashed")!r}
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                os.kill(os.getpid(), signal.SIGSEGV)
+    """))
+    pythonpath = f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    joined = run(["worker", "search", "--storage", url], tmp_path, extra_env={"PYTHONPATH": pythonpath})
+    assert joined.returncode == 0, joined.stderr
+    first, retry = optuna.load_study(study_name="search", storage=url).trials
+    assert (first.state, retry.state) == (optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE)
+    assert set(first.params) == {"weight_decay", "learning_rate"}
+    assert retry.params == first.params and retry.distributions == first.distributions
+    with ResultStore(url) as store:
+        (only,) = store.runs("search")
+    assert only["state"] == "complete" and only["attempts"] == 2
+    assert only["config"]["weight_decay"] == pytest.approx(first.params["weight_decay"])
+    assert only["config"]["learning_rate"] == pytest.approx(first.params["learning_rate"])
