@@ -87,5 +87,5 @@ def test_model_command_prints_summary_and_counts(capsys: pytest.CaptureFixture[s
 
     assert model_command(56, "32,32,3") == 0
     out = capsys.readouterr().out
-    assert "conv2d" in out and "average_pooling2d" in out
+    assert "stem_conv (Conv2D)" in out and "stage3_block6_conv3" in out and "average_pooling2d" in out
     assert "1,673,738 parameters, 1,663,338 trainable, 10,400 non-trainable" in out

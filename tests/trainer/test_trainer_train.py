@@ -51,9 +51,13 @@ def test_reports_every_epoch_and_keeps_best_and_last(tiny_config, tmp_path: Path
     records, result = _train(config, tmp_path)
     assert [r.epoch for r in records] == [1, 2, 3]
     for record in records:
-        assert set(record.as_dict()) == {
-            "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"
-        }
+        assert list(record.as_dict()) == [
+            "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second",
+            "val_loss_ema", "val_acc_ema", "test_loss", "test_acc", "weight_norm", "weight_norm_stage1",
+            "weight_norm_stage2", "weight_norm_stage3", "effective_lr", "angular_update",
+        ]
+        # EMA on: measured; validation is the test set: no test columns.
+        assert 0.0 <= record.val_acc_ema <= 1.0 and math.isnan(record.test_acc)
         assert record.lr == pytest.approx(config.lr_at(record.epoch), rel=1e-6)
         assert record.seconds > 0 and record.images_per_second > 0
         assert 0.0 <= record.val_acc <= 1.0 and math.isfinite(record.val_loss)
