@@ -126,7 +126,7 @@ def test_the_trial_gets_the_last_epochs_measurements():
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trial = optuna.create_study().ask()
-    record_measurements(trial, [_epoch(1, 1.0), _epoch(2, 0.5, angular_update=math.nan)])
+    record_measurements(trial.set_user_attr, [_epoch(1, 1.0), _epoch(2, 0.5, angular_update=math.nan)])
     attrs = trial.user_attrs
     assert {name: attrs[name] for name in ("weight_norm", "val_acc_ema", "angular_update")} == {
         "weight_norm": 25.0, "val_acc_ema": pytest.approx(0.47), "angular_update": None,
