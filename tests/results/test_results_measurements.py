@@ -133,3 +133,21 @@ def test_the_trial_gets_the_last_epochs_measurements():
     }
     assert set(NEW_COLUMNS) <= set(attrs)
     assert (attrs["val_acc_ema_best"], attrs["epoch_best_ema"]) == (pytest.approx(0.47), 2)
+
+
+def test_sort_is_checked_and_orders_the_export(study_url, tmp_path, capsys):
+    from sweep_runner.cli import main
+    from sweeps.errors import InputError
+
+    with pytest.raises(InputError, match=r"^--sort bogus: must be one of file, label, val_acc_best"):
+        export_command("s", storage=study_url, sort="bogus")
+    with pytest.raises(InputError, match="must be one of file, label"):
+        results.load(study_url, "s", sort="bogus")
+    out = tmp_path / "sorted.csv"
+    assert main(["export", "s", "--storage", study_url, "--style", "raw", "--format", "csv",
+                 "--sort", "final_weight_norm", "--output", str(out)]) == 0
+    assert list(pd.read_csv(out)["label"]) == ["steady", "diverged"]  # 50 before inf
+    code = main(["export", "s", "--storage", study_url, "--sort", "bogus", "--output", str(tmp_path / "x.md")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--sort bogus" in err
+    assert not (tmp_path / "x.md").exists()
