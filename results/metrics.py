@@ -222,14 +222,18 @@ def _trend(v: FloatArray) -> FloatArray:
     lows = np.union1d(record, valleys)
     t = np.arange(n)
     left = lows[np.searchsorted(lows, t, side="right") - 1]
+    # The next valley after each epoch, else the next record low, else none (-1).
+    next_valley = np.searchsorted(valleys, t, side="right")
+    next_record = np.searchsorted(record, t, side="right")
+    right = np.where(
+        next_valley < len(valleys),
+        valleys[np.minimum(next_valley, len(valleys) - 1)] if len(valleys) else -1,
+        np.where(next_record < len(record), record[np.minimum(next_record, len(record) - 1)], -1),
+    )
     trend = v[left].copy()
-    for i in np.flatnonzero(~np.isin(t, lows)):
-        after = valleys[valleys > i]
-        if not after.size:
-            after = record[record > i]
-        if after.size:
-            j, k = left[i], after[0]
-            trend[i] = v[j] + (v[k] - v[j]) * (i - j) / (k - j)
+    between = ~np.isin(t, lows) & (right > 0)
+    j, k, i = left[between], right[between], t[between]
+    trend[between] = v[j] + (v[k] - v[j]) * (i - j) / (k - j)
     return trend
 
 
