@@ -61,3 +61,11 @@ def test_upgrading_a_revision_0001_database_keeps_every_row(tmp_path):
     third = store.epochs(1)[2]
     assert (third["val_acc_ema"], third["weight_norm"], third["angular_update"]) == (0.7, math.inf, None)
     store.close()
+    # And back: SQLite drops the columns by copying the table, every row with it.
+    command.downgrade(schema.alembic_config(url), "0001")
+    engine = create_engine(url)
+    assert not set(NEW_COLUMNS) & {c["name"] for c in inspect(engine).get_columns("epochs")}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT epoch, val_acc FROM epochs ORDER BY epoch")).all() == [
+            (1, 0.5), (2, 0.6), (3, 0.5)]
+    engine.dispose()
