@@ -289,7 +289,9 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
         figures.append({
             "data": [{
                 "type": "heatmap", "x": [_category(a) for a in alphas], "y": [_category(lam) for lam in lambdas],
-                "z": [values(row) for row in z], "colorscale": scale.removesuffix("_r"), "reversescale": scale.endswith("_r"), "texttemplate": f"%{{z:{fmt}}}",
+                "z": [values(row) for row in z], "texttemplate": f"%{{z:{fmt}}}",
+                # plotly.js knows no "_r" names: the Python package's reversed scales.
+                "colorscale": scale.removesuffix("_r"), "reversescale": scale.endswith("_r"),
                 "hovertemplate": f"λ %{{y}}<br>α %{{x}}<br>{title} %{{z}}<extra></extra>",
                 "xgap": 2, "ygap": 2,
             }],

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import HOSTILE, MEASURED, make_study
+from report_studies import HOSTILE, MEASURED, make_study
 from sweep_runner.cli import main
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import figures_of, make_study
+from report_studies import figures_of, make_study
 from results.report_live import LiveReport
 from results.store import ResultStore
 from sweeps.config import RunConfig

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOSTILE, figures_of, make_study
+from report_studies import HOSTILE, figures_of, make_study
 from results.report_json import script_code, script_json
 from sweep_runner.cli import main
 
 @pytest.mark.timeout(120)
 def test_script_json_is_strict_json_that_cannot_end_its_element() -> None:
-    value = {"label": "</script><!--<script>", "nan": math.nan, "inf": [math.inf, -math.inf, 1.5], "ls": "a\u2028b"}
+    value = {
+        "label": "</script><!--<script>", "nan": math.nan, "inf": [math.inf, -math.inf, 1.5], "ls": "a\u2028b"
+    }
     text = script_json(value)
     assert "<" not in text and ">" not in text and "\u2028" not in text
     assert json.loads(text) == {"label": "</script><!--<script>", "nan": None, "inf": [None, None, 1.5], "ls": "a\u2028b"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import figures_of
+from report_studies import figures_of
 from results.store import ResultStore
 from sweep_runner.cli import main
 from sweeps.config import RunConfig
