@@ -219,7 +219,8 @@ def val_loss_figure(runs: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         rows = by_run.get(run_id)
         if rows is None:
             continue
-        named = f"{label} (λ {format_number(decay)})" if not pd.isna(decay) else str(label)
+        # A grid's labels already say λ (`λ=0.05 α=8.e-4`).
+        named = str(label) if pd.isna(decay) or "λ" in str(label) else f"{label} (λ {format_number(decay)})"
         data.append({
             "type": "scatter", "mode": "lines", "name": plot_text(named),
             "x": [int(e) for e in rows["epoch"]], "y": values(rows["val_loss"]),
