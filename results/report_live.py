@@ -26,7 +26,6 @@ from sqlalchemy.exc import OperationalError
 from results.models import EPOCHS, RUNS
 from results.report import write_report
 from results.store import ResultStore
-from sweeps.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ class LiveReport:
             if now == self._seen:
                 return False
             self._write(live=True)
-        except (OSError, OperationalError, InputError) as error:
+        except (OSError, OperationalError) as error:
             self._failed(error)
             return False
         self._seen = now
@@ -99,14 +98,14 @@ class LiveReport:
         """
         try:
             self._write(live=False)
-        except (OSError, OperationalError, InputError) as error:
+        except (OSError, OperationalError) as error:
             self._failed(error)
             return False
         return True
 
     def _write(self, *, live: bool) -> None:
         self._written_at = time.monotonic()
-        write_report(self.store, self.study, self.path, live=live, flag="--report")
+        write_report(self.store, self.study, self.path, live=live)
         self.writes += 1
 
     def _failed(self, error: Exception) -> None:
