@@ -65,9 +65,7 @@ def build_report(store: ResultStore, study: str, *, reload_seconds: int | None =
     return render_page(read_study_data(store, study), reload_seconds=reload_seconds)
 
 
-def write_report(
-    store: ResultStore, study: str, path: Path, *, live: bool = False, flag: str = "--output"
-) -> Path:
+def write_report(store: ResultStore, study: str, path: Path, *, live: bool = False) -> Path:
     """Writes a study's page atomically.
 
     Args:
@@ -76,10 +74,13 @@ def write_report(
         path: the page's file (checked with `check_report_path`).
         live: the study is still running: the page reloads itself every
             `RELOAD_SECONDS`; the final write passes False and the page stays put.
-        flag: the option named if the path became something else since its check.
 
     Returns:
         The path written.
+
+    Raises:
+        OSError: the write failed; `FileExistsError` when the path became a database,
+            a folder or a special file since its check (left as it is).
     """
     text = build_report(store, study, reload_seconds=RELOAD_SECONDS if live else None)
-    return write_output(path, text, flag=flag)
+    return write_output(path, text)

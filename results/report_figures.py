@@ -219,7 +219,8 @@ def val_loss_figure(runs: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         rows = by_run.get(run_id)
         if rows is None:
             continue
-        named = f"{label} (λ {format_number(decay)})" if not pd.isna(decay) else str(label)
+        # A grid's labels already say λ (`λ=0.05 α=8.e-4`).
+        named = str(label) if pd.isna(decay) or "λ" in str(label) else f"{label} (λ {format_number(decay)})"
         data.append({
             "type": "scatter", "mode": "lines", "name": plot_text(named),
             "x": [int(e) for e in rows["epoch"]], "y": values(rows["val_loss"]),
@@ -289,7 +290,9 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
         figures.append({
             "data": [{
                 "type": "heatmap", "x": [_category(a) for a in alphas], "y": [_category(lam) for lam in lambdas],
-                "z": [values(row) for row in z], "colorscale": scale.removesuffix("_r"), "reversescale": scale.endswith("_r"), "texttemplate": f"%{{z:{fmt}}}",
+                "z": [values(row) for row in z], "texttemplate": f"%{{z:{fmt}}}",
+                # plotly.js knows no "_r" names: the Python package's reversed scales.
+                "colorscale": scale.removesuffix("_r"), "reversescale": scale.endswith("_r"),
                 "hovertemplate": f"λ %{{y}}<br>α %{{x}}<br>{title} %{{z}}<extra></extra>",
                 "xgap": 2, "ygap": 2,
             }],

@@ -64,6 +64,9 @@ def param_importances(store: ResultStore, study: str, objective: str = "val_acc"
         # fANOVA, seeded: how much of the objective's variance each quantity explains,
         # whatever the direction (Optuna 5's default, PED-ANOVA, ranks the quantities
         # that make the target low, wrong for val_acc), and the same on every rewrite.
+        if len({trial.values[0] for trial in complete}) < 2:
+            # fANOVA raises "zero total variance" rather than answer.
+            return Importances(target=target_name, note=f"every complete trial has the same {target_name}")
         values = optuna.importance.get_param_importances(
             loaded,
             evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),

@@ -7,8 +7,7 @@ and attempt) and rewrites the page only when the answer changed, at most every
 study runs; `finish` writes the last page, which stays put.
 
 A page that cannot be written (a full disk, a folder removed, a folder or database
-put in its place) or a database busy for
-a moment must not stop a sweep: the sweep goes on, the page is tried again at the
+put in its place) or a database busy for a moment must not stop a sweep: the sweep goes on, the page is tried again at the
 next change, and the first failure of each kind is logged.
 """
 
@@ -26,9 +25,9 @@ from sqlalchemy.exc import OperationalError
 from results.models import EPOCHS, RUNS
 from results.report import write_report
 from results.store import ResultStore
-from sweeps.errors import InputError
 
 logger = logging.getLogger(__name__)
+
 
 
 def progress(store: ResultStore, study: str) -> tuple[Any, ...]:
@@ -60,16 +59,23 @@ class LiveReport:
         path: the page (checked with `results.report.check_report_path`).
         min_interval: seconds between two writes at least: a fast study of many
             workers would otherwise rewrite the page on every poll.
+        busy_factor: after a write, wait this many times as long as it took: a page
+            of hundreds of runs takes seconds to build, and the front process must
+            keep its progress display live (4: at most a fifth of its time).
     """
 
-    def __init__(self, store: ResultStore, study: str, path: Path, *, min_interval: float = 2.0) -> None:
+    def __init__(
+        self, store: ResultStore, study: str, path: Path, *, min_interval: float = 2.0, busy_factor: float = 4.0
+    ) -> None:
         self.store = store
         self.study = study
         self.path = path
         self.min_interval = min_interval
+        self.busy_factor = busy_factor
         self.writes = 0
         self._seen: tuple[Any, ...] | None = None
         self._written_at = -math.inf
+        self._pause = min_interval
         self._failures: set[str] = set()
 
     def poll(self) -> bool:
@@ -78,14 +84,14 @@ class LiveReport:
         Returns:
             Whether the page was written.
         """
-        if time.monotonic() - self._written_at < self.min_interval:
+        if time.monotonic() - self._written_at < max(self.min_interval, self._pause):
             return False
         try:
             now = progress(self.store, self.study)
             if now == self._seen:
                 return False
             self._write(live=True)
-        except (OSError, OperationalError, InputError) as error:
+        except (OSError, OperationalError) as error:
             self._failed(error)
             return False
         self._seen = now
@@ -99,14 +105,17 @@ class LiveReport:
         """
         try:
             self._write(live=False)
-        except (OSError, OperationalError, InputError) as error:
+        except (OSError, OperationalError) as error:
             self._failed(error)
             return False
         return True
 
     def _write(self, *, live: bool) -> None:
         self._written_at = time.monotonic()
-        write_report(self.store, self.study, self.path, live=live, flag="--report")
+        try:
+            write_report(self.store, self.study, self.path, live=live)
+        finally:
+            self._pause = self.busy_factor * (time.monotonic() - self._written_at)
         self.writes += 1
 
     def _failed(self, error: Exception) -> None:

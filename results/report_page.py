@@ -201,9 +201,11 @@ def _study_plots(data: StudyData, figures: dict[str, Figure]) -> str:
     else:
         parts.append('<p class="note">No epochs stored yet.</p>')
     summaries, over = sweep_figures(data.runs, data.threshold)
-    parts.append(f"<h3>Best val_acc and threshold epoch</h3><p class=\"note\">{_e(over)}</p>" if not summaries
-                 else f"<h3>Best val_acc and threshold epoch, {_e(over)}</h3>")
-    parts += [_plot(f"sweep-{i}", figure, figures) for i, figure in enumerate(summaries)]
+    if summaries:
+        parts.append(f"<h3>Best val_acc and threshold epoch, {_e(over)}</h3>")
+        parts += [_plot(f"sweep-{i}", figure, figures) for i, figure in enumerate(summaries)]
+    else:
+        parts.append(f'<h3>Best val_acc and threshold epoch</h3><p class="note">{_e(over)}</p>')
     if data.importances is not None:
         parts.append("<h3>Importance of each searched quantity</h3>")
         if data.importances.values:

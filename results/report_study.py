@@ -93,10 +93,10 @@ class StudyData:
             except json.JSONDecodeError:
                 shown.append(text)
                 continue
-            parts = [f"{key} {value}" for key, value in versions.items() if key not in ("device", "backend_version")]
-            if "backend" in versions and "backend_version" in versions:
-                parts = [p for p in parts if not p.startswith("backend ")]
-                parts.append(f"{versions['backend']} {versions['backend_version']}")
+            # `keras 3.15.1, tensorflow 2.21.0`: the backend by its name; the device has its own line.
+            parts = [f"{k} {v}" for k, v in versions.items() if k not in ("device", "backend", "backend_version")]
+            if versions.get("backend"):
+                parts.append(f"{versions['backend']} {versions.get('backend_version', '')}".strip())
             shown.append(", ".join(parts))
         return list(dict.fromkeys(shown))
 

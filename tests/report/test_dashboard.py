@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port
+from report_studies import free_port
 
 
 def _dashboard_command() -> list[str]:

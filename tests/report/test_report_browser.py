@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import HOSTILE, MEASURED, make_study
+from report_studies import HOSTILE, MEASURED, make_study
 from sweep_runner.cli import main
 
 
@@ -119,3 +119,38 @@ def test_sorting_a_column_reorders_the_rows(browser: Any, report: tuple) -> None
         assert opened.errors == [] and opened.requests == []
     finally:
         opened.close()
+
+
+@pytest.mark.timeout(180)
+def test_a_live_page_reloads_itself_until_paused_and_a_final_one_never(browser: Any, study_url: str,
+                                                                       tmp_path: Path) -> None:
+    from results.commands import open_store
+    from results.report_page import render_page
+    from results.report_study import read_study_data
+
+    make_study(study_url, "live", epochs=3)
+    with open_store(study_url) as store:
+        data = read_study_data(store, "live")
+    live, final = tmp_path / "live.html", tmp_path / "final.html"
+    live.write_text(render_page(data, reload_seconds=1), encoding="utf-8")
+    final.write_text(render_page(data), encoding="utf-8")
+    for path, reloads in ((live, True), (final, False)):
+        opened = Opened(browser, path)
+        try:
+            loads: list[str] = []
+            opened.page.on("load", lambda: loads.append("load"))
+            opened.page.wait_for_timeout(2600)
+            assert (len(loads) >= 1) == reloads, (path.name, loads)
+            if reloads:
+                button = opened.page.locator("#pause-reload")
+                button.click()
+                assert button.inner_text() == "resume reloading"
+                opened.page.wait_for_timeout(300)  # a reload already under way
+                before = len(loads)
+                opened.page.wait_for_timeout(2600)
+                assert len(loads) == before  # paused, also across the reloads before
+            else:
+                assert opened.page.locator("#pause-reload").count() == 0
+            assert opened.errors == [] and opened.requests == []
+        finally:
+            opened.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import figures_of, make_study
+from report_studies import figures_of, make_study
 from results.report_live import LiveReport
 from results.store import ResultStore
 from sweeps.config import RunConfig
@@ -36,7 +36,7 @@ def test_live_page_is_rewritten_when_epochs_arrive_and_stops_reloading_at_the_en
         run_id = store.register_run("live", config.run_key, label="running", comment=None,
                                     config=config.model_dump(mode="json"))
         store.claim_run(run_id, worker="w", host="h", stale_after=60, max_attempts=3)
-        live = LiveReport(store, "live", path, min_interval=0)
+        live = LiveReport(store, "live", path, min_interval=0, busy_factor=0)
         assert live.poll()
         page = path.read_text(encoding="utf-8")
         assert 'data-reload="15"' in page and 'id="pause-reload"' in page and _points(page, run_id) == 0
@@ -44,17 +44,21 @@ def test_live_page_is_rewritten_when_epochs_arrive_and_stops_reloading_at_the_en
         assert not live.poll() and path.stat().st_mtime_ns == stamp  # nothing new: not rewritten
         store.record_epoch(run_id, _epoch(1))
         store.record_epoch(run_id, _epoch(2))
+        paced = LiveReport(store, "live", tmp_path / "paced.html", min_interval=3600, busy_factor=0)
+        assert paced.poll()
+        live.busy_factor = 1e9  # after this write, wait a billion times as long as it took
         assert live.poll()
         assert _points(path.read_text(encoding="utf-8"), run_id) == 2
-        # A fast study: changes within min_interval wait for the next write.
-        live.min_interval = 3600
+        # A fast study: a change waits for min_interval, or for the last build's time
+        # times busy_factor (a page of hundreds of runs), whichever is longer.
         store.record_epoch(run_id, _epoch(3))
         assert not live.poll() and _points(path.read_text(encoding="utf-8"), run_id) == 2
+        assert not paced.poll()
         store.finish_run(run_id, "complete")
         assert live.finish()
     page = path.read_text(encoding="utf-8")
     assert "data-reload" not in page and 'id="pause-reload"' not in page and _points(page, run_id) == 3
-    assert live.writes == 3
+    assert live.writes == 3 and paced.writes == 1
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
@@ -66,7 +70,7 @@ def test_a_page_that_cannot_be_written_does_not_stop_the_sweep(
     folder = tmp_path / "pages"
     folder.mkdir()
     with ResultStore(study_url) as store:
-        live = LiveReport(store, "gone", folder / "page.html", min_interval=0)
+        live = LiveReport(store, "gone", folder / "page.html", min_interval=0, busy_factor=0)
         folder.rmdir()  # the folder went away mid-sweep
         with caplog.at_level(logging.WARNING, logger="results.report_live"):
             assert not live.poll()

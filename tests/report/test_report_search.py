@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import figures_of
+from report_studies import figures_of
 from results.store import ResultStore
 from sweep_runner.cli import main
 from sweeps.config import RunConfig
@@ -24,7 +24,7 @@ learning_rate = {{low = 1e-4, high = 1e-2, log = true}}
 '''
 
 
-def _search_study(url: str, trials: int) -> None:
+def _search_study(url: str, trials: int, *, flat: bool = False) -> None:
     """A search whose best val_acc depends on λ only: λ must come out the important one."""
     import optuna
     from optuna.distributions import FloatDistribution
@@ -37,7 +37,7 @@ def _search_study(url: str, trials: int) -> None:
         study.set_user_attr("sweep_file", SEARCH_TEXT.format(n=trials))
         for k in range(trials):
             lam, alpha = 0.01 * 1.5**k, 1e-4 * 10 ** ((k * 7 % 5) / 2.5)
-            best = 0.9 - 0.05 * abs(math.log(lam / 0.1))
+            best = 0.9 if flat else 0.9 - 0.05 * abs(math.log(lam / 0.1))
             study.add_trial(optuna.trial.create_trial(
                 params={"weight_decay": lam, "learning_rate": alpha}, distributions=distributions, value=best))
             config = RunConfig(dataset="digits", depth=11, epochs=2, weight_decay=lam, learning_rate=alpha)
@@ -71,3 +71,13 @@ def test_search_report_with_one_trial_says_why_there_is_no_importance(study_url:
     page = output.read_text(encoding="utf-8")
     assert "importance" not in figures_of(page)
     assert "1 complete trial(s): importance needs at least 2 that differ in a quantity" in page
+
+
+@pytest.mark.timeout(120)
+def test_search_report_of_trials_that_all_scored_alike_says_so(study_url: str, tmp_path: Path) -> None:
+    _search_study(study_url, 3, flat=True)
+    output = tmp_path / "search.html"
+    assert main(["report", "search", "--storage", study_url, "--output", str(output)]) == 0
+    page = output.read_text(encoding="utf-8")
+    assert "importance" not in figures_of(page)
+    assert "every complete trial has the same best val_acc" in page
