@@ -55,5 +55,6 @@ def test_deleting_the_database_but_not_the_checkpoints_trains_again(tmp_path: Pa
     study_folder = tmp_path / "checkpoints" / "bound"
     (aside,) = study_folder.glob("*.foreign-*")  # the old outcome, kept but out of the way
     assert (aside / "result.json").is_file()
+    assert f"checkpoint folder of another database moved aside, not used: {aside}\n" in again.stderr
     logs = "".join(p.read_text() for p in study_folder.glob("worker-*.log"))
     assert "another database" in logs and aside.name in logs
