@@ -269,6 +269,7 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
         return 0
     log_dir = launch.checkpoints / study
     log_dir.mkdir(parents=True, exist_ok=True)
+    before = set(log_dir.iterdir())
     workers = [
         _start_worker(study, url, launch, i, log_dir / f"worker-{i}.log")
         for i in range(launch.workers)
@@ -303,6 +304,7 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
         sys.stderr.write(f"interrupted: continue with `sweep resume {study} --storage {url}`\n")
         return EXIT_INTERRUPTED
     _print_table(url, study, threshold)
+    _say_moved_aside(log_dir, before)
     if reported:
         sys.stderr.write(f"report: {launch.report}\n")
     failed = [c for c in codes if c != 0]
@@ -327,6 +329,16 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     if launch.max_trials is not None:
         unfinished = [r for r in unfinished if r["state"] not in ("waiting", "stopped")]
     return 1 if unfinished else 0
+
+
+def _say_moved_aside(log_dir: Path, before: set[Path]) -> None:
+    """Names the checkpoint folders the workers moved aside in this invocation: left by
+    another database (`*.foreign-*`), or claiming a completion the database lacks."""
+    for path in sorted(set(log_dir.iterdir()) - before):
+        if ".foreign-" in path.name:
+            sys.stderr.write(f"checkpoint folder of another database moved aside, not used: {path}\n")
+        elif ".unstored-" in path.name:
+            sys.stderr.write(f"checkpoint folder whose epochs the database lacks moved aside: {path}\n")
 
 
 def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:

@@ -273,6 +273,17 @@ def read_result(directory: Path, run_key: str, instance: str | None = None) -> T
     path = directory / RESULT
     if not path.is_file():
         return None
-    document = json.loads(path.read_text())
-    _check_owner(directory, document["run_key"], run_key, document.get("instance"), instance)
-    return TrainResult(**document["result"])
+    try:
+        document = json.loads(path.read_text())
+        found_key, found = document["run_key"], document.get("instance")
+        result = TrainResult(**document["result"])
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        # Written atomically, so only a disk that lost data gets here: train again
+        # rather than fail every attempt on the same file.
+        bad = _aside(path)
+        os.replace(path, bad)
+        log.warning("outcome %s is damaged (%s: %s): moved to %s; the run continues from its checkpoint",
+                    path, type(error).__name__, error, bad.name)
+        return None
+    _check_owner(directory, found_key, run_key, found, instance)
+    return result

@@ -95,3 +95,14 @@ def test_a_folder_of_another_study_instance_is_never_taken(tmp_path: Path) -> No
     with pytest.raises(InputError, match="another study instance"):
         checkpoint.read_result(tmp_path, "run-key", "new-database")
     assert checkpoint.owner(tmp_path) == ("run-key", "old-database")
+
+
+@pytest.mark.timeout(60)
+def test_a_damaged_outcome_is_set_aside_and_the_run_continues(tmp_path: Path, caplog) -> None:
+    _save_epochs(tmp_path, 2)
+    (tmp_path / checkpoint.RESULT).write_text('{"run_key": "run-key", "res')  # cut short
+    with caplog.at_level(logging.WARNING, logger="trainer.checkpoint"):
+        assert checkpoint.read_result(tmp_path, "run-key", "inst-a") is None
+    assert "result.json is damaged" in caplog.text
+    assert (tmp_path / "result.json.bad").is_file()
+    assert checkpoint.load(tmp_path, "run-key", "inst-a").state.epochs_done == 2  # continues there

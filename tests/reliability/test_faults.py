@@ -75,3 +75,17 @@ def test_missing_cifar_files_fail_at_once_with_the_whole_reason(tmp_path: Path) 
     assert only["attempts"] == 1  # not retried: another attempt would fail alike
     assert only["failure_reason"] == f"input error: {reason}"
     assert f": failed: input error: {reason}\n" in result.stderr  # whole, on one line
+
+
+@pytest.mark.timeout(120)
+def test_an_impossible_image_shape_is_an_input_error(tmp_path: Path) -> None:
+    from sweeps.config import RunConfig
+    from sweeps.errors import InputError
+    from trainer import train
+
+    config = RunConfig(dataset="synthetic", depth=11, epochs=1, train_size=64, validation_size=64,
+                       image_shape=[6, 6, 3])
+    with pytest.raises(InputError) as raised:
+        train(config, lambda record: None, tmp_path / "run")
+    # An InputError: the child reports it whole and the worker does not retry it.
+    assert str(raised.value) == "image_shape: height and width must be divisible by 4 (two stride-2 stages), got 6×6"

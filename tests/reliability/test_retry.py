@@ -14,8 +14,8 @@ from sweeping import run, write_sweep
 CONFIG = {"epochs": 2}
 
 
-def _study(tmp_path: Path) -> tuple[str, dict[str, int]]:
-    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+def _study(tmp_path: Path, url: str | None = None) -> tuple[str, dict[str, int]]:
+    url = url or f"sqlite:///{tmp_path / 'sweeps.db'}"
     ids = {}
     with ResultStore(url) as store:
         for label, state in (("3A", "failed"), ("5", "failed"), ("7", "complete"), ("8", "waiting")):
@@ -28,7 +28,16 @@ def _study(tmp_path: Path) -> tuple[str, dict[str, int]]:
 
 @pytest.mark.timeout(60)
 def test_retry_failed_hands_the_runs_out_again(tmp_path: Path, capsys) -> None:
-    url, ids = _study(tmp_path)
+    _retry_failed(*_study(tmp_path), capsys)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.postgres
+def test_retry_failed_on_postgresql(tmp_path: Path, postgres_url: str, capsys) -> None:
+    _retry_failed(*_study(tmp_path, postgres_url), capsys)
+
+
+def _retry_failed(url: str, ids: dict[str, int], capsys) -> None:
     assert main(["status", "s", "--storage", url]) == 0
     hint = capsys.readouterr().out
     assert "sweep retry s --failed --storage" in " ".join(hint.split())
