@@ -30,14 +30,16 @@ quickstart: setup
 	$(VENV)/bin/sweep report quickstart --storage $(STORAGE) --output quickstart.html
 
 # The whole suite on TensorFlow (the 15 slowest tests listed), then the trainer's
-# backend-portable tests again on JAX.
+# backend-portable tests again on JAX, but for the slow ones (`make test-long` has them).
 test: setup-test
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=15 -m "not long"
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m "backend and not slow" tests/trainer
 
-# What CI adds when it has time: the fuzz tests with 400 examples each.
+# What CI adds when it has time: the fuzz tests with 400 examples each, every
+# benchmark in its smallest mode (tests/benchmarks/), the slow trainer tests on JAX.
 test-long: setup-test
-	$(PY) -m pytest -q --hypothesis-profile=long -m fuzz tests
+	$(PY) -m pytest -q --hypothesis-profile=long -m "fuzz or long" tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m "backend and slow" tests/trainer
 
 # The runner's tests (those that drive Optuna's storage, sampler and pruner) on the lowest
 # Optuna that pyproject.toml allows: a venv that sees .venv's packages (a .pth file)

@@ -3,7 +3,10 @@
 Each benchmark runs the project and its baseline side by side and ends with a block of
 `name: value` lines; this collects the ratio and target lines of all of them.
 
-    python benchmarks/run_all.py [--only NAME,NAME]
+    python benchmarks/run_all.py [--only NAME,NAME] [--quick]
+
+`--quick` runs each in its smallest mode, a check that it still works (the tests'
+smoke tests, tests/benchmarks/), not a measurement.
 """
 
 from __future__ import annotations
@@ -25,14 +28,27 @@ BENCHMARKS = (
     "worker_memory",
     "chaos",
 )
+# Each benchmark's smallest mode: seconds, not minutes; its figures mean nothing.
+QUICK = {
+    "trainer_throughput": ["--depth", "11", "--images", "64", "--batch", "32", "--epochs", "1",
+                           "--warmup", "0", "--image-size", "16"],
+    "export_speed": ["--runs", "20", "--epochs", "5", "--repeat", "1"],
+    "dispatch_overhead": ["--trials", "1", "--epochs", "1", "--train-size", "64",
+                          "--baseline-trials", "2", "--write-epochs", "3"],
+    "concurrency": ["--workers", "2", "--backends", "sqlite", "--points", "2", "--epochs", "1",
+                    "--train-size", "64"],
+    "worker_memory": ["--trials", "2", "--epochs", "1", "--train-size", "64"],
+    "chaos": ["--runs", "1", "--epochs", "2", "--train-size", "64", "--kills", "1",
+              "--min-delay", "2", "--max-delay", "3"],
+}
 SUMMARY_WORDS = ("ratio", "target", "duplicates", "lost", "twice", "complete", "growth")
 
 
-def run(name: str) -> tuple[int, float, list[str]]:
+def run(name: str, quick: bool = False) -> tuple[int, float, list[str]]:
     """Runs one benchmark, echoing its output; returns status, seconds, output lines."""
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, str(HERE / f"{name}.py")],
+        [sys.executable, str(HERE / f"{name}.py"), *(QUICK[name] if quick else [])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines = []
@@ -46,14 +62,20 @@ def run(name: str) -> tuple[int, float, list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="comma-separated benchmark names")
+    parser.add_argument("--quick", action="store_true", help="each in its smallest mode: a check, not figures")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else BENCHMARKS
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        print(f"run_all.py: --only: unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}",
+              file=sys.stderr)
+        return 2
     report: list[str] = []
     failed = []
     total = time.monotonic()
     for name in names:
         print(f"\n=== {name} ===", flush=True)
-        status, seconds, lines = run(name)
+        status, seconds, lines = run(name, args.quick)
         report.append(f"{name} ({seconds:.0f} s{', FAILED' if status else ''}):")
         report += [f"  {line.strip()}" for line in lines if any(w in line.lower() for w in SUMMARY_WORDS)]
         if status:

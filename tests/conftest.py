@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backend: backend-portable trainer tests, also run on JAX")
     config.addinivalue_line("markers", "postgres: needs a PostgreSQL server (started by the tests)")
     config.addinivalue_line("markers", "fuzz: property tests whose examples `make test-long` raises to 400")
+    config.addinivalue_line("markers", "long: run by `make test-long`, not `make test` (benchmarks' smoke tests)")
 
 
 @pytest.fixture(scope="session")

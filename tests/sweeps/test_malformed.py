@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,24 @@ def _expected(path: Path) -> str:
 
 def test_corpus_is_large_enough() -> None:
     assert len(CORPUS) >= 20
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_each_expectation_names_a_key_of_its_file(path: Path) -> None:
+    """The expected line itself must point at the culprit: its location's sections and
+    keys are written in the file (all but the last, which may be the missing one), or
+    for a syntax error the line and column."""
+    expected = _expected(path)
+    where, _, message = expected.partition(": ")
+    assert message, expected
+    if where == "TOML syntax error":
+        assert re.search(r"\(at line \d+, column \d+\)$", message), expected
+        return
+    body = path.read_text(encoding="utf-8").split("\n", 1)[1]
+    names = [name for name in re.split(r"[.\[\]\d]+", where) if name]
+    assert names and all(re.search(rf"\b{re.escape(name)}\b", body) for name in names[:-1] or names), (
+        where, body
+    )
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])

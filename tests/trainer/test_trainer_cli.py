@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,22 +26,30 @@ class _Trial:
         return self.config.run_key
 
 
-def _fake_sweep_file(monkeypatch: pytest.MonkeyPatch, trials: list[_Trial]) -> None:
-    """Stands in for sweeps.sweep_file (load_sweep(path).trials()), another module's job."""
-    module = types.ModuleType("sweeps.sweep_file")
-
-    def load_sweep(path):
-        return types.SimpleNamespace(trials=lambda: trials)
-
-    module.load_sweep = load_sweep  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sweeps.sweep_file", module)
-
-
 def _trials(tiny_config) -> list[_Trial]:
     return [
         _Trial("0", None, tiny_config(seed=0), 1),
         _Trial("3A", "smaller LR", tiny_config(seed=1, epochs=2), 2),
     ]
+
+
+# The real sweep-file path: two explicit runs of a tiny synthetic training.
+SWEEP_FILE = """\
+[train]
+dataset = "synthetic"
+depth = 11
+epochs = 2
+train_size = 64
+validation_size = 32
+batch_size = 16
+flip = false
+[[runs]]
+label = "0"
+[[runs]]
+label = "3A"
+comment = "smaller LR"
+learning_rate = 5e-4
+"""
 
 
 def test_select_by_label_number_and_run_key(tiny_config) -> None:
@@ -59,13 +65,13 @@ def test_select_by_label_number_and_run_key(tiny_config) -> None:
         select_trial(trials, "#3", "f.toml")
 
 
-def test_train_command_prints_a_line_per_epoch(
-    tiny_config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.timeout(240)
+def test_train_command_prints_a_line_per_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from trainer.cli import train_command
 
-    _fake_sweep_file(monkeypatch, _trials(tiny_config))
-    status = train_command("f.toml", "3A", data_dir=None, checkpoints=str(tmp_path))
+    sweep = tmp_path / "f.toml"
+    sweep.write_text(SWEEP_FILE, encoding="utf-8")
+    status = train_command(str(sweep), "3A", data_dir=None, checkpoints=str(tmp_path / "run"))
     out = capsys.readouterr().out
     assert status == 0
     assert "run 3A (smaller LR), #2" in out
@@ -76,4 +82,5 @@ def test_train_command_prints_a_line_per_epoch(
         r"- val_acc: \d\.\d{4} - lr: \d\.\d{4}e-0\d - \d+ img/s"
     )
     assert re.fullmatch(pattern, lines[1]), lines[1]
+    assert " - lr: 5.0000e-04 - " in lines[1]  # run 3A's own α, read from the file
     assert "completed: 2 epochs, best val_acc" in out

@@ -138,17 +138,111 @@ def test_a_folder_of_another_run_is_refused(tiny_config, tmp_path: Path) -> None
         _train(tiny_config(epochs=2, seed=3), tmp_path)
 
 
-def test_precision_and_options(tiny_config, tmp_path: Path) -> None:
-    """bfloat16, L2, exclusion from decay, no EMA, no augmentation, EMA overwrites."""
-    config = tiny_config(
-        epochs=1, precision="mixed_bfloat16", l2=1e-4, exclude_from_weight_decay=True,
-        use_ema=False, augment=False,
-    )
-    records, result = _train(config, tmp_path / "a")
-    assert result.status == "completed" and math.isfinite(records[0].loss)
-    config = tiny_config(epochs=1, ema_overwrite_frequency=3, validation="split:0.25")
-    records, result = _train(config, tmp_path / "b")
-    assert result.status == "completed" and math.isfinite(records[0].val_loss)
+# -- each option changes the run: one epoch of 4 steps, against the same run without it --
+# (On TensorFlow only: what they prove is the configuration's path, not the backend.)
+
+# EMA with a short memory (m = 0.5), so that the averages differ clearly from the weights.
+_BASE = dict(
+    dataset="synthetic", depth=11, epochs=1, batch_size=16, image_shape=(16, 16, 3),
+    train_size=64, validation_size=32, learning_rate=1e-3, weight_decay=0.004,
+    precision="float32", augment=False, use_ema=True, ema_momentum=0.5,
+)
+_VARIANTS = {
+    "base": {},
+    "no_ema": {"use_ema": False},
+    "overwrite": {"ema_overwrite_frequency": 3},
+    "bfloat16": {"precision": "mixed_bfloat16"},
+    "l2": {"l2": 1e-3},
+    # λ·α = 10 % a step: in 4 steps a decayed γ would fall to 0.66; Adam alone moves it
+    # by about 4·α.
+    "decay_excluded": {"use_ema": False, "weight_decay": 100.0, "exclude_from_weight_decay": True},
+}
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory: pytest.TempPathFactory):
+    """`variant(name)`: (config, epoch records, final weights by variable path) of one of
+    `_VARIANTS`, trained once per module."""
+    from trainer.train import _build
+
+    done: dict[str, tuple] = {}
+
+    def get(name: str):
+        if name not in done:
+            config = RunConfig(**{**_BASE, **_VARIANTS[name]})
+            directory = tmp_path_factory.mktemp(name)
+            records, result = _train(config, directory)
+            assert result.status == "completed"
+            model, _ = _build(config, (16, 16, 3), 10, 8)
+            model.load_weights(directory / "last.weights.h5")
+            weights = {v.path: np.asarray(v.numpy(), dtype=np.float32) for v in model.weights}
+            done[name] = (config, records[0], weights, model)
+        return done[name]
+
+    return get
+
+
+def _differ(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_without_ema_the_final_weights_are_the_trained_ones(variant) -> None:
+    _, base, base_weights, _ = variant("base")
+    _, plain, plain_weights, _ = variant("no_ema")
+    # The same training (EMA only reads the weights), but other final weights: the
+    # averages at the end of the EMA run, the weights themselves without it.
+    assert plain.loss == pytest.approx(base.loss, rel=1e-5)
+    assert plain.val_loss == pytest.approx(base.val_loss, rel=1e-5)
+    assert _differ(plain_weights, base_weights) > 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ema_overwrites_change_the_training(variant) -> None:
+    _, base, _, _ = variant("base")
+    _, overwritten, _, _ = variant("overwrite")
+    # Every 3 steps the weights become their averages: another path through training.
+    assert overwritten.loss != pytest.approx(base.loss, rel=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(variant) -> None:
+    _, base, _, _ = variant("base")
+    _, half, weights, model = variant("bfloat16")
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    assert all(layer.variable_dtype == "float32" for layer in convs)
+    # The loss itself is float32 either way: the rounding shows in its last digits (a
+    # run repeated in float32 agrees to 1e-6).
+    assert half.loss != pytest.approx(base.loss, rel=1e-5) and math.isfinite(half.loss)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_l2_adds_its_penalty_to_the_loss(variant) -> None:
+    _, base, _, _ = variant("base")
+    config, penalised, _, model = variant("l2")
+    assert len(model.losses) == sum(layer.__class__.__name__ == "Conv2D" for layer in model.layers)
+    # The penalty 1e-3·Σw² over the kernels is large against the change it makes to the
+    # cross-entropy in 4 steps.
+    assert penalised.loss > base.loss + 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_excluded_batchnorm_scales_do_not_decay(variant) -> None:
+    _, _, trained, _ = variant("no_ema")  # λ = 0.004
+    _, _, kept, _ = variant("decay_excluded")  # λ = 100, biases and γ/β exempt
+    gammas = [path for path in kept if path.endswith("/gamma")]
+    kernels = [path for path in kept if path.endswith("/kernel")]
+    assert gammas and kernels
+    assert all(np.allclose(kept[p], 1.0, atol=0.05) for p in gammas)  # only Adam moved them
+    # The kernels did decay: to about 0.9⁴ of their size.
+    shrink = [np.linalg.norm(kept[p]) / np.linalg.norm(trained[p]) for p in kernels]
+    assert max(shrink) < 0.8
 
 
 _KILLABLE = textwrap.dedent(
