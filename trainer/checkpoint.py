@@ -27,9 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +35,7 @@ from typing import IO, Any
 import numpy as np
 
 from sweeps.errors import InputError
+from trainer.atomic_file import fsync_directory, write_atomically
 from trainer.records import TrainResult
 
 CHECKPOINT = "checkpoint.npz"
@@ -82,38 +81,6 @@ class Checkpoint:
     optimizer_values: list[np.ndarray]
 
 
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a directory.
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Writes a file so that readers see the old or the new one, never a part.
-
-    Args:
-        path: the file to (re)place.
-        write: writes the contents to the open temporary file.
-    """
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
 def save_weights_atomically(model: Any, path: Path) -> None:
     """`model.save_weights` (Keras' `.weights.h5`) through a temporary file."""
     temporary = path.with_name(f".{path.name[: -len('.weights.h5')]}.tmp.weights.h5")
@@ -121,7 +88,7 @@ def save_weights_atomically(model: Any, path: Path) -> None:
     with open(temporary, "rb+") as stream:
         os.fsync(stream.fileno())
     os.replace(temporary, path)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def save(directory: Path, model: Any, optimizer: Any, state: RunState) -> None:
