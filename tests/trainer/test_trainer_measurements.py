@@ -46,6 +46,7 @@ def _consumers(model) -> dict[str, list[str]]:
     return consumers
 
 
+@pytest.mark.backend
 @pytest.mark.timeout(120)
 def test_the_scale_invariant_kernels_are_those_only_batchnorm_follows():
     from trainer.model import build_resnet_v2
@@ -62,6 +63,7 @@ def test_the_scale_invariant_kernels_are_those_only_batchnorm_follows():
     assert [len(stage) for stage in groups.stages] == [7, 7, 7]
 
 
+@pytest.mark.backend
 @pytest.mark.timeout(120)
 def test_evaluating_with_the_averages_puts_the_weights_back_bit_for_bit(tiny_config):
     import keras
@@ -118,6 +120,7 @@ def test_m_changes_the_ema_columns_only_and_decay_shrinks_the_kernels(tmp_path):
         assert runs[0.5, m][-1].effective_lr > runs[0.0, m][-1].effective_lr
 
 
+@pytest.mark.backend
 @pytest.mark.timeout(120)
 def test_without_evaluate_ema_or_a_split_those_columns_stay_nan(tmp_path, tiny_config):
     from trainer import train
