@@ -71,6 +71,8 @@ def conv_name(stage: int, block: int, role: str) -> str:
     return f"stage{stage}_block{block}_{role}"
 
 
+#: The convs of a block: 1×1, 3×3, 1×1, and the first block's projection shortcut.
+CONV_ROLES = ("conv1", "conv2", "conv3", "shortcut")
 #: The stem's conv (conv→BN→ReLU before the stages).
 STEM_CONV = "stem_conv"
 
@@ -119,21 +121,21 @@ def build_resnet_v2(
                 num_filters_out = num_filters_in * 2
                 if res_block == 0:
                     strides = 2  # downsample
-            named = lambda role: conv_name(stage + 1, res_block + 1, role)  # noqa: E731
+            names = {role: conv_name(stage + 1, res_block + 1, role) for role in CONV_ROLES}
             y = _resnet_layer(
                 x, num_filters_in, kernel_size=1, strides=strides, activation=activation,
-                batch_normalization=batch_normalization, conv_first=False, name=named("conv1"),
+                batch_normalization=batch_normalization, conv_first=False, name=names["conv1"],
                 **layer,
             )
-            y = _resnet_layer(y, num_filters_in, conv_first=False, name=named("conv2"), **layer)
+            y = _resnet_layer(y, num_filters_in, conv_first=False, name=names["conv2"], **layer)
             y = _resnet_layer(
-                y, num_filters_out, kernel_size=1, conv_first=False, name=named("conv3"), **layer
+                y, num_filters_out, kernel_size=1, conv_first=False, name=names["conv3"], **layer
             )
             if res_block == 0:
                 # Projection shortcut to the new width (and stride).
                 x = _resnet_layer(
                     x, num_filters_out, kernel_size=1, strides=strides, activation=None,
-                    batch_normalization=False, name=named("shortcut"), **layer,
+                    batch_normalization=False, name=names["shortcut"], **layer,
                 )
             x = keras.layers.Add(dtype=dtype_policy)([x, y])
         num_filters_in = num_filters_out
