@@ -27,6 +27,7 @@ BENCHMARKS = (
     "concurrency",
     "worker_memory",
     "chaos",
+    "measurement_cost",
 )
 # Each benchmark's smallest mode: seconds, not minutes; its figures mean nothing.
 QUICK = {
@@ -38,6 +39,7 @@ QUICK = {
     "concurrency": ["--workers", "2", "--backends", "sqlite", "--points", "2", "--epochs", "1",
                     "--train-size", "64"],
     "worker_memory": ["--trials", "2", "--epochs", "1", "--train-size", "64"],
+    "measurement_cost": ["--depth", "11", "--images", "64", "--batch", "32", "--epochs", "1"],
     "chaos": ["--runs", "1", "--epochs", "2", "--train-size", "64", "--kills", "1",
               "--min-delay", "2", "--max-delay", "3"],
 }
