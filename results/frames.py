@@ -174,3 +174,19 @@ def order_epochs(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     epochs["_rank"] = epochs["run_id"].map(rank)
     epochs = epochs.sort_values(["_rank", "epoch"], kind="stable").drop(columns="_rank")
     return epochs[list(EPOCH_COLUMNS)].reset_index(drop=True)
+
+
+def schedule_curve(
+    config: dict[str, Any] | None, last_epoch: float, points: int = 241
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The configured LR over fractional epochs (to the later of the run's epochs and
+    `last_epoch`), for plotting beside the recorded one; None when there is no
+    configuration or it does not validate (a study made by another version)."""
+    if not config:
+        return None
+    try:
+        run = RunConfig.model_validate(config)
+    except ValueError:
+        return None
+    x = np.linspace(0.0, max(float(run.epochs), last_epoch), points)
+    return x, np.array([run.lr_at(float(e)) for e in x])

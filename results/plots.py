@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sweeps.config import RunConfig
+from results.frames import schedule_curve
 from sweeps.notation import format_number
 
 #: The horizontal lines of the accuracy panel: 0.92 solid, 0.93 dotted.
@@ -40,18 +40,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def file_part(text: str) -> str:
     """A label or study name as part of a file name."""
     return _UNSAFE.sub("_", str(text)).strip("_") or "_"
-
-
-def _schedule_curve(config: dict[str, Any] | None, last_epoch: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """The configured LR over fractional epochs, when the configuration validates."""
-    if not config:
-        return None
-    try:
-        run = RunConfig.model_validate(config)
-    except ValueError:
-        return None
-    x = np.linspace(0.0, max(float(run.epochs), last_epoch), 400)
-    return x, np.array([run.lr_at(e) for e in x])
 
 
 def _column(epochs: pd.DataFrame, name: str) -> np.ndarray:
@@ -123,7 +111,7 @@ def run_figure(
     for level, style in ACC_LINES:
         acc_axes.axhline(level, color="black", linestyle=style, linewidth=0.9, label=f"{level:g}")
     acc_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    curve = _schedule_curve(config, float(np.nanmax(x)) if len(x) else 0.0)
+    curve = schedule_curve(config, float(np.nanmax(x)) if len(x) else 0.0)
     if curve is not None:
         lr_axes.plot(*curve, color="tab:gray", label="schedule")
     _plot(lr_axes, x, epochs, "lr", marker="o", linestyle="none", markersize=3, color="tab:green",

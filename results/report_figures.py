@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.config import RunConfig
+from results.frames import schedule_curve
 from sweeps.notation import format_number
 
 Figure = dict[str, Any]
@@ -120,18 +120,6 @@ def _line(x: list[int], column: str, epochs: pd.DataFrame, axis: int, **style: A
     }
 
 
-def schedule_curve(config: dict[str, Any] | None, last_epoch: float) -> tuple[list[float], list[float]] | None:
-    """The configured LR over fractional epochs, when the configuration validates."""
-    if not config:
-        return None
-    try:
-        run = RunConfig.model_validate(config)
-    except ValueError:
-        return None
-    x = np.linspace(0.0, max(float(run.epochs), last_epoch), SCHEDULE_POINTS)
-    return [round(float(e), 6) for e in x], [run.lr_at(float(e)) for e in x]
-
-
 def run_figure(
     epochs: pd.DataFrame,
     config: dict[str, Any] | None,
@@ -163,8 +151,9 @@ def run_figure(
         always = panel.columns[:2] if panel in MAIN_PANELS else ()
         columns = [c for c in panel.columns if (c in always and c in epochs.columns) or has_values(epochs, c)]
         if panel.columns[0] == "lr":
-            curve = schedule_curve(config, float(max(x, default=0)))
+            curve = schedule_curve(config, float(max(x, default=0)), SCHEDULE_POINTS)
             if curve is not None:
+                curve = [round(float(e), 6) for e in curve[0]], [float(lr) for lr in curve[1]]
                 data.append({
                     "type": "scatter", "mode": "lines", "name": "schedule (configured)",
                     "x": curve[0], "y": curve[1], "xaxis": _axis(index, "x"), "yaxis": _axis(index, "y"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from results.store import ResultStore, read_only_engine_kwargs
+from results.optuna_reader import optuna_storage
+from results.store import ResultStore
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,7 @@ def param_importances(store: ResultStore, study: str, objective: str = "val_acc"
     from optuna.trial import TrialState
 
     target_name = "best val_acc" if objective == "val_acc" else objective.replace("_", " ")
-    storage = optuna.storages.RDBStorage(
-        store.url.render_as_string(hide_password=False),
-        engine_kwargs=read_only_engine_kwargs(store.url) if store.read_only else None,
-        skip_table_creation=True,
-        skip_compatibility_check=True,
-    )
-    try:
+    with optuna_storage(store) as storage:
         try:
             loaded = optuna.load_study(study_name=study, storage=storage)
         except KeyError:
@@ -74,6 +69,3 @@ def param_importances(store: ResultStore, study: str, objective: str = "val_acc"
             params=sorted(varied),
         )
         return Importances(values=dict(values), target=target_name)
-    finally:
-        storage.remove_session()
-        storage.engine.dispose()

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import inspect
 
 from results.metrics import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS
-from results.store import ResultStore, read_only_engine_kwargs
+from results.optuna_reader import optuna_storage
+from results.store import ResultStore
 
 THRESHOLD_ATTR = "report_threshold"
 THRESHOLDS_ATTR = "report_thresholds"
@@ -30,23 +31,12 @@ def study_user_attrs(store: ResultStore, study: str) -> dict[str, Any]:
     inspector = inspect(store.engine)
     if not (inspector.has_table("studies") and inspector.has_table("study_user_attributes")):
         return {}
-    import optuna
-
-    storage = optuna.storages.RDBStorage(
-        store.url.render_as_string(hide_password=False),
-        engine_kwargs=read_only_engine_kwargs(store.url) if store.read_only else None,
-        skip_table_creation=True,
-        skip_compatibility_check=True,
-    )
-    try:
+    with optuna_storage(store) as storage:
         try:
             study_id = storage.get_study_id_from_name(study)
         except KeyError:
             return {}
         return storage.get_study_user_attrs(study_id)
-    finally:
-        storage.remove_session()
-        storage.engine.dispose()
 
 
 def _fraction(value: Any) -> float | None:
