@@ -35,6 +35,7 @@ class Launch:
         gpus: GPU ids to pin workers to (`CUDA_VISIBLE_DEVICES`), K per GPU.
         log_format: `rich`, `plain` or `jsonl`.
         report: the study's HTML page, rewritten as epochs arrive (`--report`).
+        start_ahead: each worker starts its next run's child while a run trains.
     """
 
     checkpoints: Path
@@ -44,6 +45,7 @@ class Launch:
     gpus: list[str] | None = None
     log_format: str = "rich"
     report: Path | None = None
+    start_ahead: bool = True
 
 
 def add_parsers(
@@ -90,6 +92,11 @@ def _add_launch(parser: argparse.ArgumentParser, add_storage: Callable) -> None:
     parser.add_argument(
         "--report", default=None, metavar="PATH",
         help="keep the study's HTML page (sweep report) current as epochs arrive",
+    )
+    parser.add_argument(
+        "--no-start-ahead", dest="start_ahead", action="store_false",
+        help="start each run's process only when its run is claimed: saves an idle "
+        "process per worker (a few hundred MB), costs its imports (about 5 s) per run",
     )
 
 
@@ -138,7 +145,7 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
         checkpoints=checkpoints,
         data_dir=data_dir, max_trials=args.max_trials,
         workers=len(gpus) if gpus else (args.workers or 1), gpus=gpus, log_format=log_format,
-        report=report,
+        report=report, start_ahead=args.start_ahead,
     )
 
 
@@ -359,6 +366,8 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
     if launch.max_trials is not None:
         share = launch.max_trials // launch.workers + (index < launch.max_trials % launch.workers)
         command += ["--max-trials", str(share)]
+    if not launch.start_ahead:
+        command.append("--no-start-ahead")
     front = os.getpid()
     with open(log, "ab") as stream:
         return subprocess.Popen(
