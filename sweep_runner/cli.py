@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from sweep_runner.storage import default_storage
 from sweeps.errors import InputError
-
-DEFAULT_STORAGE = "sqlite:///sweeps.db"
 
 
 def _version() -> str:
@@ -18,11 +16,6 @@ def _version() -> str:
         return version("keras-sweep")
     except PackageNotFoundError:
         return "unknown"
-
-
-def default_storage() -> str:
-    """`--storage`, else `$SWEEP_STORAGE`, else `sqlite:///sweeps.db` in this folder."""
-    return os.environ.get("SWEEP_STORAGE") or DEFAULT_STORAGE
 
 
 class _Parser(argparse.ArgumentParser):

@@ -160,7 +160,7 @@ def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
 
 
 def _storage(args: argparse.Namespace) -> str:
-    from sweep_runner.cli import default_storage
+    from sweep_runner.storage import default_storage
 
     return args.storage or default_storage()
 
@@ -194,6 +194,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     """`sweep retry`: resets the chosen runs, so that the next `sweep resume` trains them
     (from their checkpoints) whatever their retries; one line per problem, exit 2."""
+    from results.models import RunState
     from results.store import ResultStore, safe_url
 
     url = _storage(args)
@@ -203,7 +204,7 @@ def _retry(args: argparse.Namespace) -> int:
             known = ", ".join(store.studies()) or "none"
             raise InputError(f"unknown study {args.study!r} in {safe_url(store.url)}; studies there: {known}")
         if args.failed:
-            chosen = [r for r in runs if r["state"] == "failed"]
+            chosen = [r for r in runs if r["state"] == RunState.FAILED]
             if not chosen:
                 print(f"{args.study}: no failed run")
                 return 0
@@ -217,6 +218,8 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
     """The runs `--runs` names, by label or run key; InputError for any other."""
+    from results.models import RunState
+
     by_name = {r["label"]: r for r in runs} | {r["run_key"]: r for r in runs}
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in by_name]
@@ -226,7 +229,7 @@ def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
             f"its labels: {', '.join(r['label'] for r in runs)}"
         )
     chosen = [by_name[name] for name in dict.fromkeys(names)]
-    wrong = [f"{r['label']} is {r['state']}" for r in chosen if r["state"] not in ("failed", "stopped")]
+    wrong = [f"{r['label']} is {r['state']}" for r in chosen if r["state"] not in (RunState.FAILED, RunState.STOPPED)]
     if wrong:
         raise InputError(
             f"--runs: {'; '.join(wrong)}: only failed or stopped runs are handed out again "
@@ -261,6 +264,7 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
 
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
+    from results.models import FINAL_STATES, RunState
     from results.report_live import LiveReport
     from results.store import ResultStore
     from sweep_runner.monitor import Monitor
@@ -318,23 +322,23 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     if failed:
         sys.stderr.write(f"{len(failed)} worker(s) ended with an error: see {log_dir}/worker-*.log\n")
     runs = store.runs(study)
-    unfinished = [r for r in runs if r["state"] not in ("complete", "diverged", "pruned")]
+    unfinished = [r for r in runs if r["state"] not in FINAL_STATES]
     for run in unfinished:
         reason = f": {run['failure_reason']}" if run["failure_reason"] else ""
-        state = "interrupted (its worker stopped)" if run["state"] == "running" else run["state"]
+        state = "interrupted (its worker stopped)" if run["state"] == RunState.RUNNING else run["state"]
         sys.stderr.write(f"run {run['label']}: {state}{reason}\n")
     if unfinished:
         from results.status import next_step
 
         states: dict[str, int] = {}
         for run in unfinished:
-            state = "interrupted" if run["state"] == "running" else run["state"]
+            state = "interrupted" if run["state"] == RunState.RUNNING else run["state"]
             states[state] = states.get(state, 0) + 1
         sys.stderr.write(f"{next_step(study, states, url)}\n")
     # Every run finished, even if a worker died on the way (another took its run over).
     # With --max-trials the runs beyond it are left on purpose: only a failure counts.
     if launch.max_trials is not None:
-        unfinished = [r for r in unfinished if r["state"] not in ("waiting", "stopped")]
+        unfinished = [r for r in unfinished if r["state"] not in (RunState.WAITING, RunState.STOPPED)]
     return 1 if unfinished else 0
 
 

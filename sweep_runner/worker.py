@@ -30,6 +30,7 @@ import optuna
 from optuna.trial import TrialState
 
 from results.liveness import age_seconds, is_dead_local
+from results.models import FINAL_STATES, RunState
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner.children import Children
 from sweep_runner.pruning import pruner_settings
@@ -39,7 +40,6 @@ from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler
 from sweeps.config import RunConfig
 from trainer import checkpoint
 
-FINAL = ("complete", "diverged", "pruned")
 POLL_SECONDS = 2.0
 #: The start of the failure reason of a run whose input is wrong (missing data files, an
 #: impossible image shape): another attempt would fail alike, so it is not retried.
@@ -171,7 +171,7 @@ class Worker:
         return not self._attempts_spent() and not self.interrupts.stopping and bool(self._candidates())
 
     def _is_stale(self, run: dict[str, Any]) -> bool:
-        return run["state"] == "running" and (
+        return run["state"] == RunState.RUNNING and (
             _age_seconds(run["heartbeat_at"]) > GRACE_PERIOD or _is_dead_local(run["worker"])
         )
 
@@ -188,8 +188,8 @@ class Worker:
 
     def _candidates(self) -> list[dict[str, Any]]:
         runs = self.opened.store.runs(self.opened.name)
-        ready = [r for r in runs if r["state"] not in FINAL and r["state"] != "running"]
-        ready = [r for r in ready if r["state"] != "failed" or (
+        ready = [r for r in runs if r["state"] not in FINAL_STATES and r["state"] != RunState.RUNNING]
+        ready = [r for r in ready if r["state"] != RunState.FAILED or (
             r["attempts"] < self.max_attempts and not (r["failure_reason"] or "").startswith(INPUT_ERROR)
         )]
         # A run whose worker died during this sweep is taken over, up to max_retries.
@@ -199,7 +199,7 @@ class Worker:
     def _claim_next(self) -> dict[str, Any] | None:
         store = self.opened.store
         for run in self._candidates():
-            dead_local = run["state"] == "running" and _is_dead_local(run["worker"])
+            dead_local = run["state"] == RunState.RUNNING and _is_dead_local(run["worker"])
             if store.claim_run(
                 run["id"], worker=self.id, host=self.host,
                 stale_after=0.0 if dead_local else float(GRACE_PERIOD),
@@ -215,7 +215,7 @@ class Worker:
         worker would wait for it for ever; the next invocation continues it.
         """
         runs = self.opened.store.runs(self.opened.name)
-        return any(r["state"] == "running" and not self._is_stale(r) for r in runs)
+        return any(r["state"] == RunState.RUNNING and not self._is_stale(r) for r in runs)
 
     # One attempt --------------------------------------------------------------------
 
@@ -224,7 +224,7 @@ class Worker:
         try:
             trial_id, run = self._open_trial(run)
         except Exception as error:  # a sampler or storage error fails this attempt only
-            store.finish_run(run["id"], "failed", failure_reason=f"could not start: {error}")
+            store.finish_run(run["id"], RunState.FAILED, failure_reason=f"could not start: {error}")
             return
         beat = _Heartbeat(self, run["id"], trial_id)
         beat.start()
@@ -382,20 +382,20 @@ class Worker:
         """The outcome in the store first, then in Optuna: a kill between the two
         leaves Optuna's trial stale, never a finished run to be trained again."""
         store, study, storage = self.opened.store, self.opened.study, self.opened.storage
-        status = {"completed": "complete", "stopped": "stopped"}.get(outcome["status"], outcome["status"])
+        status = RunState.of_outcome(outcome["status"])
         store.finish_run(
             run["id"], status, failure_reason=outcome.get("failure_reason"),
             device=(outcome.get("versions") or {}).get("device"), versions=outcome.get("versions"),
         )
         number = storage.get_trial(trial_id).number
-        if status == "complete":
+        if status == RunState.COMPLETE:
             values = objective_values(store.epochs(run["id"]), self.opened.sweep)
             storage.set_trial_user_attr(trial_id, "threshold_epoch", values[1])
             study.tell(number, values[: len(self.opened.sweep.study.objectives)])
-        elif status == "pruned":
+        elif status == RunState.PRUNED:
             study.tell(number, state=TrialState.PRUNED)
         else:
-            reason = outcome.get("failure_reason") or ("interrupted" if status == "stopped" else status)
+            reason = outcome.get("failure_reason") or ("interrupted" if status == RunState.STOPPED else status)
             storage.set_trial_user_attr(trial_id, "failure", reason)
             study.tell(number, state=TrialState.FAIL)
 
