@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from sweep_runner import logs
 from sweep_runner.storage import default_storage
 from sweeps.errors import InputError
 
@@ -158,6 +160,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The library's warnings on stderr; stdout is for tables and progress.
+    logs.configure(getattr(args, "log_format", None) or "plain", level=logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

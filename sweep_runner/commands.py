@@ -372,6 +372,7 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
         command += ["--max-trials", str(share)]
     if not launch.start_ahead:
         command.append("--no-start-ahead")
+    command += ["--log-format", "jsonl" if launch.log_format == "jsonl" else "plain"]
     front = os.getpid()
     with open(log, "ab") as stream:
         return subprocess.Popen(

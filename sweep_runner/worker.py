@@ -27,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
+from sqlalchemy.exc import OperationalError
 
 from results.liveness import age_seconds, is_dead_local
 from results.models import FINAL_STATES, RunState
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
+from sweep_runner import logs
 from sweep_runner.children import Children
 from sweep_runner.pruning import pruner_settings
 from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
@@ -224,6 +227,7 @@ class Worker:
         try:
             trial_id, run = self._open_trial(run)
         except Exception as error:  # a sampler or storage error fails this attempt only
+            log.exception("run %s: could not start", run["label"])
             store.finish_run(run["id"], RunState.FAILED, failure_reason=f"could not start: {error}")
             return
         beat = _Heartbeat(self, run["id"], trial_id)
@@ -504,17 +508,30 @@ class _Heartbeat:
     def _beat(self) -> None:
         store = self.worker.opened.store
         storage = self.worker.opened.storage
-        while not self._stop.wait(HEARTBEAT_INTERVAL):
-            try:
-                if not store.heartbeat(self.run_id, self.worker.id):
-                    self.lost = True  # presumed dead and taken over: stop training twice
-                    child = self.worker.child
-                    if child is not None and child.poll() is None:
-                        child.kill()
-                    return
-                storage.record_heartbeat(self.trial_id)
-            except Exception:  # a passing database error: the next beat retries
-                continue
+        try:
+            while not self._stop.wait(HEARTBEAT_INTERVAL):
+                try:
+                    if not store.heartbeat(self.run_id, self.worker.id):
+                        log.warning("run %d: taken over by another worker; its child is stopped", self.run_id)
+                        self._stop_child()
+                        return
+                    storage.record_heartbeat(self.trial_id)
+                except (OperationalError, StorageInternalError) as error:
+                    # A passing database error (a lock, a restarting server): the next
+                    # beat retries, well within the grace period.
+                    log.warning("run %d: heartbeat failed, retrying: %s", self.run_id, error)
+        except BaseException:
+            # Without beats another worker would take the run over while this child
+            # trains on: stop it, as if the run were taken over.
+            log.exception("run %d: heartbeat stopped; its child is stopped", self.run_id)
+            self._stop_child()
+            raise
+
+    def _stop_child(self) -> None:
+        self.lost = True  # presumed dead and taken over: never train twice
+        child = self.worker.child
+        if child is not None and child.poll() is None:
+            child.kill()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -525,8 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--max-trials", type=int, default=None)
     parser.add_argument("--no-start-ahead", dest="start_ahead", action="store_false")
+    parser.add_argument("--log-format", choices=["plain", "jsonl"], default="plain")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(args.log_format)
     quiet_optuna()
     opened = load_study(args.study, args.storage)
     options = WorkerOptions(
