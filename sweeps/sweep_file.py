@@ -250,7 +250,7 @@ def _section(value: Any, model: type[BaseModel], key: str, problems: list) -> An
     try:
         return model.model_validate_json(json.dumps(value, default=str), strict=True)
     except ValidationError as error:
-        problems.extend(from_validation_error(error, (key,), model.model_fields))
+        problems.extend(from_validation_error(error, model, (key,), model.model_fields))
         return None
 
 
@@ -260,7 +260,7 @@ def _setting(key: str, value: Any, path: tuple, problems: list) -> bool:
         RunConfig.model_validate_json(json.dumps({key: value}, default=str), strict=True)
     except ValidationError as error:
         found = [
-            (p, m) for p, m in from_validation_error(error, ())
+            (p, m) for p, m in from_validation_error(error, RunConfig, ())
             if p == key or p.startswith((f"{key}.", f"{key}["))
         ]
         problems.extend((join_path(*path) + p[len(key):], m) for p, m in found)
