@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
+from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 
 _PR_SET_PDEATHSIG = 1
 #: Exit statuses that say why a child ended without an outcome file (a full disk may

@@ -268,7 +268,7 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     from results.report_live import LiveReport
     from results.store import ResultStore
     from sweep_runner.monitor import Monitor
-    from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
+    from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 
     if launch.max_trials == 0:
         with ResultStore(url) as store:

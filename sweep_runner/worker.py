@@ -37,7 +37,7 @@ from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk
 from sweep_runner import logs
 from sweep_runner.children import Children
 from sweep_runner.pruning import pruner_settings
-from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
+from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
 from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, trial_attrs
 from sweeps.config import RunConfig

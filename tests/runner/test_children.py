@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sweep_runner.children import Children
-from sweep_runner.signals import EXIT_INTERRUPTED
+from trainer.interrupts import EXIT_INTERRUPTED
 
 
 def _catches(pid: int, signum: int) -> bool:
