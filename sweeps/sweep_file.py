@@ -20,7 +20,7 @@ from sweeps.config import RunConfig, consistency_problems
 from sweeps.errors import InputError
 from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting
 from sweeps.names import ALLOWED, name_problem
-from sweeps.notation import format_number
+from sweeps.notation import format_value
 from sweeps.problems import from_validation_error, join_path, unknown_key
 from sweeps.sections import Report, Search, Study
 
@@ -124,13 +124,7 @@ class Sweep:
 
 
 def _label_part(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        shown = str(value).lower()
-    elif isinstance(value, float):
-        shown = format_number(value)
-    else:
-        shown = str(value)
-    return f"{SYMBOLS.get(key, key)}={shown}"
+    return f"{SYMBOLS.get(key, key)}={format_value(value)}"
 
 
 def _config(train: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
