@@ -10,7 +10,8 @@ Optuna's never touches ours.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy import (
     JSON,
@@ -30,10 +31,34 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+
+
+class RunState(StrEnum):
+    """Every state a run can be in (a `str`: stored, compared and printed as its value)."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    PRUNED = "pruned"
+    STOPPED = "stopped"
+
+    @classmethod
+    def of_outcome(cls, status: str) -> RunState:
+        """The state a child's outcome leaves its run in.
+
+        Args:
+            status: the outcome's status: the trainer's (`completed`, `diverged`,
+                `stopped`) or the runner's (`pruned`, `failed`).
+        """
+        return cls.COMPLETE if status == "completed" else cls(status)
+
+
 #: Every state a run can be in.
-RUN_STATES = ("waiting", "running", "complete", "failed", "diverged", "pruned", "stopped")
+RUN_STATES = tuple(RunState)
 #: States a run never leaves: `claim_run` does not hand these out again.
-FINAL_STATES = ("complete", "diverged", "pruned")
+FINAL_STATES = (RunState.COMPLETE, RunState.DIVERGED, RunState.PRUNED)
 #: The keys of one epoch record, as the trainer reports them.
 EPOCH_FIELDS = (
     "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second",
@@ -181,6 +206,54 @@ class Epoch(Base):
     weight_norm_stage3: Mapped[float | None]
     effective_lr: Mapped[float | None]
     angular_update: Mapped[float | None]
+
+
+class RunRow(TypedDict):
+    """A `runs` row as the store returns it (see `Run`)."""
+
+    id: int
+    study: str
+    trial_number: int | None
+    run_key: str
+    label: str
+    comment: str
+    config: dict[str, Any]
+    state: str
+    failure_reason: str | None
+    attempts: int
+    host: str | None
+    worker: str | None
+    heartbeat_at: datetime | None
+    device: str | None
+    versions: dict[str, Any] | None
+    registered: datetime
+    started: datetime | None
+    finished: datetime | None
+
+
+class EpochRow(TypedDict):
+    """An `epochs` row as the store returns it: the trainer's record and `trainings`;
+    the measurements of schema revision 0002 are None where not measured."""
+
+    epoch: int
+    loss: float | None
+    acc: float | None
+    val_loss: float | None
+    val_acc: float | None
+    lr: float | None
+    seconds: float | None
+    images_per_second: float | None
+    trainings: int
+    val_loss_ema: NotRequired[float | None]
+    val_acc_ema: NotRequired[float | None]
+    test_loss: NotRequired[float | None]
+    test_acc: NotRequired[float | None]
+    weight_norm: NotRequired[float | None]
+    weight_norm_stage1: NotRequired[float | None]
+    weight_norm_stage2: NotRequired[float | None]
+    weight_norm_stage3: NotRequired[float | None]
+    effective_lr: NotRequired[float | None]
+    angular_update: NotRequired[float | None]
 
 
 #: The tables themselves, for Core statements (one UPDATE claims a run; no ORM session).

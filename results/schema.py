@@ -163,7 +163,7 @@ def creation_lock(url: str) -> Iterator[None]:
     """
     from sqlalchemy.engine import make_url
 
-    from results.store import check_url, create_engine_for
+    from results.engine import check_url, create_engine_for
 
     parsed = make_url(url)  # not check_url: the file may be half made by the lock's holder
     if parsed.get_backend_name() == "sqlite":
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m results.schema {current,upgrade,stamp} --storage URL`."""
     from alembic import command
 
-    from results.store import check_url, create_engine_for, safe_url
+    from results.engine import check_url, create_engine_for, safe_url
 
     parser = argparse.ArgumentParser(prog="python -m results.schema", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["current", "upgrade", "stamp"])

@@ -9,28 +9,41 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import sqlite3
-import stat
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
-from urllib.request import pathname2url
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine, event, func, inspect, literal, or_, select, update
+from sqlalchemy import Engine, func, inspect, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from results.models import EPOCH_FIELDS, EPOCHS, FINAL_STATES, REQUIRED_EPOCH_FIELDS, RUN_STATES, RUNS, utcnow
+from results.engine import (
+    ALLOWED_URLS,
+    check_url,
+    check_writable,
+    create_engine_for,
+    is_locked,
+    read_only_engine_kwargs,
+    safe_url,
+    sqlite_file,
+)
+from results.models import (
+    EPOCH_FIELDS,
+    EPOCHS,
+    FINAL_STATES,
+    REQUIRED_EPOCH_FIELDS,
+    RUN_STATES,
+    RUNS,
+    EpochRow,
+    RunRow,
+    RunState,
+    utcnow,
+)
 from results.schema import RESULT_TABLES, ensure_schema
 from sweeps.errors import InputError
 
-ALLOWED_URLS = "sqlite:///FILE.db or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
-#: Seconds a SQLite connection waits for another writer before "database is locked".
-BUSY_TIMEOUT = 30.0
 # On top of the busy timeout: SQLite answers some lock conflicts at once, without
 # waiting (a reader that wants to write while another writer commits), so retry those.
 _LOCK_RETRIES = 6
@@ -40,243 +53,6 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 _METRICS = EPOCH_FIELDS[1:]
-
-
-def safe_url(url: str | URL) -> str:
-    """The URL as it may appear in a message: the password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return str(url)
-
-
-def sqlite_file(url: str | URL) -> Path | None:
-    """The database file of a SQLite URL; None for a server or an in-memory database."""
-    parsed = make_url(url)
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
-def check_url(url: str, *, must_exist: bool = False) -> URL:
-    """Parses a storage URL and checks that it is one the store supports.
-
-    A SQLite file that exists must be a SQLite database: an empty file, a FIFO or any
-    other file is refused before SQLite would turn it into an empty database.
-
-    Args:
-        url: `sqlite:///FILE.db` or `postgresql+psycopg://…`. An in-memory SQLite
-            database (`sqlite://`) is refused: the workers could not share it.
-        must_exist: a SQLite file must already be there (the read-only commands must
-            not leave an empty database behind a typo).
-
-    Raises:
-        InputError: naming the URL and what is allowed.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise InputError(f"--storage {url!r}: not a database URL; use {ALLOWED_URLS}") from None
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    shown = safe_url(parsed)
-    if backend == "sqlite" and driver == "pysqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or "mode=memory" in database:
-            raise InputError(
-                f"--storage {shown}: an in-memory database cannot be shared with the workers "
-                "(each process would see its own, empty one); use sqlite:///FILE.db"
-            )
-        path = sqlite_file(parsed)
-        if path is not None:
-            _check_sqlite_file(path, shown, must_exist=must_exist)
-        return parsed
-    if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            # The default driver differs by SQLAlchemy version (psycopg2 before 2.1);
-            # psycopg 3 is the one installed.
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        elif driver != "psycopg":
-            raise InputError(
-                f"--storage {shown}: the PostgreSQL driver must be psycopg (version 3): "
-                f"write postgresql+psycopg://…"
-            )
-        if not parsed.database:
-            raise InputError(f"--storage {shown}: no database name; use {ALLOWED_URLS}")
-        return parsed
-    raise InputError(f"--storage {shown}: {parsed.drivername} is not supported; use {ALLOWED_URLS}")
-
-
-def _stays_empty(path: Path, wait: float = 3.0) -> bool:
-    """Whether the file is empty, and stays so for `wait` seconds: another `sweep run`
-    started at the same moment may just have created it, and writes its header at
-    once."""
-    deadline = time.monotonic() + wait
-    while path.stat().st_size == 0:
-        if time.monotonic() > deadline:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _is_sqlite_database(path: Path) -> bool:
-    """Whether SQLite takes the file for a database, asked of SQLite itself.
-
-    Not `open()` and a look at the header: POSIX locks belong to the process, and
-    closing any descriptor of the file drops every lock this process's SQLite
-    connections hold on it. Another process's last connection then deletes the WAL
-    those connections still read, and they see the database as it was, for ever (a
-    `sweep run` front that never saw its runs change). SQLite's own opens keep the
-    descriptor while a lock is held.
-    """
-    # Immutable: no lock, no -wal or -shm made or left; page 1 is all it reads.
-    location = pathname2url(os.path.abspath(path))
-    try:
-        connection = sqlite3.connect(f"file:{location}?mode=ro&immutable=1", uri=True)
-    except sqlite3.Error:
-        return True  # it cannot be opened here: opening it for real says why
-    try:
-        connection.execute("PRAGMA schema_version").fetchone()
-    except sqlite3.DatabaseError as error:
-        return "not a database" not in str(error)
-    finally:
-        connection.close()
-    return True
-
-
-def _check_sqlite_file(path: Path, shown: str, *, must_exist: bool) -> None:
-    if not path.parent.exists():
-        raise InputError(f"--storage {shown}: folder {path.parent} does not exist")
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        if must_exist:
-            raise InputError(
-                f"--storage {shown}: no database file {path} (run a sweep first, or "
-                f"give --storage the sweep's database)"
-            ) from None
-        return
-    if stat.S_ISDIR(mode):
-        raise InputError(f"--storage {shown}: {path} is a folder, not a database file")
-    if not stat.S_ISREG(mode):
-        raise InputError(f"--storage {shown}: {path} is not a plain file, not a database file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"--storage {shown}: cannot read {path}: permission denied")
-    if _stays_empty(path):
-        raise InputError(
-            f"--storage {shown}: {path} is an empty file, not a database: remove it, or "
-            "give --storage another file"
-        )
-    if not _is_sqlite_database(path):
-        raise InputError(
-            f"--storage {shown}: {path} is not a SQLite database (it does not begin with "
-            "SQLite's header): give --storage the sweep's database"
-        )
-
-
-def check_writable(url: str | URL) -> None:
-    """Checks that a SQLite database (or the folder it will be made in) can be written:
-    SQLite keeps its journal (`-wal`, `-shm`) beside the database.
-
-    Raises:
-        InputError: naming the file or folder, and that reading commands still work.
-    """
-    path = sqlite_file(url)
-    if path is None:
-        return
-    shown = safe_url(url)
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise InputError(
-            f"--storage {shown}: {path} is read-only; this command writes to it "
-            "(`sweep export` and `sweep status` read it as it is): give a writable copy"
-        )
-    folder = path.parent
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(
-            f"--storage {shown}: folder {folder} is not writable, and SQLite keeps its "
-            "journal beside the database: give a writable folder"
-        )
-
-
-def create_engine_for(url: str | URL, *, read_only: bool = False) -> Engine:
-    """A SQLAlchemy engine for a checked storage URL.
-
-    SQLite gets WAL (readers never block the writer), a busy timeout (writers queue
-    instead of failing) and foreign keys on, on every connection; PostgreSQL gets
-    pre-ping, so that a worker that idled through a server restart reconnects.
-
-    Args:
-        url: the checked URL.
-        read_only: for the commands that only read: no write reaches the database
-            (`query_only`, or SQLite's read-only mode when the file or its folder
-            cannot be written) and its journal mode is left as it is.
-    """
-    parsed = make_url(url)
-    if read_only:
-        return create_engine(parsed, **read_only_engine_kwargs(parsed))
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT})
-    in_memory = parsed.database in (None, "", ":memory:")
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                # FULL, not NORMAL: an epoch's row must be on disk before its checkpoint
-                # is, or a power loss could keep the checkpoint and lose the row for good.
-                # One fsync per epoch or heartbeat is nothing next to an epoch.
-                cursor.execute("PRAGMA synchronous = FULL")
-        finally:
-            cursor.close()
-
-    return engine
-
-
-def read_only_sqlite_uri(path: Path) -> str:
-    """The `file:` URI that reads a SQLite database and leaves every file as it was.
-
-    A database we may write (and its folder) is opened as usual: SQLite's last
-    connection removes the `-wal` and `-shm` it made. One we may not write is opened in
-    SQLite's read-only mode while a `-wal` beside it says a writer has it open; with no
-    `-wal`, nobody has it open, and it is read as immutable, which needs no lock file.
-    """
-    location = pathname2url(os.path.abspath(path))
-    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK):
-        return f"file:{location}?mode=rw"
-    if Path(f"{path}-wal").exists():
-        return f"file:{location}?mode=ro"
-    return f"file:{location}?mode=ro&immutable=1"
-
-
-def read_only_engine_kwargs(url: str | URL) -> dict[str, Any]:
-    """`create_engine` arguments that make an engine read-only (for Optuna's storage too).
-
-    SQLite: `read_only_sqlite_uri` and `query_only`; PostgreSQL: read-only
-    transactions.
-    """
-    parsed = make_url(url)
-    path = sqlite_file(parsed)
-    if path is None:
-        return {"pool_pre_ping": True, "connect_args": {"options": "-c default_transaction_read_only=on"}}
-    uri = read_only_sqlite_uri(path)
-
-    def connect() -> sqlite3.Connection:
-        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, check_same_thread=False)
-        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        connection.execute("PRAGMA query_only = ON")
-        return connection
-
-    return {"creator": connect}
-
-
-def is_locked(error: OperationalError) -> bool:
-    """Whether an error is SQLite's "database is locked" (or "… table is locked")."""
-    return "is locked" in str(error.orig)
 
 
 def _retrying(
@@ -441,7 +217,7 @@ class ResultStore:
                 comment=comment or "",
                 config=config,
                 trial_number=trial_number,
-                state="waiting",
+                state=RunState.WAITING,
                 attempts=0,
                 registered=utcnow(),
             )
@@ -475,16 +251,16 @@ class ResultStore:
                 RUNS.c.state.not_in(FINAL_STATES),
                 # Retries are counted for failures (a crashed child, a dead worker), not
                 # for a run that was stopped by Ctrl-C or has not started yet.
-                or_(RUNS.c.state.in_(("waiting", "stopped")), RUNS.c.attempts < max_attempts),
+                or_(RUNS.c.state.in_((RunState.WAITING, RunState.STOPPED)), RUNS.c.attempts < max_attempts),
                 or_(
-                    RUNS.c.state != "running",
+                    RUNS.c.state != RunState.RUNNING,
                     RUNS.c.heartbeat_at.is_(None),
                     RUNS.c.heartbeat_at < now - timedelta(seconds=stale_after),
                     RUNS.c.worker == worker,
                 ),
             )
             .values(
-                state="running",
+                state=RunState.RUNNING,
                 worker=worker,
                 host=host,
                 heartbeat_at=now,
@@ -506,7 +282,7 @@ class ResultStore:
         """
         statement = (
             update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.worker == worker, RUNS.c.state == "running")
+            .where(RUNS.c.id == run_id, RUNS.c.worker == worker, RUNS.c.state == RunState.RUNNING)
             .values(heartbeat_at=utcnow())
         )
         with self.engine.begin() as connection:
@@ -587,8 +363,8 @@ class ResultStore:
         stale_before = utcnow() - timedelta(seconds=stale_after)
         statement = (
             update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.state == "running", RUNS.c.heartbeat_at < stale_before)
-            .values(state="stopped", finished=utcnow(), failure_reason=reason)
+            .where(RUNS.c.id == run_id, RUNS.c.state == RunState.RUNNING, RUNS.c.heartbeat_at < stale_before)
+            .values(state=RunState.STOPPED, finished=utcnow(), failure_reason=reason)
         )
         with self.engine.begin() as connection:
             return connection.execute(statement).rowcount == 1
@@ -610,8 +386,8 @@ class ResultStore:
             return []
         statement = (
             update(RUNS)
-            .where(RUNS.c.id.in_(run_ids), RUNS.c.state.in_(("failed", "stopped")))
-            .values(state="stopped", finished=None, failure_reason=reason)
+            .where(RUNS.c.id.in_(run_ids), RUNS.c.state.in_((RunState.FAILED, RunState.STOPPED)))
+            .values(state=RunState.STOPPED, finished=None, failure_reason=reason)
             .returning(RUNS.c.id)
         )
         with self.engine.begin() as connection:
@@ -664,7 +440,7 @@ class ResultStore:
             ).scalar_one_or_none()
 
     @_retrying
-    def get_run(self, run_id: int) -> dict[str, Any]:
+    def get_run(self, run_id: int) -> RunRow:
         """One run as a dict of its columns (datetimes timezone-aware UTC).
 
         Raises:
@@ -674,19 +450,19 @@ class ResultStore:
             row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one_or_none()
         if row is None:
             raise KeyError(f"no run {run_id}")
-        return dict(row._mapping)
+        return cast(RunRow, dict(row._mapping))
 
     @_retrying
-    def runs(self, study: str) -> list[dict[str, Any]]:
+    def runs(self, study: str) -> list[RunRow]:
         """The runs of a study in the order they were registered."""
         if not self.has_tables:
             return []
         with self.engine.connect() as connection:
             rows = connection.execute(select(RUNS).where(RUNS.c.study == study).order_by(RUNS.c.id))
-            return [dict(row._mapping) for row in rows]
+            return [cast(RunRow, dict(row._mapping)) for row in rows]
 
     @_retrying
-    def epochs(self, run_id: int) -> list[dict[str, Any]]:
+    def epochs(self, run_id: int) -> list[EpochRow]:
         """A run's epoch records, by epoch: the keys the trainer reported, and how often
         each epoch was trained (`trainings`)."""
         if not self.has_tables:
@@ -696,7 +472,7 @@ class ResultStore:
             rows = connection.execute(
                 select(*columns).where(EPOCHS.c.run_id == run_id).order_by(EPOCHS.c.epoch)
             )
-            return [dict(row._mapping) for row in rows]
+            return [cast(EpochRow, dict(row._mapping)) for row in rows]
 
     @_retrying
     def studies(self) -> list[str]:

@@ -1,28 +1,33 @@
 """One attempt of one run, in its own process: train, and write every epoch as it ends.
 
 A process per trial frees Keras' graphs and the GPU's memory after each run, and a
-segfault or an out-of-memory kill here fails only this trial. The worker that started
-this process reads the outcome from the JSON file named in the spec.
+segfault or an out-of-memory kill here fails only this trial. The process imports
+first and then reads its `ChildSpec` (one JSON line) from stdin, so that a worker can
+start it while the previous run still trains (`sweep_runner.children`). The worker
+reads the outcome from the JSON file named in the spec.
 
-    python -m sweep_runner.child SPEC.json
+    python -m sweep_runner.child --parent-pid PID < SPEC-LINE
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import errno
+import importlib
 import json
 import math
 import os
 import shutil
 import signal
+import stat
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep_runner.signals import Interrupts
+from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 
 _PR_SET_PDEATHSIG = 1
 #: Exit statuses that say why a child ended without an outcome file (a full disk may
@@ -31,6 +36,12 @@ EXIT_INPUT_ERROR = 3
 EXIT_DISK_FULL = 4
 #: Below this many free bytes a folder's disk counts as full.
 FULL_BELOW = 1 << 20
+#: What a child imports before it has a run: Keras (TensorFlow), the trainer, the store.
+PRELOAD = (
+    "keras", "sklearn.datasets", "sklearn.model_selection", "trainer.augment",
+    "trainer.checkpoint", "trainer.data", "trainer.device", "trainer.model",
+    "trainer.optimizer", "trainer.train", "optuna", "results.store",
+)
 
 
 @dataclass
@@ -46,9 +57,9 @@ class ChildSpec:
         checkpoint_dir: the run's checkpoint folder (shared by all its attempts).
         data_dir: where local datasets live, if anywhere.
         outcome_path: where to write the outcome.
+        log_path: the run's log: the child's stdout and stderr once it has its run.
         report: report val_acc to Optuna each epoch (single-objective studies).
         pruner: the pruner's settings, or None.
-        parent_pid: the worker's pid: the child dies with it.
         instance: the study instance the run's checkpoint folder must belong to.
     """
 
@@ -60,17 +71,17 @@ class ChildSpec:
     checkpoint_dir: str
     data_dir: str | None
     outcome_path: str
+    log_path: str
     report: bool = True
     pruner: dict[str, Any] | None = None
-    parent_pid: int | None = None
     instance: str | None = None
 
-    def write(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
 
     @classmethod
-    def read(cls, path: Path) -> ChildSpec:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+    def from_json(cls, text: str) -> ChildSpec:
+        return cls(**json.loads(text))
 
 
 def die_with_parent(parent_pid: int | None, signum: int = signal.SIGKILL) -> None:
@@ -115,12 +126,53 @@ def record_measurements(set_user_attr: Any, epochs: list[dict[str, Any]]) -> Non
 
 
 
-def main(spec_path: str) -> int:
-    spec = ChildSpec.read(Path(spec_path))
-    die_with_parent(spec.parent_pid)
-    interrupts = Interrupts()
-    interrupts.install()
+def _log_to(path: str) -> None:
+    """From here on stdout and stderr go to the run's log, after what this process
+    printed while it waited (the worker's nameless file, emptied so that the worker
+    appends only what a child that died before this point printed)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        if stat.S_ISREG(os.fstat(1).st_mode):
+            os.write(descriptor, os.pread(1, os.fstat(1).st_size, 0))
+            os.ftruncate(1, 0)
+        os.dup2(descriptor, 1)
+        os.dup2(descriptor, 2)
+    finally:
+        os.close(descriptor)
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sweep_runner.child")
+    parser.add_argument("--parent-pid", type=int, default=None, help="die with this process")
+    args = parser.parse_args(argv)
+    die_with_parent(args.parent_pid)
+    handed: list[ChildSpec] = []
+
+    def before_run() -> None:
+        if not handed:  # Ctrl-C or SIGTERM while it waits for a run: nothing to stop
+            os._exit(EXIT_INTERRUPTED)
+
+    interrupts = Interrupts(on_first=before_run)
+    interrupts.install()
+    for name in PRELOAD:
+        importlib.import_module(name)
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0  # its worker ended without a run for it
+    handed.append(spec := ChildSpec.from_json(line))
+    _log_to(spec.log_path)
+    return train_attempt(spec, interrupts)
+
+
+def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
+    """Trains the attempt `spec` describes; writes its outcome; returns the exit status.
+
+    Args:
+        spec: the attempt.
+        interrupts: the process's Ctrl-C counter: the first press stops after the epoch.
+    """
     import optuna
 
     from results.store import ResultStore
@@ -215,4 +267,4 @@ def _write_failure(spec: ChildSpec, kind: str, reason: str, status: int) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main())

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from sweep_runner import logs
+from sweep_runner.storage import default_storage
 from sweeps.errors import InputError
-
-DEFAULT_STORAGE = "sqlite:///sweeps.db"
 
 
 def _version() -> str:
@@ -18,11 +18,6 @@ def _version() -> str:
         return version("keras-sweep")
     except PackageNotFoundError:
         return "unknown"
-
-
-def default_storage() -> str:
-    """`--storage`, else `$SWEEP_STORAGE`, else `sqlite:///sweeps.db` in this folder."""
-    return os.environ.get("SWEEP_STORAGE") or DEFAULT_STORAGE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,6 +160,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The library's warnings on stderr; stdout is for tables and progress.
+    logs.configure(getattr(args, "log_format", None) or "plain", level=logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

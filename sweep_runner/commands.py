@@ -35,6 +35,7 @@ class Launch:
         gpus: GPU ids to pin workers to (`CUDA_VISIBLE_DEVICES`), K per GPU.
         log_format: `rich`, `plain` or `jsonl`.
         report: the study's HTML page, rewritten as epochs arrive (`--report`).
+        start_ahead: each worker starts its next run's child while a run trains.
     """
 
     checkpoints: Path
@@ -44,6 +45,7 @@ class Launch:
     gpus: list[str] | None = None
     log_format: str = "rich"
     report: Path | None = None
+    start_ahead: bool = True
 
 
 def add_parsers(
@@ -90,6 +92,11 @@ def _add_launch(parser: argparse.ArgumentParser, add_storage: Callable) -> None:
     parser.add_argument(
         "--report", default=None, metavar="PATH",
         help="keep the study's HTML page (sweep report) current as epochs arrive",
+    )
+    parser.add_argument(
+        "--no-start-ahead", dest="start_ahead", action="store_false",
+        help="start each run's process only when its run is claimed: saves an idle "
+        "process per worker (a few hundred MB), costs its imports (about 5 s) per run",
     )
 
 
@@ -138,7 +145,7 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
         checkpoints=checkpoints,
         data_dir=data_dir, max_trials=args.max_trials,
         workers=len(gpus) if gpus else (args.workers or 1), gpus=gpus, log_format=log_format,
-        report=report,
+        report=report, start_ahead=args.start_ahead,
     )
 
 
@@ -153,7 +160,7 @@ def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
 
 
 def _storage(args: argparse.Namespace) -> str:
-    from sweep_runner.cli import default_storage
+    from sweep_runner.storage import default_storage
 
     return args.storage or default_storage()
 
@@ -187,6 +194,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     """`sweep retry`: resets the chosen runs, so that the next `sweep resume` trains them
     (from their checkpoints) whatever their retries; one line per problem, exit 2."""
+    from results.models import RunState
     from results.store import ResultStore, safe_url
 
     url = _storage(args)
@@ -196,7 +204,7 @@ def _retry(args: argparse.Namespace) -> int:
             known = ", ".join(store.studies()) or "none"
             raise InputError(f"unknown study {args.study!r} in {safe_url(store.url)}; studies there: {known}")
         if args.failed:
-            chosen = [r for r in runs if r["state"] == "failed"]
+            chosen = [r for r in runs if r["state"] == RunState.FAILED]
             if not chosen:
                 print(f"{args.study}: no failed run")
                 return 0
@@ -210,6 +218,8 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
     """The runs `--runs` names, by label or run key; InputError for any other."""
+    from results.models import RunState
+
     by_name = {r["label"]: r for r in runs} | {r["run_key"]: r for r in runs}
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in by_name]
@@ -219,7 +229,7 @@ def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
             f"its labels: {', '.join(r['label'] for r in runs)}"
         )
     chosen = [by_name[name] for name in dict.fromkeys(names)]
-    wrong = [f"{r['label']} is {r['state']}" for r in chosen if r["state"] not in ("failed", "stopped")]
+    wrong = [f"{r['label']} is {r['state']}" for r in chosen if r["state"] not in (RunState.FAILED, RunState.STOPPED)]
     if wrong:
         raise InputError(
             f"--runs: {'; '.join(wrong)}: only failed or stopped runs are handed out again "
@@ -254,10 +264,11 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
 
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
+    from results.models import FINAL_STATES, RunState
     from results.report_live import LiveReport
     from results.store import ResultStore
     from sweep_runner.monitor import Monitor
-    from sweep_runner.signals import EXIT_INTERRUPTED, Interrupts
+    from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 
     if launch.max_trials == 0:
         with ResultStore(url) as store:
@@ -311,23 +322,23 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     if failed:
         sys.stderr.write(f"{len(failed)} worker(s) ended with an error: see {log_dir}/worker-*.log\n")
     runs = store.runs(study)
-    unfinished = [r for r in runs if r["state"] not in ("complete", "diverged", "pruned")]
+    unfinished = [r for r in runs if r["state"] not in FINAL_STATES]
     for run in unfinished:
         reason = f": {run['failure_reason']}" if run["failure_reason"] else ""
-        state = "interrupted (its worker stopped)" if run["state"] == "running" else run["state"]
+        state = "interrupted (its worker stopped)" if run["state"] == RunState.RUNNING else run["state"]
         sys.stderr.write(f"run {run['label']}: {state}{reason}\n")
     if unfinished:
         from results.status import next_step
 
         states: dict[str, int] = {}
         for run in unfinished:
-            state = "interrupted" if run["state"] == "running" else run["state"]
+            state = "interrupted" if run["state"] == RunState.RUNNING else run["state"]
             states[state] = states.get(state, 0) + 1
         sys.stderr.write(f"{next_step(study, states, url)}\n")
     # Every run finished, even if a worker died on the way (another took its run over).
     # With --max-trials the runs beyond it are left on purpose: only a failure counts.
     if launch.max_trials is not None:
-        unfinished = [r for r in unfinished if r["state"] not in ("waiting", "stopped")]
+        unfinished = [r for r in unfinished if r["state"] not in (RunState.WAITING, RunState.STOPPED)]
     return 1 if unfinished else 0
 
 
@@ -359,6 +370,9 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
     if launch.max_trials is not None:
         share = launch.max_trials // launch.workers + (index < launch.max_trials % launch.workers)
         command += ["--max-trials", str(share)]
+    if not launch.start_ahead:
+        command.append("--no-start-ahead")
+    command += ["--log-format", "jsonl" if launch.log_format == "jsonl" else "plain"]
     front = os.getpid()
     with open(log, "ab") as stream:
         return subprocess.Popen(

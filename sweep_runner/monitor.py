@@ -18,9 +18,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from results.models import FINAL_STATES, RunState
 from results.store import ResultStore
-
-FINISHED = ("complete", "diverged", "pruned")
 
 
 @dataclass
@@ -67,7 +66,7 @@ class Monitor:
         for run in runs:
             seen = self._seen.setdefault(run["id"], _Seen(state=run["state"], epoch=-1))
             last = None
-            if run["state"] == "running" or seen.state == "running" or seen.epoch == -1:
+            if run["state"] == RunState.RUNNING or seen.state == RunState.RUNNING or seen.epoch == -1:
                 rows = self.store.epochs(run["id"])
                 last = rows[-1] if rows else None
                 epoch = last["epoch"] if last else 0
@@ -80,14 +79,14 @@ class Monitor:
             if run["state"] != seen.state:
                 seen.state = run["state"]
                 self._event(run["state"], run, last)
-            if run["state"] == "running":
+            if run["state"] == RunState.RUNNING:
                 current.append((run, last))
         if self._live is not None:
             self._live.update(self._render(runs, current))
 
     def _event(self, kind: str, run: dict[str, Any], last: dict[str, Any] | None) -> None:
         if self.log_format == "rich":
-            if kind != "epoch" and kind != "running" and self._live is not None:
+            if kind != "epoch" and kind != RunState.RUNNING and self._live is not None:
                 reason = f" ({run['failure_reason']})" if run.get("failure_reason") else ""
                 self._live.console.print(f"run {run['label']}: {kind}{reason}")
             return
@@ -118,13 +117,13 @@ class Monitor:
             return None
         remaining = 0
         for run in runs:
-            if run["state"] in FINISHED or not run.get("config"):
+            if run["state"] in FINAL_STATES or not run.get("config"):
                 continue
             remaining += max(0, run["config"].get("epochs", 0) - self._seen.get(run["id"], _Seen()).epoch)
         return (time.monotonic() - self.started) / self._epochs_done * remaining
 
     def _render(self, runs: list[dict[str, Any]], current: list) -> Group:
-        done = sum(r["state"] in FINISHED for r in runs)
+        done = sum(r["state"] in FINAL_STATES for r in runs)
         elapsed = time.monotonic() - self.started
         eta = self.eta_seconds(runs)
         head = Text(

@@ -5,16 +5,21 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import optuna
 from sqlalchemy.engine import make_url
 
 from sweeps.errors import InputError
+
+if TYPE_CHECKING:  # imported where used: `sweep --help` and `sweep check` need no Optuna
+    import optuna
 
 # Optuna's heartbeat (seconds, an integer for Optuna): a worker that stops beating for
 # GRACE_PERIOD is dead, and its run is handed out again.
 HEARTBEAT_INTERVAL = 5
 GRACE_PERIOD = 20
+#: The database when neither --storage nor $SWEEP_STORAGE names one.
+DEFAULT_STORAGE = "sqlite:///sweeps.db"
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -23,6 +28,11 @@ def sqlite_path(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database)
+
+
+def default_storage() -> str:
+    """`--storage`, else `$SWEEP_STORAGE`, else `sqlite:///sweeps.db` in this folder."""
+    return os.environ.get("SWEEP_STORAGE") or DEFAULT_STORAGE
 
 
 def default_checkpoints(url: str) -> Path:
@@ -37,6 +47,8 @@ def default_checkpoints(url: str) -> Path:
 
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats, on the same URL as the results store."""
+    import optuna
+
     engine_kwargs: dict = {}
     if sqlite_path(url) is not None:
         # Optuna's own connections wait for a lock instead of failing at once.
@@ -58,6 +70,8 @@ def optuna_storage(url: str) -> optuna.storages.RDBStorage:
 
 def quiet_optuna() -> None:
     """Optuna's per-trial INFO lines would scroll the progress display away."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed.*")

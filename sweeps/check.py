@@ -8,7 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from sweeps.notation import format_number
+from sweeps.notation import format_number, format_value
 from sweeps.sweep_file import Sweep, Trial, load_sweep
 
 # Always shown, in the post's order; other settings only when they vary.
@@ -64,7 +64,7 @@ def trials_table(sweep: Sweep, trials: list[Trial]) -> Table:
             str(trial.number), trial.label,
             format_number(config.weight_decay), format_number(config.learning_rate),
             format_number(config.ema_momentum), config.schedule_notation(), str(config.epochs),
-            *(_show(getattr(config, key)) for key in varying),
+            *(format_value(getattr(config, key)) for key in varying),
             trial.run_key, trial.comment or "",
         )
     return table
@@ -82,11 +82,3 @@ def search_table(sweep: Sweep) -> Table:
         )
         table.add_row(_HEADERS.get(key, key), shown, "yes" if choice.log else "")
     return table
-
-
-def _show(value: object) -> str:
-    if isinstance(value, float):
-        return format_number(value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)

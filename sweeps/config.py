@@ -24,6 +24,7 @@ from pydantic import (
 
 from sweeps.limits import MAX_BATCH_SIZE, MAX_BREAKPOINTS, MAX_CHANNELS, MAX_DEPTH, MAX_EPOCHS, MAX_IMAGE_SIDE
 from sweeps.notation import Breakpoint, format_schedule, parse_schedule
+from sweeps.resnet import blocks_per_stage
 
 Dataset = Literal["cifar10", "fashion_mnist", "digits", "synthetic"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
@@ -187,8 +188,7 @@ class RunConfig(BaseModel):
     @field_validator("depth")
     @classmethod
     def _check_depth(cls, depth: int) -> int:
-        if depth < 11 or (depth - 2) % 9:
-            raise ValueError(f"must be 9n+2 (11, 20, 29, …, 56), got {depth}")
+        blocks_per_stage(depth)
         if depth > MAX_DEPTH:
             raise ValueError(f"must be at most {MAX_DEPTH}, got {depth}")
         return depth

@@ -37,6 +37,16 @@ def format_number(value: float | None) -> str:
     return repr(value)
 
 
+def format_value(value: object) -> str:
+    """A setting's value as labels and listings show it: numbers as the post writes
+    them, booleans as TOML does (`true`), anything else as text."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return format_number(value)
+    return str(value)
+
+
 def format_epoch(epoch: float) -> str:
     return str(int(epoch)) if float(epoch).is_integer() else repr(float(epoch))
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _TYPE_WORDS = {
@@ -93,28 +94,83 @@ def unknown_key(key: str, allowed: Iterable[str]) -> str:
     return f"unknown key {key!r}; allowed: {', '.join(allowed)}"
 
 
-def _is_branch_tag(part: str | int) -> bool:
-    """Pydantic names union branches and wrapped validators in an error's location
-    (`none`, `Schedule`, `function-after[…]`); a key path has no place for them."""
-    return isinstance(part, str) and (
-        part in ("none", "Schedule", "str", "list[...]") or part.startswith("function-")
-    )
+def _unwrap(kind: Any) -> Any:
+    """The type itself, without `Annotated[…]` and without a union's `None`."""
+    while True:
+        if get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
+            continue
+        if get_origin(kind) in (Union, UnionType):
+            branches = [a for a in get_args(kind) if a is not type(None)]
+            if len(branches) == 1:
+                kind = branches[0]
+                continue
+        return kind
+
+
+def _step(kind: Any, part: str | int) -> tuple[bool, Any]:
+    """Whether `part` of an error's location is a key or an index of a value of type
+    `kind`, and the type of what it names. A part that is neither is pydantic's name
+    for a union's branch or a wrapped validator: it names the same value."""
+    kind = _unwrap(kind)
+    if kind is Any:
+        return True, Any
+    if get_origin(kind) in (Union, UnionType):
+        for branch in get_args(kind):
+            keep, inner = _step(branch, part)
+            if keep:
+                return True, inner
+        return False, kind
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        field = kind.model_fields.get(part) if isinstance(part, str) else None
+        return (True, field.annotation) if field else (False, kind)
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (list, tuple, set, frozenset, Sequence) and isinstance(part, int):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return True, args[part] if part < len(args) else Any
+        return True, args[0] if args else Any
+    if origin in (dict, Mapping) and isinstance(part, str):
+        return True, args[1] if len(args) == 2 else Any
+    return False, kind
+
+
+def key_path(model: type[BaseModel], loc: Sequence[str | int], unknown: bool = False) -> list[str | int]:
+    """The keys and indices of a pydantic error's location, found by walking `model`'s
+    fields along it.
+
+    Args:
+        model: the model that was validated.
+        loc: the error's `loc`.
+        unknown: the error is an unknown key: the last part is the user's own key,
+            kept even where the model has no such field (even one named `none`).
+    """
+    path: list[str | int] = []
+    kind: Any = model
+    for i, part in enumerate(loc):
+        keep, kind = _step(kind, part)
+        if keep or (unknown and i == len(loc) - 1):
+            path.append(part)
+    return path
 
 
 def from_validation_error(
-    error: ValidationError, prefix: Sequence[str | int], allowed: Iterable[str] = ()
+    error: ValidationError, model: type[BaseModel], prefix: Sequence[str | int], allowed: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
     """`(key path, message)` pairs for every error, under `prefix`.
 
-    Union branches (`Schedule | None`) produce one error per branch; only the first
+    Union branches (`Schedule | str`) produce one error per branch; only the first
     per path is kept, since the others say the same thing less clearly.
+
+    Args:
+        error: what pydantic raised.
+        model: the model it validated: error locations are read along its fields.
+        prefix: the key path of the model's table in the file.
+        allowed: the table's keys, suggested for an unknown one.
     """
     problems: dict[str, str] = {}
     allowed = list(allowed)
     for item in error.errors(include_url=False):
-        # The last part is the user's own key (even one named `none`), never a tag.
-        *parents, last = item["loc"] or ("",)
-        loc = [part for part in parents if not _is_branch_tag(part)] + [last]
+        loc = key_path(model, item["loc"], unknown=item["type"] == "extra_forbidden")
         if item["type"] == "missing" and loc and isinstance(loc[-1], int):
             # A fixed-length list (image_shape) with too few values.
             problems.setdefault(join_path(*prefix, *loc[:-1]), f"too few values: needs at least {loc[-1] + 1}")

@@ -20,7 +20,7 @@ from sweeps.config import RunConfig, consistency_problems
 from sweeps.errors import InputError
 from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting
 from sweeps.names import ALLOWED, name_problem
-from sweeps.notation import format_number
+from sweeps.notation import format_value
 from sweeps.problems import from_validation_error, join_path, unknown_key
 from sweeps.sections import Report, Search, Study
 
@@ -124,13 +124,7 @@ class Sweep:
 
 
 def _label_part(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        shown = str(value).lower()
-    elif isinstance(value, float):
-        shown = format_number(value)
-    else:
-        shown = str(value)
-    return f"{SYMBOLS.get(key, key)}={shown}"
+    return f"{SYMBOLS.get(key, key)}={format_value(value)}"
 
 
 def _config(train: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
@@ -250,7 +244,7 @@ def _section(value: Any, model: type[BaseModel], key: str, problems: list) -> An
     try:
         return model.model_validate_json(json.dumps(value, default=str), strict=True)
     except ValidationError as error:
-        problems.extend(from_validation_error(error, (key,), model.model_fields))
+        problems.extend(from_validation_error(error, model, (key,), model.model_fields))
         return None
 
 
@@ -260,7 +254,7 @@ def _setting(key: str, value: Any, path: tuple, problems: list) -> bool:
         RunConfig.model_validate_json(json.dumps({key: value}, default=str), strict=True)
     except ValidationError as error:
         found = [
-            (p, m) for p, m in from_validation_error(error, ())
+            (p, m) for p, m in from_validation_error(error, RunConfig, ())
             if p == key or p.startswith((f"{key}.", f"{key}["))
         ]
         problems.extend((join_path(*path) + p[len(key):], m) for p, m in found)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import math
 import os
 import re
-import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sweeps.errors import InputError
+from trainer.interrupts import Interrupts
 from trainer.records import EpochRecord
 
 EXIT_STATUS = {"completed": 0, "diverged": 1, "stopped": 130}
@@ -62,27 +63,27 @@ def progress_line(record: EpochRecord, epochs: int) -> str:
     )
 
 
-class _StopOnFirstInterrupt:
-    """The first SIGINT asks the run to stop after the epoch; the second interrupts."""
+def _stopping_message() -> None:
+    print("\nstopping after this epoch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
 
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
 
-    def __enter__(self) -> _StopOnFirstInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
+def _abort() -> None:
+    raise KeyboardInterrupt
 
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this epoch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+@contextmanager
+def _two_stage_interrupts() -> Iterator[Interrupts]:
+    """The first Ctrl-C (or SIGTERM) asks the run to stop after the epoch; the second
+    interrupts. Signals are handled only in the main thread."""
+    interrupts = Interrupts(on_first=_stopping_message, on_second=_abort)
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        interrupts.install()
+    try:
+        yield interrupts
+    finally:
+        if main:
+            interrupts.uninstall()
 
 
 def train_command(file: str, run: str, *, data_dir: str | None, checkpoints: str | None) -> int:
@@ -120,13 +121,13 @@ def train_command(file: str, run: str, *, data_dir: str | None, checkpoints: str
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines are noise here
     from trainer.train import train
 
-    with _StopOnFirstInterrupt() as interrupt:
+    with _two_stage_interrupts() as interrupt:
         result = train(
             config,
             lambda record: print(progress_line(record, config.epochs), flush=True),
             folder,
             data_dir=data_dir,
-            should_stop=lambda: interrupt.requested,
+            should_stop=lambda: interrupt.stopping,
         )
     best = (
         f"best val_acc {result.best_val_acc:.4f} at epoch {result.best_epoch}"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from sweeps.resnet import blocks_per_stage
+
 
 def check_depth(depth: int) -> int:
     """The number of blocks per stage n for a depth 9n+2; ValueError otherwise."""
-    if depth < 11 or (depth - 2) % 9:
-        raise ValueError(f"must be 9n+2 (11, 20, 29, …, 56), got {depth}")
-    return (depth - 2) // 9
+    return blocks_per_stage(depth)
 
 
 def check_input_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -13,7 +13,7 @@ from alembic import context
 
 from results.models import Base
 from results.schema import VERSION_TABLE
-from results.store import create_engine_for
+from results.engine import create_engine_for
 
 
 def _include_name(name: str | None, type_: Any, _parents: Any) -> bool:

@@ -18,7 +18,7 @@ from sweeps.sweep_file import parse_sweep
 
 def _args(**given) -> argparse.Namespace:
     defaults = dict(data_dir=None, gpus=None, workers=None, trials_per_gpu=1, log_format="plain",
-                    checkpoints=None, max_trials=None, report=None)
+                    checkpoints=None, max_trials=None, report=None, start_ahead=True)
     return argparse.Namespace(**{**defaults, **given})
 
 

@@ -58,16 +58,25 @@ def test_sigkill_mid_run_then_run_again_continues_from_the_checkpoint(tmp_path: 
 def test_a_crashed_child_fails_only_its_trial(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "crash", epochs=1, extra="[study]\nmax_retries = 0", train_size=256)
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    # A child that segfaults when it trains weight decay 0.05, planted through
-    # sitecustomize, which every child process imports at start-up.
+    # A child that segfaults when it is handed weight decay 0.05 (its run arrives on
+    # stdin), planted through sitecustomize, which every process imports at start-up.
     plant = tmp_path / "plant"
     plant.mkdir()
     (plant / "sitecustomize.py").write_text(dedent("""
         import json, os, signal, sys
-        if len(sys.argv) > 1 and sys.argv[-1].endswith("attempt.json"):
-            spec = json.load(open(sys.argv[-1]))
-            if spec["config"]["weight_decay"] == 0.05:
-                os.kill(os.getpid(), signal.SIGSEGV)
+
+        class Stdin:
+            def __init__(self, stream):
+                self.stream = stream
+
+            def readline(self):
+                line = self.stream.readline()
+                if line.strip() and json.loads(line)["config"]["weight_decay"] == 0.05:
+                    os.kill(os.getpid(), signal.SIGSEGV)
+                return line
+
+        if "--parent-pid" in sys.argv:
+            sys.stdin = Stdin(sys.stdin)
     """))
     pythonpath = f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     done = run(["run", str(sweep), "--storage", url], tmp_path, extra_env={"PYTHONPATH": pythonpath})

@@ -1,8 +1,10 @@
 """Ctrl-C in two stages: the first stops after the current epoch, the second at once.
 
-A terminal's Ctrl-C reaches every process of the foreground group, and the runner
-also forwards it to its own children (for a `kill -INT` aimed at the runner alone):
-presses that arrive within `DEBOUNCE` seconds of each other count as one.
+One handler for `sweep train` and for the runner's processes (the runner imports it
+from here: the trainer never imports the runner). A terminal's Ctrl-C reaches every
+process of the foreground group, and the runner also forwards it to its own children
+(for a `kill -INT` aimed at the runner alone): presses that arrive within `DEBOUNCE`
+seconds of each other count as one.
 """
 
 from __future__ import annotations
@@ -33,14 +35,22 @@ class Interrupts:
         self._last = -DEBOUNCE
         self.on_first = on_first
         self.on_second = on_second
+        self._previous: dict[int, object] = {}
 
     @property
     def stopping(self) -> bool:
         return self.presses >= 1
 
     def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle_term)
+        """Handles SIGINT and SIGTERM from now on (main thread only, as Python requires)."""
+        self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
+        self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handle_term)
+
+    def uninstall(self) -> None:
+        """Puts back the handlers `install` replaced."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
 
     def _handle_term(self, _signum: int, _frame: object) -> None:
         if self.presses == 0:
