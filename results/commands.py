@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from results.engine import check_url, safe_url, sqlite_file
 from results.outputs import database_files, refuse_file, refuse_folder
-from results.store import ResultStore, check_url, safe_url, sqlite_file
+from results.store import ResultStore
 from sweeps.errors import InputError
 
 

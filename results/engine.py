@@ -19,7 +19,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from results.outputs import SQLITE_HEADER
 from sweeps.errors import InputError
 
 ALLOWED_URLS = "sqlite:///FILE.db or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE"

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from results.store import ResultStore, read_only_engine_kwargs
+from results.engine import read_only_engine_kwargs
+from results.store import ResultStore
 
 if TYPE_CHECKING:
     import optuna

@@ -15,9 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from results.engine import safe_url
 from results.models import RUN_STATES, utcnow
 from results.report_importance import Importances
-from results.store import ResultStore, safe_url
+from results.store import ResultStore
 
 
 @dataclass

@@ -10,6 +10,7 @@ filling a disk.
 from __future__ import annotations
 
 import math
+import re
 
 #: A sweep file's size in bytes.
 MAX_FILE_BYTES = 1024 * 1024
@@ -53,5 +54,29 @@ def grid_size(lengths: list[int]) -> int:
 
 __all__ = [
     "MAX_BATCH_SIZE", "MAX_BREAKPOINTS", "MAX_CHANNELS", "MAX_DEPTH", "MAX_EPOCHS",
-    "MAX_FILE_BYTES", "MAX_IMAGE_SIDE", "MAX_NESTING", "MAX_TRIALS", "grid_size", "nesting",
+    "MAX_FILE_BYTES", "MAX_IMAGE_SIDE", "MAX_NESTING", "MAX_TRIALS", "grid_size", "nesting", "too_deep_key",
 ]
+
+
+def too_deep_key(text: str, limit: int = MAX_NESTING) -> str | None:
+    """The key (`section.key`) whose value nests tables and arrays more than `limit`
+    deep, read from the text itself: the parser may have given up on it (RecursionError)
+    before it could say where. Strings are not told apart from brackets: a hint for the
+    message, not a parser."""
+    section, key, depth = "", None, 0
+    for line in text.splitlines():
+        if depth == 0:
+            header = re.match(r"\s*\[\[?\s*([^\]\s]+)\s*\]\]?\s*(#.*)?$", line)
+            if header:
+                section = header.group(1)
+                continue
+            assignment = re.match(r"\s*([A-Za-z0-9_.\"'-]+)\s*=", line)
+            if assignment is None:
+                continue
+            key, line = assignment.group(1).strip("\"'"), line[assignment.end():]
+        for character in line.partition("#")[0] if depth == 0 else line:
+            depth += character in "[{"
+            depth -= character in "]}"
+            if depth > limit - 1 - bool(section):
+                return f"{section}.{key}" if section else key
+    return None

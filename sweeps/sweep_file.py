@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from sweeps.config import RunConfig, consistency_problems
 from sweeps.errors import InputError
-from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting
+from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting, too_deep_key
 from sweeps.names import ALLOWED, name_problem
 from sweeps.notation import format_value
 from sweeps.problems import from_validation_error, join_path, unknown_key
@@ -167,7 +167,8 @@ def parse_sweep(text: str, path: str | Path) -> Sweep:
     path = Path(path)
     if len(text) > MAX_FILE_BYTES:
         raise InputError(f"{path}: {len(text):,} characters: a sweep file is at most {MAX_FILE_BYTES:,} bytes")
-    too_deep = f"{path}: tables and arrays nested more than {MAX_NESTING} deep: a sweep file needs at most 7"
+    where = too_deep_key(text) or "(top level)"
+    too_deep = f"{path}: {where}: tables and arrays nested more than {MAX_NESTING} deep: a sweep file needs at most 7"
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
