@@ -178,8 +178,13 @@ def trial_attrs(label: str, run_key: str, comment: str | None, attempt: int) -> 
 
 
 def _enqueue(opened: OpenStudy, trial: Trial) -> int:
+    # The params from the start: optuna-dashboard plots a grid point's λ, α, m from its
+    # first attempt, which takes over this very trial.
+    params = fixed_params(trial.config.model_dump(mode="json"))
     template = optuna.trial.create_trial(
         state=TrialState.WAITING,
+        params=params,
+        distributions=point_distributions(params),
         user_attrs={
             **trial_attrs(trial.label, trial.run_key, trial.comment, 0),
             "schedule": trial.config.schedule_notation(),
@@ -192,3 +197,8 @@ def _enqueue(opened: OpenStudy, trial: Trial) -> int:
 
 def fixed_params(config: dict) -> dict[str, float]:
     return {key: float(config[key]) for key in PARAMS if key in config}
+
+
+def point_distributions(params: dict[str, float]) -> dict[str, optuna.distributions.BaseDistribution]:
+    """A grid point's values as Optuna distributions of one value each."""
+    return {k: optuna.distributions.FloatDistribution(v, v) for k, v in params.items()}

@@ -39,7 +39,7 @@ from sweep_runner.children import Children
 from sweep_runner.pruning import pruner_settings
 from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
-from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, trial_attrs
+from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, point_distributions, trial_attrs
 from sweeps.config import RunConfig
 from trainer import checkpoint
 
@@ -290,7 +290,7 @@ class Worker:
                     pass  # fail_stale_trials got there first
         if self.opened.sweep.search is None:
             params = fixed_params(run["config"])
-            distributions = _point_distributions(params)
+            distributions = point_distributions(params)
         else:  # a search trial's retry keeps what the sampler chose
             params, distributions = _previous_params(self.opened, run)
         template = optuna.trial.create_trial(
@@ -447,10 +447,6 @@ def choice_labels(choices: list[Any]) -> list[Any]:
 def _is_integer_setting(key: str) -> bool:
     default = RunConfig.model_fields[key].default
     return isinstance(default, int) and not isinstance(default, bool)
-
-
-def _point_distributions(params: dict[str, float]) -> dict[str, Any]:
-    return {k: optuna.distributions.FloatDistribution(v, v) for k, v in params.items()}
 
 
 def _previous_params(opened: OpenStudy, run: dict[str, Any]) -> tuple[dict, dict]:
