@@ -63,12 +63,18 @@ def reduction_model(config: dict[str, Any]) -> str:
         return format_schedule([(float(v) * scale, float(e)) for v, e in schedule["breakpoints"]])
 
 
-def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
+def flatten_config(config: dict[str, Any], notations: dict[str, str] | None = None) -> dict[str, Any]:
     """A stored configuration as flat columns.
 
     Scalars stay as they are; the schedule becomes its notation as written
     (`schedule`, factors η when `schedule_relative`) and `reduction_model` the
     schedule in learning rates; lists and other nested values become JSON text.
+
+    Args:
+        config: a stored configuration (empty for a search trial not yet asked).
+        notations: reduction models already written, by (α, schedule), shared across
+            the runs of one read: validating a RunConfig per run is a tenth of an
+            export of 1,000 runs, and a sweep's runs share a few (α, schedule) pairs.
     """
     flat: dict[str, Any] = {}
     for key, value in config.items():
@@ -79,21 +85,14 @@ def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
             flat[key] = json.dumps(value, separators=(",", ":"))
         else:
             flat[key] = value
-    flat["reduction_model"] = _reduction_model_cached(
-        json.dumps([config.get("learning_rate"), config.get("schedule")], sort_keys=True), config
-    )
+    if notations is None or not config:
+        flat["reduction_model"] = reduction_model(config)
+        return flat
+    key = json.dumps([config.get("learning_rate"), config.get("schedule")], sort_keys=True)
+    if key not in notations:
+        notations[key] = reduction_model(config)
+    flat["reduction_model"] = notations[key]
     return flat
-
-
-_NOTATIONS: dict[str, str] = {}
-
-
-def _reduction_model_cached(key: str, config: dict[str, Any]) -> str:
-    # A sweep's runs share a few (α, schedule) pairs; validating a RunConfig per run is
-    # a tenth of an export of 1,000 runs.
-    if key not in _NOTATIONS:
-        _NOTATIONS[key] = reduction_model(config)
-    return _NOTATIONS[key]
 
 
 def config_of(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -103,12 +102,12 @@ def config_of(row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    records = []
+    records, notations = [], {}
     for row in rows:
         record = {"run_id": row["id"], **{name: row[name] for name in RUN_COLUMNS[1:-1]}}
         record["versions"] = json.dumps(row["versions"], sort_keys=True) if row["versions"] else ""
         record["config_json"] = json.dumps(row["config"], sort_keys=True)
-        record.update(flatten_config(row["config"]))
+        record.update(flatten_config(row["config"], notations))
         records.append(record)
     frame = pd.DataFrame.from_records(records, columns=_columns(records))
     for name in _DATETIMES:
