@@ -15,8 +15,8 @@ import pytest
 from results.store import ResultStore
 from sweeping import kill, run, start, wait_for, write_sweep
 
-# One more point than workers: some worker claims twice, racing the others.
-FOUR_POINTS = "weight_decay = [0.05, 0.2]\nlearning_rate = [1e-3, 2e-3]"
+# As many points as workers, started together: they race for every claim.
+THREE_POINTS = "weight_decay = [0.05, 0.1, 0.2]"
 LOCKED = re.compile(r"is locked")
 
 
@@ -48,11 +48,11 @@ def _check_exactly_once(url: str, study: str, points: int, epochs: int) -> None:
 
 @pytest.mark.timeout(600)
 def test_three_workers_on_sqlite_train_each_point_once(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path, "three", epochs=1, space=FOUR_POINTS, train_size=256)
+    sweep = write_sweep(tmp_path, "three", epochs=1, space=THREE_POINTS, train_size=256)
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     done = run(["run", str(sweep), "--storage", url, "--workers", "3"], tmp_path)
     assert done.returncode == 0, done.stderr
-    _check_exactly_once(url, "three", 4, 1)
+    _check_exactly_once(url, "three", 3, 1)
     assert _lock_errors(tmp_path, "three", done.stdout, done.stderr) == []
 
 
@@ -66,11 +66,11 @@ def test_the_lock_check_reads_the_workers_logs(tmp_path: Path) -> None:
 @pytest.mark.postgres
 @pytest.mark.timeout(600)
 def test_three_workers_on_postgresql_train_each_point_once(tmp_path: Path, postgres_url: str) -> None:
-    sweep = write_sweep(tmp_path, "three_pg", epochs=1, space=FOUR_POINTS, train_size=256)
+    sweep = write_sweep(tmp_path, "three_pg", epochs=1, space=THREE_POINTS, train_size=256)
     done = run(["run", str(sweep), "--storage", postgres_url, "--workers", "3",
                 "--checkpoints", str(tmp_path / "checkpoints")], tmp_path)
     assert done.returncode == 0, done.stderr
-    _check_exactly_once(postgres_url, "three_pg", 4, 1)
+    _check_exactly_once(postgres_url, "three_pg", 3, 1)
 
 
 @pytest.mark.timeout(600)
