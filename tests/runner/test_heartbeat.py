@@ -25,14 +25,18 @@ def test_a_worker_that_lost_its_run_kills_the_child(tmp_path: Path) -> None:
     process = start(["run", str(sweep), "--storage", url], tmp_path)
     try:
         wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 1)
-        (child,) = [p for p in psutil.Process(process.pid).children(recursive=True)
-                    if "sweep_runner.child" in p.cmdline()]
         with ResultStore(url) as store:
             (mine,) = store.runs("lost")
+            children = [p for p in psutil.Process(process.pid).children(recursive=True)
+                        if "sweep_runner.child" in p.cmdline()]
+            # The one training this run (a child started ahead for the next run would
+            # not name it).
+            training = [p for p in children if mine["run_key"] in " ".join(p.cmdline())] or children
+            assert len(training) == 1, [p.cmdline() for p in children]
             # Another worker claims the run, as if this one had been presumed dead.
             assert store.claim_run(mine["id"], worker="elsewhere/1/thief", host="elsewhere",
                                    stale_after=0.0, max_attempts=5)
-        _gone, alive = psutil.wait_procs([child], timeout=HEARTBEAT_INTERVAL + 20)
+        _gone, alive = psutil.wait_procs(training, timeout=HEARTBEAT_INTERVAL + 20)
         assert alive == [], "the child trained on after its worker lost the run"
         assert process.poll() is None  # the worker lives on: only the child was stopped
         with ResultStore(url) as store:
