@@ -4,10 +4,7 @@ test_signals.py; Optuna's own command line: test_studies.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import sys
 from pathlib import Path
 
 import optuna
