@@ -34,6 +34,8 @@ def test_each_expectation_names_a_key_of_its_file(path: Path) -> None:
     if where == "TOML syntax error":
         assert re.search(r"\(at line \d+, column \d+\)$", message), expected
         return
+    if " " in where:  # the whole file (its nesting, its size): no one key to name
+        return
     body = path.read_text(encoding="utf-8").split("\n", 1)[1]
     names = [name for name in re.split(r"[.\[\]\d]+", where) if name]
     assert names and all(re.search(rf"\b{re.escape(name)}\b", body) for name in names[:-1] or names), (
