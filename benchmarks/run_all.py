@@ -43,7 +43,6 @@ QUICK = {
     "measurement_cost": ["--depth", "11", "--images", "64", "--batch", "32", "--epochs", "1"],
     "chaos": ["--runs", "1", "--epochs", "2", "--train-size", "64", "--kills", "1",
               "--min-delay", "2", "--max-delay", "3"],
-    "report_page": ["--runs", "3", "--epochs", "5", "--repeat", "1"],
 }
 SUMMARY_WORDS = ("ratio", "target", "duplicates", "lost", "twice", "complete", "growth")
 

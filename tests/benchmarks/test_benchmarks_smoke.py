@@ -18,8 +18,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from run_all import BENCHMARKS, QUICK  # noqa: E402
 
-# Benchmarks outside `make bench`, with their smallest mode.
-STANDALONE = {"measurement_cost": ["--depth", "11", "--images", "64", "--batch", "32", "--epochs", "1"]}
 # The cheap ones run with the suite; those that start TensorFlow processes (each about
 # 5 s of imports, several per benchmark) run in `make test-long`.
 CHEAP = {"export_speed", "report_page"}
@@ -36,8 +34,7 @@ def _run_all(tmp_path: Path, *args: str, timeout: float = 540) -> subprocess.Com
 def test_every_benchmark_has_a_quick_mode() -> None:
     assert sorted(QUICK) == sorted(BENCHMARKS)
     on_disk = {p.stem for p in (REPO / "benchmarks").glob("*.py")} - {"common", "run_all", "gpu_bench"}
-    # A new benchmark joins run_all (or STANDALONE), and so these smoke tests.
-    assert on_disk == set(BENCHMARKS) | set(STANDALONE)
+    assert on_disk == set(BENCHMARKS)  # a new benchmark joins run_all, and so these tests
 
 
 @pytest.mark.parametrize(
@@ -52,19 +49,6 @@ def test_the_benchmark_runs_in_its_smallest_mode(name: str, tmp_path: Path) -> N
     assert f"\n{name} (" in summary and "FAILED" not in summary, done.stdout[-3000:]
     assert re.search(r"^  \S.*: \S", summary, re.MULTILINE), summary  # its figures, summed up
     assert list(tmp_path.iterdir()) == []  # it wrote nothing where it was started
-
-
-@pytest.mark.long
-@pytest.mark.timeout(600)
-@pytest.mark.parametrize("name", sorted(STANDALONE))
-def test_a_standalone_benchmark_runs_in_its_smallest_mode(name: str, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / f"{name}.py"), *STANDALONE[name]], cwd=tmp_path,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=540,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "ratio" in done.stdout, done.stdout[-3000:]
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unknown_benchmark_is_one_line_and_exit_2(tmp_path: Path) -> None:
