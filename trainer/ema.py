@@ -38,6 +38,10 @@ def averaged_weights(model: keras.Model, optimizer: keras.optimizers.Optimizer) 
     # np.array copies: convert_to_numpy may share the variable's buffer on CPU.
     raw = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
     keras.optimizers.AdamW.finalize_variable_values(adamw, variables)
+    # On JAX `assign` binds the very array of the average, and evaluate() donates the
+    # model's buffers: the averages would be deleted. Each weight gets a copy of its own.
+    for variable in variables:
+        variable.assign(keras.ops.copy(variable.value))
     try:
         yield
     finally:
