@@ -32,13 +32,13 @@ quickstart: setup
 # The whole suite on TensorFlow (the 15 slowest tests listed), then the trainer's
 # backend-portable tests again on JAX, but for the slow ones (`make test-long` has them).
 test: setup-test
-	$(PY) -m pytest -q --durations=15 -m "not long"
-	KERAS_BACKEND=jax $(PY) -m pytest -q -m "backend and not slow" tests/trainer
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15 -m "not long"
+	KERAS_BACKEND=jax $(PY) -m pytest -q -n auto -m "backend and not slow" tests/trainer
 
 # What CI adds when it has time: the fuzz tests with 400 examples each, every
 # benchmark in its smallest mode (tests/benchmarks/), the slow trainer tests on JAX.
 test-long: setup-test
-	$(PY) -m pytest -q --hypothesis-profile=long -m "fuzz or long" tests
+	$(PY) -m pytest -q -n auto --dist loadgroup --hypothesis-profile=long -m "fuzz or long" tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m "backend and slow" tests/trainer
 
 # The runner's tests (those that drive Optuna's storage, sampler and pruner) on the lowest

@@ -89,7 +89,7 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
     raise InputError(f"--storage {shown}: {parsed.drivername} is not supported; use {ALLOWED_URLS}")
 
 
-def _stays_empty(path: Path, wait: float = 3.0) -> bool:
+def _stays_empty(path: Path, wait: float = 1.0) -> bool:
     """Whether the file is empty, and stays so for `wait` seconds: another `sweep run`
     started at the same moment may just have created it, and writes its header at
     once."""

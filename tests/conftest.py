@@ -31,6 +31,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "long: run by `make test-long`, not `make test` (benchmarks' smoke tests)")
 
 
+# `make test` spreads the tests over the cores (pytest-xdist, `--dist loadgroup`): the
+# tests that share an expensive session fixture stay on one worker, so that it is built
+# once, not once per worker.
+_SHARED_FIXTURES = {"trained": "runner-trained-study", "trained_study": "report-trained-study", "browser": "chromium"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, group in _SHARED_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A base URL of a running cluster: $SWEEP_TEST_POSTGRES_URL, else one we start.

@@ -55,8 +55,10 @@ def test_a_first_stop_ends_the_run_after_its_epoch_and_it_resumes(tmp_path: Path
 
 @pytest.mark.timeout(300)
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
-    # 1400 digits: an epoch of a few seconds, so that the second press lands inside it.
-    sweep = write_sweep(tmp_path, "twice", epochs=5, space="weight_decay = [0.1]", train_size=1400)
+    # 3000 synthetic 32×32 images: epochs of about 4 s on 2 cores, so that the second
+    # press lands inside epoch 2 (1400 digits at 16×16 took under a second: flaky).
+    space = 'weight_decay = [0.1]\ndataset = ["synthetic"]\nimage_shape = [[32, 32, 3]]'
+    sweep = write_sweep(tmp_path, "twice", epochs=5, space=space, train_size=3000)
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     process = start(["run", str(sweep), "--storage", url], tmp_path)
     wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 1)
