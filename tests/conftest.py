@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
 _SHARED_FIXTURES = {"trained": "runner-trained-study", "trained_study": "report-trained-study", "browser": "chromium"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture, group in _SHARED_FIXTURES.items():
