@@ -57,7 +57,7 @@ $(LOW_VENV)/.installed: $(VENV)/.installed-test
 
 test-optuna-lowest: $(LOW_VENV)/.installed
 	$(LOW_VENV)/bin/python -c 'import optuna; assert optuna.__version__ == "$(OPTUNA_LOWEST)", optuna.__version__'
-	$(LOW_VENV)/bin/python -m pytest -q $(OPTUNA_TESTS)
+	PYTHONPATH=$(CURDIR) $(LOW_VENV)/bin/python -m pytest -q $(OPTUNA_TESTS)
 
 bench: setup-test
 	$(PY) benchmarks/run_all.py
