@@ -20,7 +20,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from results.engine import (
-    ALLOWED_URLS,
     check_url,
     check_writable,
     create_engine_for,
@@ -483,7 +482,4 @@ class ResultStore:
             return list(connection.execute(select(RUNS.c.study).distinct().order_by(RUNS.c.study)).scalars())
 
 
-__all__ = [
-    "ALLOWED_URLS", "ResultStore", "check_url", "check_writable", "create_engine_for", "safe_url",
-    "read_only_engine_kwargs", "sqlite_file",
-]
+__all__ = ["ResultStore"]

@@ -117,7 +117,7 @@ def _count(text: str) -> int:
 
 
 def _launch_options(args: argparse.Namespace, url: str) -> Launch:
-    from results.store import check_url, check_writable
+    from results.engine import check_url, check_writable
     from sweep_runner.storage import default_checkpoints
 
     # One line for a bad or read-only storage, before the folders derived from it.
@@ -195,7 +195,8 @@ def _retry(args: argparse.Namespace) -> int:
     """`sweep retry`: resets the chosen runs, so that the next `sweep resume` trains them
     (from their checkpoints) whatever their retries; one line per problem, exit 2."""
     from results.models import RunState
-    from results.store import ResultStore, safe_url
+    from results.engine import safe_url
+    from results.store import ResultStore
 
     url = _storage(args)
     with ResultStore(url, create=False) as store:
