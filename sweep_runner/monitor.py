@@ -73,9 +73,14 @@ class Monitor:
                 if seen.epoch == -1:
                     seen.epoch = epoch  # epochs before this invocation are not news
                 elif epoch > seen.epoch:
+                    # Each epoch stored since the last poll is an event: a poll may
+                    # come after two epochs of a fast run, and a log that skips one
+                    # is not the run's log.
+                    for row in rows:
+                        if row["epoch"] > seen.epoch:
+                            self._event("epoch", run, row)
                     self._epochs_done += epoch - seen.epoch
                     seen.epoch = epoch
-                    self._event("epoch", run, last)
             if run["state"] != seen.state:
                 seen.state = run["state"]
                 self._event(run["state"], run, last)

@@ -59,6 +59,25 @@ def test_a_diverged_epoch_shows_in_every_progress_format(tmp_path: Path, log_for
 
 
 @pytest.mark.timeout(60)
+def test_the_log_has_every_epoch_when_a_poll_comes_after_several(tmp_path: Path) -> None:
+    """A fast run stores two epochs between two polls: the log still has both, in order."""
+    store, run_id = _store(tmp_path)
+    store.claim_run(run_id, worker=f"{socket.gethostname()}/1/x", host="h", stale_after=20, max_attempts=3)
+    out = io.StringIO()
+    with Monitor(store, "lr", "jsonl", out=out) as monitor:
+        monitor.poll()
+        for epoch, val_acc in ((1, 0.25), (2, 0.5), (3, 0.75)):
+            store.record_epoch(run_id, {**DIVERGED, "epoch": epoch, "loss": 1.0, "val_loss": 1.0,
+                                        "val_acc": val_acc})
+            if epoch != 2:  # epochs 2 and 3 land before one poll
+                monitor.poll()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    epochs = [(e["epoch"], e["val_acc"]) for e in events if e["event"] == "epoch"]
+    assert epochs == [(1, 0.25), (2, 0.5), (3, 0.75)]
+    store.close()
+
+
+@pytest.mark.timeout(60)
 def test_status_takes_a_diverged_run(tmp_path: Path) -> None:
     store, run_id = _store(tmp_path)
     store.claim_run(run_id, worker="elsewhere/1/x", host="elsewhere", stale_after=20, max_attempts=3)
