@@ -18,6 +18,14 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
 
+from results.eta import (
+    RunWork,
+    eta_seconds,
+    format_duration,
+    run_seconds_left,
+    study_seconds_per_epoch,
+    timed_epochs,
+)
 from results.frames import config_of, read_study
 from results.liveness import is_interrupted
 from results.models import EPOCHS, RUN_STATES, RUNS, utcnow
@@ -27,18 +35,6 @@ from results.tables import raw_table
 
 #: The states as `status` shows them: "running" under a dead worker is "interrupted".
 SHOWN_STATES = (*RUN_STATES, "interrupted")
-
-
-def format_duration(seconds: float | None) -> str:
-    """`3h 05m`, `12m 40s`, `45s`; empty when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def overview(store: ResultStore) -> Table:
@@ -170,48 +166,46 @@ def next_step(study: str, states: dict[str, int], storage: str | None = None) ->
 
 
 def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now: datetime) -> list[Any]:
-    """The running runs' table and the study's ETA.
-
-    A running run goes on at its own mean seconds per epoch (the study's before its
-    first epoch); a waiting run at the study's; the running workers share the work.
-    """
-    study_speed = float(epochs["seconds"].mean()) if len(epochs) else math.nan
-    speeds = epochs.groupby("run_id")["seconds"].mean() if len(epochs) else pd.Series(dtype=float)
+    """The running runs' table and the study's ETA (`results.eta`'s rule, which the
+    live progress of `sweep run` shows too)."""
+    timed = (
+        {run_id: timed_epochs(seconds) for run_id, seconds in epochs.groupby("run_id")["seconds"]}
+        if len(epochs) else {}
+    )
+    work: dict[Any, RunWork] = {}
+    for row in raw.to_dict("records"):
+        done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
+        unfinished = row["state"] in ("running", "waiting", "interrupted")
+        left = max(0, (_planned_epochs(row) or done) - done) if unfinished else 0
+        work[row["run_id"]] = RunWork(left, *timed.get(row["run_id"], (0.0, 0)))
+    study_mean = study_seconds_per_epoch(list(work.values()))
     last = epochs.groupby("run_id").tail(1).set_index("run_id") if len(epochs) else pd.DataFrame()
     table = Table(title="Running", header_style="bold")
     table.add_column("run", no_wrap=True)
     table.add_column("worker@host", overflow="fold")
     for column in ("epoch", "val_acc", "best", "s/epoch", "seen", "left"):
         table.add_column(column, justify="right", no_wrap=True)
-    work = 0.0
-    for row in raw[raw["state"].isin(["running", "waiting", "interrupted"])].to_dict("records"):
-        total = _planned_epochs(row)
+    for row in running.to_dict("records"):
+        run = work[row["run_id"]]
         done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
-        speed = float(speeds.get(row["run_id"], study_speed)) if row["state"] == "running" else study_speed
-        left = max(0, (total or done) - done)
-        work += left * speed
-        if row["state"] != "running":
-            continue
+        speed = run.seconds / run.timed if run.timed else study_mean
         heartbeat = row["heartbeat_at"]
         val_acc = last.loc[row["run_id"], "val_acc"] if row["run_id"] in last.index else math.nan
         table.add_row(
             str(row["label"]),
             f"{row['worker'] or '?'}@{row['host'] or '?'}",
-            f"{done}/{total or '?'}",
+            f"{done}/{_planned_epochs(row) or '?'}",
             "" if pd.isna(val_acc) else f"{val_acc:.4f}",
             "" if pd.isna(row["val_acc_best"]) else f"{row['val_acc_best']:.4f}",
-            "" if math.isnan(speed) else f"{speed:.1f}",
+            "" if speed is None else f"{speed:.1f}",
             "" if pd.isna(heartbeat) else format_duration((now - heartbeat).total_seconds()) + " ago",
-            format_duration(left * speed),
+            format_duration(run_seconds_left(run, study_mean)),
         )
-    epochs_left = sum(
-        max(0, (_planned_epochs(r) or 0) - (0 if pd.isna(r["last_epoch"]) else int(r["last_epoch"])))
-        for r in raw[raw["state"].isin(["running", "waiting", "interrupted"])].to_dict("records")
-    )
-    eta = work / len(running)
+    epochs_left = sum(run.epochs_left for run in work.values())
+    eta = eta_seconds(list(work.values()), len(running))
     summary = (
         f"ETA {format_duration(eta)}: {epochs_left} epochs left, {len(running)} running"
-        if math.isfinite(eta)
+        if eta is not None
         else f"ETA unknown: {epochs_left} epochs left, no epoch timed yet"
     )
     return [table, Text(summary)]

@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from results.eta import RunWork, eta_seconds, format_duration, timed_epochs
 from results.models import FINAL_STATES, RunState
 from results.store import ResultStore
 
@@ -26,6 +27,8 @@ from results.store import ResultStore
 class _Seen:
     state: str = ""
     epoch: int = 0
+    seconds: float = 0.0  # the sum of its stored epochs' seconds
+    timed: int = 0
 
 
 @dataclass
@@ -46,7 +49,6 @@ class Monitor:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     started: float = field(default_factory=time.monotonic)
     _seen: dict[int, _Seen] = field(default_factory=dict)
-    _epochs_done: int = 0
     _live: Live | None = None
 
     def __enter__(self) -> Monitor:
@@ -70,6 +72,7 @@ class Monitor:
                 rows = self.store.epochs(run["id"])
                 last = rows[-1] if rows else None
                 epoch = last["epoch"] if last else 0
+                seen.seconds, seen.timed = timed_epochs(row["seconds"] for row in rows)
                 if seen.epoch == -1:
                     seen.epoch = epoch  # epochs before this invocation are not news
                 elif epoch > seen.epoch:
@@ -79,7 +82,6 @@ class Monitor:
                     for row in rows:
                         if row["epoch"] > seen.epoch:
                             self._event("epoch", run, row)
-                    self._epochs_done += epoch - seen.epoch
                     seen.epoch = epoch
             if run["state"] != seen.state:
                 seen.state = run["state"]
@@ -117,23 +119,22 @@ class Monitor:
         self.out.flush()
 
     def eta_seconds(self, runs: list[dict[str, Any]]) -> float | None:
-        """Remaining epochs × the mean seconds per epoch seen in this invocation."""
-        if not self._epochs_done:
-            return None
-        remaining = 0
+        """The study's ETA by `results.eta`'s rule, the one `sweep status` shows."""
+        work = []
         for run in runs:
-            if run["state"] in FINAL_STATES or not run.get("config"):
-                continue
-            remaining += max(0, run["config"].get("epochs", 0) - self._seen.get(run["id"], _Seen()).epoch)
-        return (time.monotonic() - self.started) / self._epochs_done * remaining
+            seen = self._seen.get(run["id"], _Seen())
+            planned = (run.get("config") or {}).get("epochs") or 0
+            left = 0 if run["state"] in FINAL_STATES else max(0, planned - max(seen.epoch, 0))
+            work.append(RunWork(left, seen.seconds, seen.timed))
+        return eta_seconds(work, sum(run["state"] == RunState.RUNNING for run in runs))
 
     def _render(self, runs: list[dict[str, Any]], current: list) -> Group:
         done = sum(r["state"] in FINAL_STATES for r in runs)
         elapsed = time.monotonic() - self.started
         eta = self.eta_seconds(runs)
         head = Text(
-            f"{self.study}: runs {done}/{len(runs)} done · elapsed {_clock(elapsed)}"
-            + (f" · ETA {_clock(eta)}" if eta is not None else "")
+            f"{self.study}: runs {done}/{len(runs)} done · elapsed {format_duration(elapsed)}"
+            + (f" · ETA {format_duration(eta)}" if eta is not None else "")
         )
         table = Table(box=None, show_header=bool(current))
         for column in ("run", "attempt", "epoch", "val_acc", "lr"):
@@ -162,8 +163,3 @@ def _finite(value: float | int | None) -> float | int | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -20,9 +20,9 @@ def _runs(url: str, study: str) -> dict[str, dict]:
 
 
 def _assert_each_epoch_once(runs: dict[str, dict], epochs: int) -> None:
-    for label, run in runs.items():
-        assert run["state"] == "complete", (label, run["state"], run["failure_reason"])
-        assert [e["epoch"] for e in run["epochs"]] == list(range(1, epochs + 1)), label
+    for label, run_ in runs.items():
+        assert run_["state"] == "complete", (label, run_["state"], run_["failure_reason"])
+        assert [e["epoch"] for e in run_["epochs"]] == list(range(1, epochs + 1)), label
 
 
 @pytest.mark.timeout(600)
