@@ -102,6 +102,18 @@ def _build(
     return model, optimizer
 
 
+def _build_metrics(model: Any, x: Any, y: Any) -> None:
+    """Creates the compiled metrics' variables now, from one image, eagerly.
+
+    On TensorFlow without a distribution strategy, Keras creates them inside the first
+    traced train step, and `tf.function` traces a function that creates variables
+    twice: building them first saves one trace of the train step (about a quarter of
+    the first epoch of a small run). The metrics are reset at each epoch's start.
+    """
+    model.compute_metrics(x, y, model(x, training=False))
+    model.reset_metrics()
+
+
 def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
     """(loss, accuracy); never augments: the layer is the identity outside training."""
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
@@ -188,6 +200,7 @@ def train(
     train_count = len(data.x_train)
     steps_per_epoch = math.ceil(train_count / config.batch_size)
     model, optimizer = _build(config, data.input_shape, data.num_classes, steps_per_epoch)
+    _build_metrics(model, data.x_train[:1], data.y_train[:1])
     saved = checkpoint.load(directory, config.run_key, instance)
     state = checkpoint.RunState(config.run_key, instance=instance)
     if saved is not None:

@@ -46,6 +46,26 @@ def test_two_epochs_on_digits_learn() -> None:
     assert records[-1].loss < records[0].loss
 
 
+def test_the_train_step_is_traced_once(tiny_config, tmp_path: Path, monkeypatch) -> None:
+    """Keras creates the compiled metrics inside the first traced step on TensorFlow,
+    and a traced function that creates variables is traced twice; the trainer builds
+    them first. Traced Python runs once per trace: count the calls."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.function's double trace; JAX builds the metrics symbolically")
+    traces = []
+    original = keras.Model.train_step
+
+    def counted(self, data):
+        traces.append(1)
+        return original(self, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counted)
+    _, result = _train(tiny_config(epochs=2), tmp_path)
+    assert result.status == "completed" and len(traces) == 1
+
+
 def test_reports_every_epoch_and_keeps_best_and_last(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=3, schedule="[1.e-3, 0][1.e-4, 3]", ema_momentum=0.9)
     records, result = _train(config, tmp_path)
