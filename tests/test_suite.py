@@ -1,0 +1,19 @@
+"""The test suite's own set-up: what `make test` relies on to stay fast."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.xdist_group("suite-setup")
+def test_loadgroup_keeps_a_group_on_one_worker(request: pytest.FixtureRequest) -> None:
+    """`--dist loadgroup` sends a group's tests to one worker by tagging their ids; on
+    pytest 9.2 with pytest-xdist 3.8 the tag is lost (pytest-xdist#1386) and every
+    worker builds each shared study again, hence the `pytest<9.2` pin."""
+    if not request.config.getoption("loadgroup", default=False):
+        pytest.skip("run without --dist loadgroup")
+    assert request.node.nodeid.endswith("@suite-setup"), (
+        f"pytest {pytest.__version__} lost the xdist_group tag of {request.node.nodeid}: "
+        "install the pytest that pyproject.toml's test extra allows"
+    )
