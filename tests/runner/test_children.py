@@ -72,3 +72,21 @@ def test_an_unused_child_dies_with_its_killed_worker() -> None:
     worker.kill()
     worker.wait()
     _until(lambda: _gone(pid), seconds=10)
+
+
+@pytest.mark.timeout(60)
+def test_a_child_that_ends_skips_the_teardown_but_keeps_what_it_printed(tmp_path: Path) -> None:
+    """`exit_now` leaves out TensorFlow's slow teardown, not the output still buffered,
+    and passes the status on."""
+    log = tmp_path / "train.log"
+    code = (
+        "import sys\n"
+        f"sys.stdout = open({str(log)!r}, 'w', buffering=1 << 16)\n"
+        "import atexit; atexit.register(lambda: print('teardown ran'))\n"
+        "from sweep_runner.child import exit_now\n"
+        "print('the last line of the run', end='')\n"
+        "exit_now(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 3, done.stderr
+    assert log.read_text() == "the last line of the run"  # flushed; no atexit handler ran
