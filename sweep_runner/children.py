@@ -1,9 +1,10 @@
 """Trial processes started ahead: the next run's child imports while the current one trains.
 
-A child spends about 5.5 s importing TensorFlow before it trains. Started while the
-previous run trains, it has imported by the time its run is claimed, and then only
-waits for its `ChildSpec` on stdin: the start is hidden, and each run still gets a
-fresh process (Keras' graphs and the accelerator's memory are freed after every run).
+A child spends about 5.5 s importing TensorFlow before it trains. Started once the
+previous run has trained an epoch (`Worker` decides when), it has imported by the
+time its run is claimed, and then only waits for its `ChildSpec` on stdin: the start
+is hidden, and each run still gets a fresh process (Keras' graphs and the
+accelerator's memory are freed after every run).
 
 A child that never gets a run exits as soon as its stdin closes or a signal reaches
 it (Ctrl-C, SIGTERM), and dies with its worker (PR_SET_PDEATHSIG).
@@ -102,6 +103,7 @@ class Children:
         """The child started ahead if it is alive, else a new one."""
         spare, self.spare = self.spare, None
         if spare is not None and spare.process.poll() is None:
+            log.info("run handed to child %d, started ahead", spare.process.pid)
             return spare
         if spare is not None:
             spare.early.seek(0)
@@ -117,6 +119,7 @@ class Children:
         """Starts the next run's child now, if started ahead and none is waiting."""
         if self.ahead and self.spare is None:
             self.spare = start_child()
+            log.info("child %d started ahead for the next run", self.spare.process.pid)
 
     def signal_spare(self) -> None:
         """The worker stops taking runs (Ctrl-C, SIGTERM): the spare has none to wait for.
@@ -129,4 +132,5 @@ class Children:
         """Stops the child started ahead, if any: the worker takes no more runs."""
         spare, self.spare = self.spare, None
         if spare is not None:
+            log.info("child %d, started ahead, got no run", spare.process.pid)
             spare.stop()

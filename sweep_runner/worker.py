@@ -35,7 +35,7 @@ from results.liveness import age_seconds, is_dead_local
 from results.models import FINAL_STATES, RunState
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner import logs
-from sweep_runner.children import Children
+from sweep_runner.children import Child, Children
 from sweep_runner.pruning import pruner_settings
 from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
@@ -44,6 +44,8 @@ from sweeps.config import RunConfig
 from trainer import checkpoint
 
 POLL_SECONDS = 2.0
+#: How often a worker looks for its run's first new epoch, to start the next child.
+AHEAD_POLL_SECONDS = 0.25
 #: The start of the failure reason of a run whose input is wrong (missing data files, an
 #: impossible image shape): another attempt would fail alike, so it is not retried.
 INPUT_ERROR = "input error: "
@@ -60,8 +62,9 @@ class WorkerOptions:
         checkpoints: the folder of checkpoint folders (`<checkpoints>/<study>/<run key>`).
         data_dir: where local datasets live.
         max_trials: stop after this many attempts (None: until the study is done).
-        start_ahead: start the next run's child while the current run trains, so
-            that its imports (about 5.5 s on a CPU) are hidden.
+        start_ahead: start the next run's child while the current run trains (once
+            it has stored an epoch), so that its imports (about 5.5 s on a CPU) are
+            hidden.
     """
 
     checkpoints: Path
@@ -370,8 +373,7 @@ class Worker:
             child = self.children.take()
             self.child = child.process
             child.hand(spec)
-            if self._may_claim_again():
-                self.children.prepare()  # imports while this run trains
+            self._start_next_child_once_trained(child, run)
             returncode = child.wait(stream)
             self.child = None
         try:
@@ -381,6 +383,29 @@ class Worker:
         except (OSError, ValueError):  # none, or cut short by a full disk
             outcome_path.unlink(missing_ok=True)
         return death_outcome(returncode, log_path)
+
+    def _start_next_child_once_trained(self, child: Child, run: dict[str, Any]) -> None:
+        """Starts the next run's child once this run has stored an epoch, if another run
+        is likely then; returns when it is started, not due, or this child has ended.
+
+        Not at once: the workers of one sweep start together, and until the others
+        have claimed their runs every worker would see a run left for it and start a
+        child that never gets one; and the imports would compete with this child's
+        own. After an epoch, the next child still imports while this run trains on.
+        """
+        if not self.children.ahead:
+            return
+        stored = len(self.opened.store.epochs(run["id"]))
+        while not self.interrupts.stopping:
+            try:
+                child.process.wait(timeout=AHEAD_POLL_SECONDS)
+                return  # the run ended first: the next child starts when it is claimed
+            except subprocess.TimeoutExpired:
+                pass
+            if len(self.opened.store.epochs(run["id"])) > stored:
+                if self._may_claim_again():
+                    self.children.prepare()
+                return
 
     def _record(self, run: dict[str, Any], trial_id: int, outcome: dict[str, Any]) -> None:
         """The outcome in the store first, then in Optuna: a kill between the two

@@ -61,7 +61,15 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "twice", epochs=5, space=space, train_size=3000)
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     process = start(["run", str(sweep), "--storage", url], tmp_path)
-    wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 1)
+    event = wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 1)
+    # The epoch's row is stored before its checkpoint, and a press before the checkpoint
+    # would stop the run after epoch 1: press once epoch 2 is under way.
+    checkpoint = tmp_path / "checkpoints" / "twice" / event["run_key"] / "checkpoint.npz"
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists():
+        assert time.monotonic() < deadline, "no checkpoint after epoch 1"
+        time.sleep(0.05)
+    time.sleep(0.3)
     tree = psutil.Process(process.pid).children(recursive=True)
     assert any("sweep_runner.child" in p.cmdline() for p in tree)
     os.killpg(process.pid, signal.SIGINT)

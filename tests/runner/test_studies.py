@@ -45,6 +45,17 @@ def test_a_two_objective_study_tells_both_values(trained: Trained) -> None:
 
 
 @pytest.mark.timeout(400)
+def test_the_second_run_gets_the_child_started_ahead(trained: Trained) -> None:
+    """One worker, two runs: the second run's child imported while the first trained
+    (it was started once the first had stored an epoch), and no child was left idle."""
+    (log,) = (trained.folder / "checkpoints" / trained.name).glob("worker-*.log")
+    text = log.read_text(encoding="utf-8")
+    assert text.count("started ahead for the next run") == 1, text
+    assert text.count("started ahead\n") == 1, text  # "run handed to child N, started ahead"
+    assert "got no run" not in text
+
+
+@pytest.mark.timeout(400)
 def test_the_optuna_command_line_lists_the_trials(trained: Trained) -> None:
     optuna_cli = Path(sys.executable).parent / "optuna"
     listed = subprocess.run(

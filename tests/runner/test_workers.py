@@ -30,6 +30,15 @@ def _lock_errors(folder: Path, study: str, *outputs: str) -> list[str]:
     return [line for text in texts for line in text.splitlines() if LOCKED.search(line)]
 
 
+def _idle_children(folder: Path, study: str) -> list[str]:
+    """Lines of the workers' logs saying a child started ahead got no run: with as many
+    workers as runs, none is due (the workers race for their first claims)."""
+    logs = list((folder / "checkpoints" / study).glob("worker-*.log"))
+    assert logs, "no worker log to read"
+    return [line for log in logs for line in log.read_text(errors="replace").splitlines()
+            if "got no run" in line]
+
+
 def _check_exactly_once(url: str, study: str, points: int, epochs: int) -> None:
     with ResultStore(url) as store:
         runs = store.runs(study)
@@ -54,6 +63,7 @@ def test_three_workers_on_sqlite_train_each_point_once(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     _check_exactly_once(url, "three", 3, 1)
     assert _lock_errors(tmp_path, "three", done.stdout, done.stderr) == []
+    assert _idle_children(tmp_path, "three") == []
 
 
 def test_the_lock_check_reads_the_workers_logs(tmp_path: Path) -> None:
@@ -71,6 +81,7 @@ def test_three_workers_on_postgresql_train_each_point_once(tmp_path: Path, postg
                 "--checkpoints", str(tmp_path / "checkpoints")], tmp_path)
     assert done.returncode == 0, done.stderr
     _check_exactly_once(postgres_url, "three_pg", 3, 1)
+    assert _idle_children(tmp_path, "three_pg") == []
 
 
 @pytest.mark.timeout(600)
