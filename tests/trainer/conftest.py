@@ -17,8 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backend: backend-portable trainer tests, also run on JAX")
-    # Deselect with -m "not slow" for a quick loop; `make test` runs them.
-    config.addinivalue_line("markers", "slow: the trainer's longest tests (still run by default)")
+    # `make test` runs them on TensorFlow, and on JAX (where each compiles its models
+    # with XLA) leaves them to `make test-long`; -m "not slow" for a quicker loop.
+    config.addinivalue_line("markers", "slow: the trainer's longest tests (on JAX: make test-long)")
 
 
 @pytest.fixture

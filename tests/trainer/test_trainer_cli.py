@@ -65,6 +65,7 @@ def test_select_by_label_number_and_run_key(tiny_config) -> None:
         select_trial(trials, "#3", "f.toml")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_train_command_prints_a_line_per_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from trainer.cli import train_command

@@ -46,6 +46,7 @@ def _consumers(model) -> dict[str, list[str]]:
     return consumers
 
 
+@pytest.mark.slow
 @pytest.mark.backend
 @pytest.mark.timeout(120)
 def test_the_scale_invariant_kernels_are_those_only_batchnorm_follows():
@@ -120,6 +121,7 @@ def test_m_changes_the_ema_columns_only_and_decay_shrinks_the_kernels(tmp_path):
         assert runs[0.5, m][-1].effective_lr > runs[0.0, m][-1].effective_lr
 
 
+@pytest.mark.slow
 @pytest.mark.backend
 @pytest.mark.timeout(120)
 def test_without_evaluate_ema_or_a_split_those_columns_stay_nan(tmp_path, tiny_config):

@@ -95,6 +95,7 @@ def test_reports_every_epoch_and_keeps_best_and_last(tiny_config, tmp_path: Path
     assert again == [] and second == result
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_run(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=1, shift=0.1)
     first, _ = _train(config, tmp_path / "a")
@@ -114,6 +115,7 @@ def test_the_same_seed_gives_the_same_run(tiny_config, tmp_path: Path) -> None:
     assert not np.array_equal(weights[0][0], weights[1][0])
 
 
+@pytest.mark.slow
 def test_nan_loss_ends_the_run_as_diverged(tiny_config, tmp_path: Path) -> None:
     # A step to an absurd LR after epoch 1 blows the weights up in epoch 2.
     config = tiny_config(epochs=4, learning_rate=1e-3, schedule="[1.e-3, 1][1.e+30, 1]")
@@ -129,6 +131,7 @@ def test_nan_loss_ends_the_run_as_diverged(tiny_config, tmp_path: Path) -> None:
     assert again == [] and second.status == "diverged" and second.diverged_at == 2
 
 
+@pytest.mark.slow
 def test_stop_then_continue_seamlessly(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=3, schedule="[1.e-3, 0][1.e-4, 3]")
     records, result = _train(config, tmp_path, should_stop=lambda: True)
@@ -152,6 +155,7 @@ def test_stop_then_continue_seamlessly(tiny_config, tmp_path: Path) -> None:
     assert history[0]["loss"] == records[0].loss
 
 
+@pytest.mark.slow
 def test_a_folder_of_another_run_is_refused(tiny_config, tmp_path: Path) -> None:
     _train(tiny_config(epochs=2), tmp_path, should_stop=lambda: True)
     with pytest.raises(InputError, match="holds run"):
