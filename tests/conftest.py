@@ -38,12 +38,22 @@ _SHARED_FIXTURES = {"trained": "runner-trained-study", "trained_study": "report-
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for fixture, group in _SHARED_FIXTURES.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+    # xdist hands tests out in this order: the longest first, so that the last ones
+    # to finish are short and both workers stay busy to the end. A test's timeout
+    # is its cost's rough measure (the tests that train sweeps mark the largest).
+    default = float(config.getini("timeout") or 0)
+    items.sort(key=lambda item: -_timeout(item, default))
+
+
+def _timeout(item: pytest.Item, default: float) -> float:
+    marker = item.get_closest_marker("timeout")
+    return float(marker.args[0]) if marker and marker.args else default
 
 
 @pytest.fixture(scope="session")
