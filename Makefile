@@ -29,11 +29,10 @@ quickstart: setup
 	$(VENV)/bin/sweep run sweeps/quickstart.toml --storage $(STORAGE)
 	$(VENV)/bin/sweep report quickstart --storage $(STORAGE) --output quickstart.html
 
-# The whole suite on TensorFlow (the 15 slowest tests listed), then the trainer's
-# backend-portable tests again on JAX, but for the slow ones (`make test-long` has them).
+# The whole suite on TensorFlow (the 15 slowest tests listed); one of its tests runs the
+# trainer's backend-portable tests again on JAX, but for the slow ones (`make test-long`).
 test: setup-test
 	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15 -m "not long"
-	KERAS_BACKEND=jax $(PY) -m pytest -q -n auto -m "backend and not slow" tests/trainer
 
 # What CI adds when it has time: the fuzz tests with 400 examples each, every
 # benchmark in its smallest mode (tests/benchmarks/), the slow trainer tests on JAX.

@@ -1,7 +1,7 @@
 """Fixtures of the trainer's tests, and the `backend` marker.
 
 Tests marked `backend` use Keras layers and `keras.ops` only and run on every backend:
-the Makefile runs them again with `KERAS_BACKEND=jax`.
+`test_trainer_on_jax.py` runs them again with `KERAS_BACKEND=jax`.
 """
 
 from __future__ import annotations
