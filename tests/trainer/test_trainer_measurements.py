@@ -64,6 +64,7 @@ def test_the_scale_invariant_kernels_are_those_only_batchnorm_follows():
     assert [len(stage) for stage in groups.stages] == [7, 7, 7]
 
 
+@pytest.mark.slow
 @pytest.mark.backend
 @pytest.mark.timeout(120)
 def test_evaluating_with_the_averages_puts_the_weights_back_bit_for_bit(tiny_config):

@@ -300,6 +300,7 @@ def _run_killable(config: RunConfig, directory: Path, out: Path, kill_at: int, s
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # two TensorFlow processes and a third run: among the first handed out
 def test_sigkill_after_epoch_2_then_continue(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=4, learning_rate=2e-3, schedule="[2.e-3, 0][1.e-4, 4]", shift=0.1)
     script = tmp_path / "killable.py"
