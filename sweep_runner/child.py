@@ -6,7 +6,7 @@ first and then reads its `ChildSpec` (one JSON line) from stdin, so that a worke
 start it while the previous run still trains (`sweep_runner.children`). The worker
 reads the outcome from the JSON file named in the spec.
 
-    python -m sweep_runner.child --parent-pid PID < SPEC-LINE
+    python -m sweep_runner.child --parent-pid PID [--ready-fd FD] < SPEC-LINE
 """
 
 from __future__ import annotations
@@ -147,6 +147,7 @@ def _log_to(path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweep_runner.child")
     parser.add_argument("--parent-pid", type=int, default=None, help="die with this process")
+    parser.add_argument("--ready-fd", type=int, default=None, help="write a byte here once imported")
     args = parser.parse_args(argv)
     die_with_parent(args.parent_pid)
     handed: list[ChildSpec] = []
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.install()
     for name in PRELOAD:
         importlib.import_module(name)
+    if args.ready_fd is not None:  # the worker starts the next run's child from now on
+        os.write(args.ready_fd, b"1")
+        os.close(args.ready_fd)
     line = sys.stdin.readline()
     if not line.strip():
         return 0  # its worker ended without a run for it

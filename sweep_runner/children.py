@@ -1,7 +1,7 @@
 """Trial processes started ahead: the next run's child imports while the current one trains.
 
 A child spends about 5.5 s importing TensorFlow before it trains. Started once the
-previous run has trained an epoch (`Worker` decides when), it has imported by the
+previous run's child has imported (`Worker` decides when), it has imported by the
 time its run is claimed, and then only waits for its `ChildSpec` on stdin: the start
 is hidden, and each run still gets a fresh process (Keras' graphs and the
 accelerator's memory are freed after every run).
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -36,9 +37,27 @@ class Child:
         early: the file its stdout and stderr go to until it writes to its run's log.
     """
 
-    def __init__(self, process: subprocess.Popen, early: IO[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen, early: IO[bytes], ready: int | None = None) -> None:
         self.process = process
         self.early = early
+        self._ready = ready  # the pipe it writes a byte to once imported
+        self.imported = ready is None
+
+    def wait_imported(self, timeout: float) -> bool:
+        """Whether the child has imported (or died: nothing more to wait for), waiting
+        up to `timeout` seconds."""
+        if not self.imported and self._ready is not None:
+            readable, _, _ = select.select([self._ready], [], [], timeout)
+            if readable:
+                os.read(self._ready, 1)  # b"1", or b"" when it died first
+                self._close_ready()
+                self.imported = True
+        return self.imported
+
+    def _close_ready(self) -> None:
+        if self._ready is not None:
+            os.close(self._ready)
+            self._ready = None
 
     def hand(self, spec: ChildSpec) -> None:
         """Gives the child its run. A child that died first is seen by its exit status."""
@@ -53,6 +72,7 @@ class Child:
         """Waits for the child; appends to `log_file` what it printed before it switched
         to its run's log (everything, when it died before), and returns its status."""
         returncode = self.process.wait()
+        self._close_ready()
         self.early.seek(0)
         log_file.write(self.early.read())
         log_file.flush()
@@ -74,17 +94,26 @@ class Child:
                 log.warning("child %d did not stop within %g s: killed", self.process.pid, STOP_SECONDS)
                 self.process.kill()
                 self.process.wait()
+        self._close_ready()
         self.early.close()
 
 
 def start_child() -> Child:
     """A new child: it imports Keras and the trainer, then reads its run from stdin."""
     early = tempfile.TemporaryFile()  # nameless: nothing is left behind by a kill -9
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sweep_runner.child", "--parent-pid", str(os.getpid())],
-        stdin=subprocess.PIPE, stdout=early, stderr=subprocess.STDOUT,
-    )
-    return Child(process, early)
+    ready, ready_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sweep_runner.child", "--parent-pid", str(os.getpid()),
+             "--ready-fd", str(ready_end)],
+            stdin=subprocess.PIPE, stdout=early, stderr=subprocess.STDOUT, pass_fds=(ready_end,),
+        )
+    except BaseException:
+        os.close(ready)
+        raise
+    finally:
+        os.close(ready_end)  # the child's end: EOF here once it exits
+    return Child(process, early, ready)
 
 
 class Children:
@@ -112,6 +141,7 @@ class Children:
                 "the child started ahead exited with status %s before its run%s",
                 spare.process.returncode, f": {printed[-1]}" if printed else "",
             )
+            spare._close_ready()
             spare.early.close()
         return start_child()
 

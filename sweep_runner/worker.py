@@ -44,7 +44,7 @@ from sweeps.config import RunConfig
 from trainer import checkpoint
 
 POLL_SECONDS = 2.0
-#: How often a worker looks for its run's first new epoch, to start the next child.
+#: How often a worker looks whether its child has imported (and the signals it got).
 AHEAD_POLL_SECONDS = 0.25
 #: The start of the failure reason of a run whose input is wrong (missing data files, an
 #: impossible image shape): another attempt would fail alike, so it is not retried.
@@ -63,7 +63,7 @@ class WorkerOptions:
         data_dir: where local datasets live.
         max_trials: stop after this many attempts (None: until the study is done).
         start_ahead: start the next run's child while the current run trains (once
-            it has stored an epoch), so that its imports (about 5.5 s on a CPU) are
+            its child has imported), so that its imports (about 5.5 s on a CPU) are
             hidden.
     """
 
@@ -373,7 +373,7 @@ class Worker:
             child = self.children.take()
             self.child = child.process
             child.hand(spec)
-            self._start_next_child_once_trained(child, run)
+            self._start_next_child_once_imported(child)
             returncode = child.wait(stream)
             self.child = None
         try:
@@ -384,26 +384,21 @@ class Worker:
             outcome_path.unlink(missing_ok=True)
         return death_outcome(returncode, log_path)
 
-    def _start_next_child_once_trained(self, child: Child, run: dict[str, Any]) -> None:
-        """Starts the next run's child once this run has stored an epoch, if another run
-        is likely then; returns when it is started, not due, or this child has ended.
+    def _start_next_child_once_imported(self, child: Child) -> None:
+        """Starts the next run's child once this run's child has imported (at once if
+        it was started ahead), if another run is likely then; returns when it is
+        started, not due, or this child has ended.
 
-        Not at once: the workers of one sweep start together, and until the others
-        have claimed their runs every worker would see a run left for it and start a
-        child that never gets one; and the imports would compete with this child's
-        own. After an epoch, the next child still imports while this run trains on.
+        Not before: the workers of one sweep start together, and until the others have
+        claimed their runs every worker would see a run left for it and start a child
+        that never gets one; and two imports would compete for the CPU. After, the
+        next child imports while this run trains.
         """
         if not self.children.ahead:
             return
-        stored = len(self.opened.store.epochs(run["id"]))
-        while not self.interrupts.stopping:
-            try:
-                child.process.wait(timeout=AHEAD_POLL_SECONDS)
-                return  # the run ended first: the next child starts when it is claimed
-            except subprocess.TimeoutExpired:
-                pass
-            if len(self.opened.store.epochs(run["id"])) > stored:
-                if self._may_claim_again():
+        while not self.interrupts.stopping and child.process.poll() is None:
+            if child.wait_imported(timeout=AHEAD_POLL_SECONDS):
+                if child.process.poll() is None and self._may_claim_again():
                     self.children.prepare()
                 return
 

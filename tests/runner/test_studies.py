@@ -47,7 +47,7 @@ def test_a_two_objective_study_tells_both_values(trained: Trained) -> None:
 @pytest.mark.timeout(400)
 def test_the_second_run_gets_the_child_started_ahead(trained: Trained) -> None:
     """One worker, two runs: the second run's child imported while the first trained
-    (it was started once the first had stored an epoch), and no child was left idle."""
+    (started once the first run's child had imported), and no child was left idle."""
     (log,) = (trained.folder / "checkpoints" / trained.name).glob("worker-*.log")
     text = log.read_text(encoding="utf-8")
     assert text.count("started ahead for the next run") == 1, text
