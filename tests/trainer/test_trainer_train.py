@@ -33,9 +33,11 @@ def _train(config: RunConfig, directory: Path, **kwargs):
 @pytest.mark.slow
 def test_two_epochs_on_digits_learn() -> None:
     """Real learning: ResNet11v2 on scikit-learn's digits, two epochs, val_acc > 0.8."""
-    config = RunConfig(  # reaches about 0.89 (batch 8 at α 1e-3: 0.94, in twice the time)
-        dataset="digits", depth=11, epochs=2, batch_size=16, learning_rate=2e-3,
-        schedule="[2.e-3, 0][1.e-4, 2]", flip=False, precision="float32",
+    # Batch 16 at α 2e-3 takes half the time but reaches only 0.77 on JAX (0.89 on
+    # TensorFlow): too close to the bar to prove learning on every backend.
+    config = RunConfig(
+        dataset="digits", depth=11, epochs=2, batch_size=8, learning_rate=1e-3,
+        schedule="[1.e-3, 0][1.e-4, 2]", flip=False, precision="float32",
     )
     import tempfile
 
