@@ -11,21 +11,9 @@ import pytest
 from results.store import ResultStore
 from sweeping import run
 from sweeps.sweep_file import load_sweep
+from tiny_sweeps import write_sweep
 from trainer import checkpoint
 from trainer.records import TrainResult
-
-TINY = """name = "bound"
-[train]
-dataset = "digits"
-depth = 11
-batch_size = 64
-train_size = 128
-validation_size = 64
-epochs = 2
-flip = false
-[space]
-weight_decay = [0.05]
-"""
 
 
 def _the_run(url: str) -> tuple[dict, list[dict]]:
@@ -44,8 +32,8 @@ def _leftover(folder: Path, run_key: str) -> None:
 
 @pytest.mark.timeout(300)
 def test_deleting_the_database_but_not_the_checkpoints_trains_again(tmp_path: Path) -> None:
-    sweep = tmp_path / "bound.toml"
-    sweep.write_text(TINY, encoding="utf-8")
+    sweep = write_sweep(tmp_path, "bound", epochs=2, schedule=False, space="weight_decay = [0.05]",
+                        train_size=128, validation_size=64)
     (trial,) = load_sweep(sweep).trials()
     study_folder = tmp_path / "checkpoints" / "bound"
     _leftover(study_folder / trial.run_key, trial.run_key)  # "start over": sweeps.db deleted, checkpoints/ kept
