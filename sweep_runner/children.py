@@ -40,19 +40,17 @@ class Child:
     def __init__(self, process: subprocess.Popen, early: IO[bytes], ready: int | None = None) -> None:
         self.process = process
         self.early = early
-        self._ready = ready  # the pipe it writes a byte to once imported
-        self.imported = ready is None
+        self._ready = ready  # the pipe it writes a byte to once imported; None after
 
     def wait_imported(self, timeout: float) -> bool:
         """Whether the child has imported (or died: nothing more to wait for), waiting
         up to `timeout` seconds."""
-        if not self.imported and self._ready is not None:
+        if self._ready is not None:
             readable, _, _ = select.select([self._ready], [], [], timeout)
             if readable:
                 os.read(self._ready, 1)  # b"1", or b"" when it died first
                 self._close_ready()
-                self.imported = True
-        return self.imported
+        return self._ready is None
 
     def _close_ready(self) -> None:
         if self._ready is not None:
@@ -141,8 +139,7 @@ class Children:
                 "the child started ahead exited with status %s before its run%s",
                 spare.process.returncode, f": {printed[-1]}" if printed else "",
             )
-            spare._close_ready()
-            spare.early.close()
+            spare.stop()
         return start_child()
 
     def prepare(self) -> None:
