@@ -108,8 +108,13 @@ def _build_metrics(model: Any, x: Any, y: Any) -> None:
     On TensorFlow without a distribution strategy, Keras creates them inside the first
     traced train step, and `tf.function` traces a function that creates variables
     twice: building them first saves one trace of the train step (about a quarter of
-    the first epoch of a small run). The metrics are reset at each epoch's start.
+    the first epoch of a small run). Other backends build them symbolically before
+    the first step already. The metrics are reset at each epoch's start.
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return
     model.compute_metrics(x, y, model(x, training=False))
     model.reset_metrics()
 
