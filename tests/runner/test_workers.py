@@ -20,23 +20,25 @@ THREE_POINTS = "weight_decay = [0.05, 0.1, 0.2]"
 LOCKED = re.compile(r"is locked")
 
 
+def _worker_logs(folder: Path, study: str) -> list[str]:
+    """The workers' logs, beside the checkpoints."""
+    logs = list((folder / "checkpoints" / study).glob("worker-*.log"))
+    assert logs, "no worker log to read"
+    return [log.read_text(errors="replace") for log in logs]
+
+
 def _lock_errors(folder: Path, study: str, *outputs: str) -> list[str]:
     """Lines saying SQLite's "database is locked" in the command's output, the workers'
-    logs and the runs' training logs (the workers write theirs beside the checkpoints)."""
-    logs = [*(folder / "checkpoints" / study).glob("worker-*.log"),
-            *(folder / "checkpoints" / study).glob("*/train.log")]
-    assert logs, "no worker log to read"
-    texts = [*outputs, *(log.read_text(errors="replace") for log in logs)]
+    logs and the runs' training logs."""
+    runs = [log.read_text(errors="replace") for log in (folder / "checkpoints" / study).glob("*/train.log")]
+    texts = [*outputs, *_worker_logs(folder, study), *runs]
     return [line for text in texts for line in text.splitlines() if LOCKED.search(line)]
 
 
 def _idle_children(folder: Path, study: str) -> list[str]:
     """Lines of the workers' logs saying a child started ahead got no run: with as many
     workers as runs, none is due (the workers race for their first claims)."""
-    logs = list((folder / "checkpoints" / study).glob("worker-*.log"))
-    assert logs, "no worker log to read"
-    return [line for log in logs for line in log.read_text(errors="replace").splitlines()
-            if "got no run" in line]
+    return [line for text in _worker_logs(folder, study) for line in text.splitlines() if "got no run" in line]
 
 
 def _check_exactly_once(url: str, study: str, points: int, epochs: int) -> None:
