@@ -10,25 +10,30 @@ from typing import Any
 
 import optuna
 
+from sweeps.sections import Study
 
-def pruner_settings(name: str, prune_after_lr_below: float) -> dict[str, Any] | None:
-    """The JSON form a child gets; None when pruning is off."""
-    if name == "none":
+
+def pruner_settings(study: Study) -> dict[str, Any] | None:
+    """The JSON form a child gets of the `[study]` section's pruning; None when it is off."""
+    if study.pruner == "none":
         return None
-    return {"name": name, "prune_after_lr_below": prune_after_lr_below}
+    return {
+        "name": study.pruner, "prune_after_lr_below": study.prune_after_lr_below,
+        "prune_after_trials": study.prune_after_trials,
+    }
 
 
 def make_pruner(settings: dict[str, Any] | None) -> optuna.pruners.BasePruner:
     """Optuna's pruner for the settings: median, hyperband, patient (median with patience)."""
     if settings is None:
         return optuna.pruners.NopPruner()
-    name = settings["name"]
+    name, startup = settings["name"], settings["prune_after_trials"]
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
     if name == "patient":
-        return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(n_startup_trials=2), patience=3)
+        return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(n_startup_trials=startup), patience=3)
     raise ValueError(f"unknown pruner {name!r}")
 
 

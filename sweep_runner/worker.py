@@ -353,7 +353,7 @@ class Worker:
             data_dir=str(self.options.data_dir) if self.options.data_dir else None,
             outcome_path=str(outcome_path), log_path=str(log_path),
             report=len(sweep.study.objectives) == 1,
-            pruner=pruner_settings(sweep.study.pruner, sweep.study.prune_after_lr_below),
+            pruner=pruner_settings(sweep.study),
             instance=instance,
         )
         try:

@@ -98,6 +98,8 @@ class Study(BaseModel):
         pruner: `none` (default: the post's runs swing widely while the LR is high and
             still end best), `median`, `hyperband` or `patient`.
         prune_after_lr_below: no pruning while the LR is above this fraction of α.
+        prune_after_trials: no pruning until this many runs have finished (`median`
+            and `patient` judge a run against theirs).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -106,6 +108,7 @@ class Study(BaseModel):
     objectives: list[Objective] = Field(default_factory=lambda: ["val_acc"], min_length=1)
     pruner: Pruner = "none"
     prune_after_lr_below: float = Field(default=0.1, gt=0, le=1)
+    prune_after_trials: int = Field(default=2, ge=1)
 
     @field_validator("objectives")
     @classmethod

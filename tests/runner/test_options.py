@@ -13,6 +13,7 @@ from sweep_runner import commands
 from sweep_runner.pruning import make_pruner, pruner_settings, should_judge
 from sweep_runner.worker import objective_values
 from sweeps.errors import InputError
+from sweeps.sections import Study
 from sweeps.sweep_file import parse_sweep
 
 
@@ -48,17 +49,40 @@ def test_bad_gpu_flags(gpus: str, workers: int | None) -> None:
         commands._launch_options(_args(gpus=gpus, workers=workers), "sqlite:///s.db")
 
 
+def _pruner_study(**settings: object) -> Study:
+    return Study(**{"pruner": "median", **settings})
+
+
 def test_the_pruner_waits_for_the_learning_rate_to_fall() -> None:
-    assert pruner_settings("none", 0.1) is None
-    settings = pruner_settings("median", 0.1)
+    assert pruner_settings(Study()) is None
+    settings = pruner_settings(_pruner_study())
     assert not should_judge(None, 1e-6, 1e-3)
     assert not should_judge(settings, 8e-4, 8e-4)  # the LR still high: no judgement
     assert not should_judge(settings, 8e-5, 8e-4)  # exactly a tenth: not yet below
     assert should_judge(settings, 7.9e-5, 8e-4)
     assert isinstance(make_pruner(None), optuna.pruners.NopPruner)
     assert isinstance(make_pruner(settings), optuna.pruners.MedianPruner)
-    assert isinstance(make_pruner(pruner_settings("hyperband", 0.1)), optuna.pruners.HyperbandPruner)
-    assert isinstance(make_pruner(pruner_settings("patient", 0.1)), optuna.pruners.PatientPruner)
+    assert isinstance(make_pruner(pruner_settings(_pruner_study(pruner="hyperband"))), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner(pruner_settings(_pruner_study(pruner="patient"))), optuna.pruners.PatientPruner)
+
+
+@pytest.mark.parametrize("pruner", ["median", "patient"])
+def test_the_pruner_waits_for_prune_after_trials_finished_runs(pruner: str) -> None:
+    """A run far below the only finished one, and worse for the last four epochs than
+    before (the patient pruner's patience is 3): pruned only where one finished run
+    is enough."""
+    verdicts = {}
+    for finished_needed in (1, 2):
+        settings = pruner_settings(_pruner_study(pruner=pruner, prune_after_trials=finished_needed))
+        study = optuna.create_study(direction="maximize", pruner=make_pruner(settings))
+        study.add_trial(optuna.trial.create_trial(
+            value=0.9, intermediate_values={epoch: 0.9 for epoch in range(1, 7)}, params={}, distributions={},
+        ))
+        trial = study.ask()
+        for epoch in range(1, 7):
+            trial.report(0.5 if epoch == 1 else 0.1, epoch)
+        verdicts[finished_needed] = trial.should_prune()
+    assert verdicts == {1: True, 2: False}
 
 
 def test_objective_values_rank_a_run_that_never_reached_the_threshold_last() -> None:

@@ -141,16 +141,17 @@ def test_bad_flags_and_storage_are_one_line_and_write_nothing(tmp_path: Path) ->
 def test_a_schedule_aware_pruner_prunes_only_once_the_lr_has_fallen(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     sweep = write_sweep(
-        tmp_path, "pruned", epochs=3, space="learning_rate = [2e-3, 1e-3, 1e-7]", train_size=256,
-        extra='[study]\npruner = "median"\nprune_after_lr_below = 1.0',
+        tmp_path, "pruned", epochs=3, space="learning_rate = [1e-3, 1e-7]", train_size=256,
+        extra='[study]\npruner = "median"\nprune_after_lr_below = 1.0\nprune_after_trials = 1',
     )
     done = run(["run", str(sweep), "--storage", url], tmp_path)
     assert done.returncode == 0, done.stderr
     runs = _runs(url, "pruned")
     hopeless = runs["α=1.e-7"]
     assert hopeless["state"] == "pruned"
-    # Judged only once the LR fell below α (after epoch 1 of the schedule [1, 1][0.1, 3]).
+    # Judged only once the LR fell below α (after epoch 1 of the schedule [1, 1][0.1, 3]),
+    # against the one run finished before it (prune_after_trials = 1).
     assert [e["epoch"] for e in hopeless["epochs"]] == [1, 2]
-    assert runs["α=2.e-3"]["state"] == runs["α=1.e-3"]["state"] == "complete"
+    assert runs["α=1.e-3"]["state"] == "complete"
     states = {t.user_attrs["label"]: t.state.name for t in optuna.load_study(study_name="pruned", storage=url).trials}
-    assert states["α=1.e-7"] == "PRUNED"
+    assert states == {"α=1.e-3": "COMPLETE", "α=1.e-7": "PRUNED"}
