@@ -1,5 +1,5 @@
-"""The runner's promises, checked as a user would meet them: kill -9, a crashed child,
-an extended grid, a changed [train], bad flags, the pruner. (Ctrl-C and SIGTERM:
+"""The runner's promises, checked as a user would meet them: a crashed child, an extended
+grid, a changed [train], bad flags, the pruner. (Ctrl-C, SIGTERM and kill -9:
 test_signals.py; Optuna's own command line: test_studies.py.)"""
 
 from __future__ import annotations
@@ -11,47 +11,12 @@ import optuna
 import pytest
 
 from results.store import ResultStore
-from sweeping import dedent, kill, run, start, wait_for, write_sweep
+from sweeping import dedent, run, write_sweep
 
 
 def _runs(url: str, study: str) -> dict[str, dict]:
     with ResultStore(url) as store:
         return {r["label"]: {**r, "epochs": store.epochs(r["id"])} for r in store.runs(study)}
-
-
-def _assert_each_epoch_once(runs: dict[str, dict], epochs: int) -> None:
-    for label, run_ in runs.items():
-        assert run_["state"] == "complete", (label, run_["state"], run_["failure_reason"])
-        assert [e["epoch"] for e in run_["epochs"]] == list(range(1, epochs + 1)), label
-
-
-@pytest.mark.timeout(600)
-def test_sigkill_mid_run_then_run_again_continues_from_the_checkpoint(tmp_path: Path) -> None:
-    """A kill of the whole sweep is an interruption, not a failure of the run: with no
-    retries at all, the next invocation still continues it (and does not wait for it)."""
-    sweep = write_sweep(tmp_path, "killed", epochs=4, space="weight_decay = [0.1]",
-                        extra="[study]\nmax_retries = 0")
-    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    process = start(["run", str(sweep), "--storage", url], tmp_path)
-    event = wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 2)
-    kill(process)
-    killed = event["label"]
-    before = _runs(url, "killed")[killed]
-    assert before["state"] == "running"  # left behind by a dead worker
-
-    again = run(["run", str(sweep), "--storage", url], tmp_path)
-    assert again.returncode == 0, again.stderr
-    runs = _runs(url, "killed")
-    _assert_each_epoch_once(runs, 4)
-    assert runs[killed]["attempts"] == 2  # more than max_retries + 1
-    # Continued, not restarted: the epochs checkpointed before the kill were trained once,
-    # and at most the epoch in flight was trained twice.
-    retrained = [e["epoch"] for e in runs[killed]["epochs"] if e["trainings"] > 1]
-    assert len(retrained) <= 1
-    # Epoch 2's row may precede its checkpoint by a moment: it may be the one in flight.
-    assert all(e["trainings"] == 1 for e in runs[killed]["epochs"] if e["epoch"] <= 1)
-    # The post-style table closes the sweep.
-    assert "val acc best" in again.stdout
 
 
 @pytest.mark.timeout(400)
