@@ -112,3 +112,11 @@ def kill(process: subprocess.Popen) -> None:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip()
+
+
+def rest_of_stdout(process: subprocess.Popen) -> str:
+    """What an ended process printed after the last event `wait_for` read."""
+    lines, rest = _lines(process), []
+    while (line := lines.get(timeout=30)) is not None:
+        rest.append(line)
+    return "".join(rest)

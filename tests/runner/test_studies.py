@@ -1,11 +1,10 @@
-"""Kinds of studies end to end: a two-objective grid (trained once for the session and
-read by Optuna's command line, `sweep db` and the tables) and a `[search]` whose failed
-trial is retried with the params the sampler chose."""
+"""A two-objective grid end to end, trained once for the session and read by Optuna's
+command line, `sweep db` and the tables. (A `[search]` across workers, with a retried
+trial: test_workers.py.)"""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from results.schema import SCHEMA_REVISION
 from results.store import ResultStore
-from sweeping import dedent, run, write_sweep
+from sweeping import run
 from trained import EPOCHS, THRESHOLD, Trained
 
 
@@ -90,49 +89,3 @@ def test_sweep_db_shows_and_migrates_the_schema(trained: Trained, tmp_path: Path
     missing = run(["db", "current", "--storage", f"sqlite:///{tmp_path / 'none.db'}"], tmp_path)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "none.db").exists()
-
-
-@pytest.mark.timeout(600)
-def test_a_search_trial_is_retried_with_the_params_it_was_given(tmp_path: Path) -> None:
-    text = write_sweep(tmp_path, "base", epochs=1, space="", train_size=256).read_text()
-    sweep = tmp_path / "search.toml"
-    sweep.write_text(
-        text.replace('name = "base"', 'name = "search"') + dedent("""
-            [study]
-            max_retries = 1
-            [search]
-            sampler = "random"
-            n_trials = 1
-            seed = 3
-            space.weight_decay = {low = 0.01, high = 0.3, log = true}
-            space.learning_rate = {low = 5e-4, high = 3e-3, log = true}
-        """),
-        encoding="utf-8",
-    )
-    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    created = run(["run", str(sweep), "--storage", url, "--max-trials", "0"], tmp_path)
-    assert created.returncode == 0, created.stderr
-    # The first child crashes as it starts (planted through sitecustomize, which every
-    # Python process imports); the retry trains.
-    plant = tmp_path / "plant"
-    plant.mkdir()
-    (plant / "sitecustomize.py").write_text(dedent(f"""
-        import os, signal, sys
-        if "--parent-pid" in sys.argv:  # a trial's child (it reads its run from stdin)
-            marker = {str(tmp_path / "crashed")!r}
-            if not os.path.exists(marker):
-                open(marker, "w").close()
-                os.kill(os.getpid(), signal.SIGSEGV)
-    """))
-    pythonpath = f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-    joined = run(["worker", "search", "--storage", url], tmp_path, extra_env={"PYTHONPATH": pythonpath})
-    assert joined.returncode == 0, joined.stderr
-    first, retry = optuna.load_study(study_name="search", storage=url).trials
-    assert (first.state, retry.state) == (optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE)
-    assert set(first.params) == {"weight_decay", "learning_rate"}
-    assert retry.params == first.params and retry.distributions == first.distributions
-    with ResultStore(url) as store:
-        (only,) = store.runs("search")
-    assert only["state"] == "complete" and only["attempts"] == 2
-    assert only["config"]["weight_decay"] == pytest.approx(first.params["weight_decay"])
-    assert only["config"]["learning_rate"] == pytest.approx(first.params["learning_rate"])

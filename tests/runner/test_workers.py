@@ -1,6 +1,6 @@
 """Many workers on one study: each grid point trained to completion exactly once, on
-SQLite and on a real PostgreSQL server; a killed worker's run taken over; a search
-spread across workers."""
+SQLite (three, one of them killed and its run taken over) and on a real PostgreSQL
+server (two); a search spread across workers, whose crashed trial is retried with its params."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import optuna
 import pytest
 
 from results.store import ResultStore
-from sweeping import kill, run, start, wait_for, write_sweep
+from sweeping import dedent, kill, rest_of_stdout, run, start, wait_for, write_sweep
 
 # As many points as workers, started together: they race for every claim.
 THREE_POINTS = "weight_decay = [0.05, 0.1, 0.2]"
+TWO_POINTS = "weight_decay = [0.05, 0.2]"
 LOCKED = re.compile(r"is locked")
 
 
@@ -58,14 +59,40 @@ def _check_exactly_once(url: str, study: str, points: int, epochs: int) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_three_workers_on_sqlite_train_each_point_once(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path, "three", epochs=1, space=THREE_POINTS, train_size=256)
+def test_three_workers_on_sqlite_train_each_point_once_and_take_over_a_killed_one(tmp_path: Path) -> None:
+    """Three workers race for three points; one is killed (with its child) in its
+    run's epoch 2, and a survivor continues that run from its checkpoint."""
+    sweep = write_sweep(tmp_path, "three", epochs=4, space=THREE_POINTS)
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    done = run(["run", str(sweep), "--storage", url, "--workers", "3"], tmp_path)
-    assert done.returncode == 0, done.stderr
-    _check_exactly_once(url, "three", 3, 1)
-    assert _lock_errors(tmp_path, "three", done.stdout, done.stderr) == []
-    assert _idle_children(tmp_path, "three") == []
+    process = start(["run", str(sweep), "--storage", url, "--workers", "3"], tmp_path)
+    try:
+        event = wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 2)
+        with ResultStore(url) as store:
+            victim = next(r for r in store.runs("three") if r["label"] == event["label"])
+        worker_pid = int(victim["worker"].split("/")[1])
+        os.kill(worker_pid, signal.SIGKILL)  # its child dies with it
+        assert process.wait(timeout=400) == 0, process.stderr.read()
+        outputs = (rest_of_stdout(process), process.stderr.read())
+    finally:
+        kill(process)
+    with ResultStore(url) as store:
+        runs = {r["label"]: {**r, "epochs": store.epochs(r["id"])} for r in store.runs("three")}
+    assert len(runs) == 3 and all(r["state"] == "complete" for r in runs.values()), runs
+    taken = runs.pop(event["label"])
+    for run_ in runs.values():  # the others: claimed once, each epoch trained once
+        assert run_["attempts"] == 1, run_
+        assert [(e["epoch"], e["trainings"]) for e in run_["epochs"]] == [(n, 1) for n in range(1, 5)]
+    assert taken["attempts"] == 2 and taken["worker"].split("/")[1] != str(worker_pid)
+    assert [e["epoch"] for e in taken["epochs"]] == [1, 2, 3, 4]
+    # From the checkpoint: epoch 1 was not trained again; epoch 2's row may have been
+    # written just before its checkpoint when the kill came (the epoch in flight).
+    assert taken["epochs"][0]["trainings"] == 1
+    assert sum(e["trainings"] > 1 for e in taken["epochs"]) <= 1
+    # In Optuna: a trial per run, and the killed attempt's, failed by the survivor.
+    trials = optuna.load_study(study_name="three", storage=url).trials
+    states = sorted((t.user_attrs["run_key"] == taken["run_key"], t.state.name) for t in trials)
+    assert states == [(False, "COMPLETE"), (False, "COMPLETE"), (True, "COMPLETE"), (True, "FAIL")]
+    assert _lock_errors(tmp_path, "three", *outputs) == []
 
 
 def test_the_lock_check_reads_the_workers_logs(tmp_path: Path) -> None:
@@ -77,58 +104,65 @@ def test_the_lock_check_reads_the_workers_logs(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.timeout(600)
-def test_three_workers_on_postgresql_train_each_point_once(tmp_path: Path, postgres_url: str) -> None:
-    sweep = write_sweep(tmp_path, "three_pg", epochs=1, space=THREE_POINTS, train_size=256)
-    done = run(["run", str(sweep), "--storage", postgres_url, "--workers", "3",
+def test_two_workers_on_postgresql_train_each_point_once(tmp_path: Path, postgres_url: str) -> None:
+    sweep = write_sweep(tmp_path, "two_pg", epochs=1, space=TWO_POINTS, train_size=256)
+    done = run(["run", str(sweep), "--storage", postgres_url, "--workers", "2",
                 "--checkpoints", str(tmp_path / "checkpoints")], tmp_path)
     assert done.returncode == 0, done.stderr
-    _check_exactly_once(postgres_url, "three_pg", 3, 1)
-    assert _idle_children(tmp_path, "three_pg") == []
+    _check_exactly_once(postgres_url, "two_pg", 2, 1)
+    assert _idle_children(tmp_path, "two_pg") == []
 
 
 @pytest.mark.timeout(600)
-def test_a_killed_worker_is_taken_over_from_its_checkpoint(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path, "takeover", epochs=4, space="weight_decay = [0.05, 0.2]")
-    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    process = start(["run", str(sweep), "--storage", url, "--workers", "2"], tmp_path)
-    event = wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 2)
-    with ResultStore(url) as store:
-        victim = next(r for r in store.runs("takeover") if r["label"] == event["label"])
-    worker_pid = int(victim["worker"].split("/")[1])
-    os.kill(worker_pid, signal.SIGKILL)  # its child dies with it
-    try:
-        assert process.wait(timeout=400) == 0, process.stderr.read()
-    finally:
-        kill(process)
-    with ResultStore(url) as store:
-        run_ = next(r for r in store.runs("takeover") if r["label"] == event["label"])
-        rows = store.epochs(run_["id"])
-    assert run_["state"] == "complete" and run_["attempts"] == 2
-    assert run_["worker"].split("/")[1] != str(worker_pid)
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
-    # From the checkpoint: epoch 1 was not trained again; epoch 2's row may have been
-    # written just before its checkpoint when the kill came (the epoch in flight).
-    assert all(r["trainings"] == 1 for r in rows if r["epoch"] <= 1)
-    assert sum(r["trainings"] > 1 for r in rows) <= 1
-
-
-@pytest.mark.timeout(600)
-def test_a_search_with_two_workers_completes_n_trials_in_total(tmp_path: Path) -> None:
+def test_a_search_on_two_workers_completes_n_trials_and_retries_a_crash_with_its_params(tmp_path: Path) -> None:
+    """A `[search]` of three trials spread over two workers, whose first child crashes
+    as it starts: that trial fails and its retry trains the params the sampler chose,
+    and the study still ends with three complete trials, all different."""
     sweep = tmp_path / "search.toml"
     sweep.write_text(
         write_sweep(tmp_path, "base", epochs=1, space="", train_size=256).read_text()
-        .replace('name = "base"', 'name = "search"')
-        + '[search]\nsampler = "tpe"\nn_trials = 3\nseed = 1\n'
-        + "space.weight_decay = {low = 0.01, high = 0.3, log = true}\n"
-        + "space.learning_rate = {low = 5e-4, high = 3e-3, log = true}\n",
+        .replace('name = "base"', 'name = "search"') + dedent("""
+            [study]
+            max_retries = 1
+            [search]
+            sampler = "tpe"
+            n_trials = 3
+            seed = 1
+            space.weight_decay = {low = 0.01, high = 0.3, log = true}
+            space.learning_rate = {low = 5e-4, high = 3e-3, log = true}
+        """),
         encoding="utf-8",
     )
+    # The first child of either worker crashes (planted through sitecustomize, which
+    # every Python process imports; O_EXCL: only one of two children started together).
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(dedent(f"""
+        import os, signal, sys
+        if "--parent-pid" in sys.argv:  # a trial's child (it reads its run from stdin)
+            try:
+                os.close(os.open({str(tmp_path / "crashed")!r}, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(os.getpid(), signal.SIGSEGV)
+    """))
+    pythonpath = f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    done = run(["run", str(sweep), "--storage", url, "--workers", "2"], tmp_path)
+    done = run(["run", str(sweep), "--storage", url, "--workers", "2"], tmp_path,
+               extra_env={"PYTHONPATH": pythonpath})
     assert done.returncode == 0, done.stderr
     trials = optuna.load_study(study_name="search", storage=url).trials
-    assert len(trials) == 3
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert len({(t.params["weight_decay"], t.params["learning_rate"]) for t in trials}) == 3
+    (failed,) = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 4 and len(complete) == 3
+    assert len({(t.params["weight_decay"], t.params["learning_rate"]) for t in complete}) == 3
+    assert set(failed.params) == {"weight_decay", "learning_rate"}
+    (retry,) = [t for t in complete if t.params == failed.params]
+    assert retry.distributions == failed.distributions
     with ResultStore(url) as store:
-        assert all(r["state"] == "complete" and r["config"] for r in store.runs("search"))
+        runs = store.runs("search")
+    assert len(runs) == 3 and all(r["state"] == "complete" for r in runs)
+    (retried,) = [r for r in runs if r["attempts"] == 2]
+    assert retried["config"]["weight_decay"] == pytest.approx(failed.params["weight_decay"])
+    assert retried["config"]["learning_rate"] == pytest.approx(failed.params["learning_rate"])
