@@ -34,7 +34,10 @@ def pytest_configure(config: pytest.Config) -> None:
 # `make test` spreads the tests over the cores (pytest-xdist, `--dist loadgroup`): the
 # tests that share an expensive session fixture stay on one worker, so that it is built
 # once, not once per worker.
-_SHARED_FIXTURES = {"trained": "runner-trained-study", "trained_study": "report-trained-study", "browser": "chromium"}
+_SHARED_FIXTURES = {
+    "trained": "runner-trained-study", "trained_study": "report-trained-study", "browser": "chromium",
+    "variant": "trainer-variants",
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
