@@ -102,9 +102,7 @@ def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], bool]:
     with ResultStore(url) as store:
         complete = sum(r["state"] == "complete" for r in store.runs(STUDY))
 
-    # The worker is the front's child: a process forked by the worker looks like it
-    # until it execs, and one seen only then would pass for it.
-    workers = [s for s in sampler.of_kind("worker") if s.parent == sweep.pid]
+    workers = sampler.of_kind("worker")
     worker_pid = workers[0].pid if workers else -1
     after = [rss for parent, _child, rss in sampler.after_child if parent == worker_pid]
     children = [c.peak_kb for c in sampler.of_kind("child")]
