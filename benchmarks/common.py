@@ -234,6 +234,8 @@ def _kind(process: psutil.Process) -> str:
         argv = process.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return "gone"
+    if not argv:  # exiting: the kernel has let go of its memory, command line included
+        return "gone"
     if "sweep_runner.child" in argv:
         return "child"
     if "sweep_runner.worker" in argv:
