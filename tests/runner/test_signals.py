@@ -49,7 +49,7 @@ def test_a_run_stopped_every_way_resumes_and_loses_only_the_epoch_in_flight_at_a
     process killed alone, then kill -9 of everything. The first three stop after the
     epoch in flight and put the run back ("stopped"); the kill leaves it "running" for
     the next invocation, which continues it from its checkpoint whatever max_retries."""
-    epochs = 10  # each stop takes one or two epochs: room for four before the end
+    epochs = 12  # each stop takes an epoch or two (three on a fast machine): room for four
     sweep = write_sweep(tmp_path, "stops", epochs=epochs, space="weight_decay = [0.1]",
                         extra="[study]\nmax_retries = 0")
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"

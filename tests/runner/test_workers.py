@@ -116,8 +116,8 @@ def test_two_workers_on_postgresql_train_each_point_once(tmp_path: Path, postgre
 @pytest.mark.timeout(600)
 def test_a_search_on_two_workers_completes_n_trials_and_retries_a_crash_with_its_params(tmp_path: Path) -> None:
     """A `[search]` of three trials spread over two workers, whose first child crashes
-    as it starts: that trial fails and its retry trains the params the sampler chose,
-    and the study still ends with three complete trials, all different."""
+    as it is handed its run: that trial fails and its retry trains the params the
+    sampler chose, and the study still ends with three complete trials, all different."""
     sweep = tmp_path / "search.toml"
     sweep.write_text(
         write_sweep(tmp_path, "base", epochs=1, space="", train_size=256).read_text()
@@ -133,19 +133,32 @@ def test_a_search_on_two_workers_completes_n_trials_and_retries_a_crash_with_its
         """),
         encoding="utf-8",
     )
-    # The first child of either worker crashes (planted through sitecustomize, which
-    # every Python process imports; O_EXCL: only one of two children started together).
+    # The first child handed a run, by either worker, crashes as it reads it (planted
+    # through sitecustomize, which every Python process imports; O_EXCL: one of two
+    # children handed runs together). A child started ahead and not yet handed a run
+    # is left alone: its crash would fail no trial.
     plant = tmp_path / "plant"
     plant.mkdir()
     (plant / "sitecustomize.py").write_text(dedent(f"""
         import os, signal, sys
+
+        class Stdin:
+            def __init__(self, stream):
+                self.stream = stream
+
+            def readline(self):
+                line = self.stream.readline()
+                if line.strip():
+                    try:
+                        os.close(os.open({str(tmp_path / "crashed")!r}, os.O_CREAT | os.O_EXCL))
+                    except FileExistsError:
+                        pass
+                    else:
+                        os.kill(os.getpid(), signal.SIGSEGV)
+                return line
+
         if "--parent-pid" in sys.argv:  # a trial's child (it reads its run from stdin)
-            try:
-                os.close(os.open({str(tmp_path / "crashed")!r}, os.O_CREAT | os.O_EXCL))
-            except FileExistsError:
-                pass
-            else:
-                os.kill(os.getpid(), signal.SIGSEGV)
+            sys.stdin = Stdin(sys.stdin)
     """))
     pythonpath = f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
