@@ -236,6 +236,11 @@ def truncate_round(number: int, file: Path, url: str, folder: Path, checkpoints:
         found = _running_checkpoints(url, checkpoints, 2, since)
         if found:
             kill_group(process)
+            # Its run may have ended between the look and the kill: a finished run's
+            # checkpoint is gone (a 2-epoch run's second checkpoint is its last).
+            found = [path for path in found if path.is_file()]
+            if not found:
+                return "no running checkpoint to cut (its run finished before the kill)"
             size = found[0].stat().st_size
             with open(found[0], "r+b") as stream:
                 stream.truncate(size // 2)
