@@ -39,11 +39,16 @@ def study_seconds_per_epoch(runs: Sequence[RunWork]) -> float | None:
     return sum(run.seconds for run in runs) / timed if timed else None
 
 
+def run_seconds_per_epoch(run: RunWork, study_mean: float | None) -> float | None:
+    """A run's own mean seconds per epoch, or the study's while it has none timed."""
+    return run.seconds / run.timed if run.timed else study_mean
+
+
 def run_seconds_left(run: RunWork, study_mean: float | None) -> float | None:
     """A run's epochs left at its own mean seconds per epoch, or the study's."""
     if not run.epochs_left:
         return 0.0
-    mean = run.seconds / run.timed if run.timed else study_mean
+    mean = run_seconds_per_epoch(run, study_mean)
     return None if mean is None else run.epochs_left * mean
 
 

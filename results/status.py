@@ -23,6 +23,7 @@ from results.eta import (
     eta_seconds,
     format_duration,
     run_seconds_left,
+    run_seconds_per_epoch,
     study_seconds_per_epoch,
     timed_epochs,
 )
@@ -188,7 +189,7 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
     for row in running.to_dict("records"):
         run = work[row["run_id"]]
         done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
-        speed = run.seconds / run.timed if run.timed else study_mean
+        speed = run_seconds_per_epoch(run, study_mean)
         heartbeat = row["heartbeat_at"]
         val_acc = last.loc[row["run_id"], "val_acc"] if row["run_id"] in last.index else math.nan
         table.add_row(
