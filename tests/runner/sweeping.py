@@ -120,3 +120,39 @@ def rest_of_stdout(process: subprocess.Popen) -> str:
     while (line := lines.get(timeout=30)) is not None:
         rest.append(line)
     return "".join(rest)
+
+
+def crashing_children(folder: Path, when: str) -> dict[str, str]:
+    """The environment of a sweep whose trial children segfault as they read their run
+    when `when` holds: a Python expression of `run` (the run's parsed JSON line) and of
+    `once()` (true for the first child to ask, across processes). Planted through
+    sitecustomize, which every Python process imports at start-up; a child started
+    ahead and never handed a run reads nothing, so it never crashes."""
+    plant = folder / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(dedent(f"""
+        import json, os, signal, sys
+
+        def once():
+            try:
+                os.close(os.open({str(folder / "crashed-once")!r}, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return False
+            return True
+
+        class Stdin:
+            def __init__(self, stream):
+                self.stream = stream
+
+            def readline(self):
+                line = self.stream.readline()
+                if line.strip():
+                    run = json.loads(line)
+                    if {when}:
+                        os.kill(os.getpid(), signal.SIGSEGV)
+                return line
+
+        if "--parent-pid" in sys.argv:  # a trial's child (it reads its run from stdin)
+            sys.stdin = Stdin(sys.stdin)
+    """))
+    return {"PYTHONPATH": f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}

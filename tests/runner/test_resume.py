@@ -4,14 +4,13 @@ test_signals.py; Optuna's own command line: test_studies.py.)"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import optuna
 import pytest
 
 from results.store import ResultStore
-from sweeping import dedent, run, write_sweep
+from sweeping import crashing_children, run, write_sweep
 
 
 def _runs(url: str, study: str) -> dict[str, dict]:
@@ -23,28 +22,9 @@ def _runs(url: str, study: str) -> dict[str, dict]:
 def test_a_crashed_child_fails_only_its_trial(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "crash", epochs=1, extra="[study]\nmax_retries = 0", train_size=256)
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    # A child that segfaults when it is handed weight decay 0.05 (its run arrives on
-    # stdin), planted through sitecustomize, which every process imports at start-up.
-    plant = tmp_path / "plant"
-    plant.mkdir()
-    (plant / "sitecustomize.py").write_text(dedent("""
-        import json, os, signal, sys
-
-        class Stdin:
-            def __init__(self, stream):
-                self.stream = stream
-
-            def readline(self):
-                line = self.stream.readline()
-                if line.strip() and json.loads(line)["config"]["weight_decay"] == 0.05:
-                    os.kill(os.getpid(), signal.SIGSEGV)
-                return line
-
-        if "--parent-pid" in sys.argv:
-            sys.stdin = Stdin(sys.stdin)
-    """))
-    pythonpath = f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-    done = run(["run", str(sweep), "--storage", url], tmp_path, extra_env={"PYTHONPATH": pythonpath})
+    # A child that segfaults when it is handed weight decay 0.05.
+    crash = crashing_children(tmp_path, 'run["config"]["weight_decay"] == 0.05')
+    done = run(["run", str(sweep), "--storage", url], tmp_path, extra_env=crash)
     assert done.returncode == 1, done.stderr
     runs = _runs(url, "crash")
     crashed, fine = runs["λ=0.05"], runs["λ=0.20"]

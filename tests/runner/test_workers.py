@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from results.store import ResultStore
-from sweeping import dedent, kill, rest_of_stdout, run, start, wait_for, write_sweep
+from sweeping import crashing_children, dedent, kill, rest_of_stdout, run, start, wait_for, write_sweep
 
 # As many points as workers, started together: they race for every claim.
 THREE_POINTS = "weight_decay = [0.05, 0.1, 0.2]"
@@ -133,37 +133,11 @@ def test_a_search_on_two_workers_completes_n_trials_and_retries_a_crash_with_its
         """),
         encoding="utf-8",
     )
-    # The first child handed a run, by either worker, crashes as it reads it (planted
-    # through sitecustomize, which every Python process imports; O_EXCL: one of two
-    # children handed runs together). A child started ahead and not yet handed a run
-    # is left alone: its crash would fail no trial.
-    plant = tmp_path / "plant"
-    plant.mkdir()
-    (plant / "sitecustomize.py").write_text(dedent(f"""
-        import os, signal, sys
-
-        class Stdin:
-            def __init__(self, stream):
-                self.stream = stream
-
-            def readline(self):
-                line = self.stream.readline()
-                if line.strip():
-                    try:
-                        os.close(os.open({str(tmp_path / "crashed")!r}, os.O_CREAT | os.O_EXCL))
-                    except FileExistsError:
-                        pass
-                    else:
-                        os.kill(os.getpid(), signal.SIGSEGV)
-                return line
-
-        if "--parent-pid" in sys.argv:  # a trial's child (it reads its run from stdin)
-            sys.stdin = Stdin(sys.stdin)
-    """))
-    pythonpath = f"{plant}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    # The first child handed a run, by either worker, crashes as it reads it.
+    crash = crashing_children(tmp_path, "once()")
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     done = run(["run", str(sweep), "--storage", url, "--workers", "2"], tmp_path,
-               extra_env={"PYTHONPATH": pythonpath})
+               extra_env=crash)
     assert done.returncode == 0, done.stderr
     trials = optuna.load_study(study_name="search", storage=url).trials
     (failed,) = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
