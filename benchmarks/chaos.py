@@ -128,7 +128,7 @@ class Kill:
 
 def snapshot(url: str) -> dict[str, dict[str, Any]]:
     """Each run's state, label, attempts and epochs recorded, by run key."""
-    from results.store import ResultStore
+    from results.store.result_store import ResultStore
 
     try:
         with ResultStore(url, create=False) as store:

@@ -154,7 +154,7 @@ def audit(url: str, study: str, epochs: int) -> Audit:
     """Reads a study back from the results store and from Optuna."""
     import optuna
 
-    from results.store import ResultStore
+    from results.store.result_store import ResultStore
 
     result = Audit()
     twice: set[str] = set()

@@ -105,7 +105,7 @@ class SweepTiming:
 
 def time_sweep(folder: Path, name: str, trials: int, epochs: int, train_size: int, *, ahead: bool) -> SweepTiming:
     """`sweep run` with one worker; `ahead`: children started ahead of their runs."""
-    from results.store import ResultStore
+    from results.store.result_store import ResultStore
 
     file = write_sweep(folder, name, points=trials, epochs=epochs, train_size=train_size)
     url = sqlite_url(folder, f"{name}.db")
@@ -184,7 +184,7 @@ def time_epoch_writes(folder: Path, count: int) -> float:
     """Seconds per epoch of what a child writes after each epoch, on the runner's storage."""
     import optuna
 
-    from results.store import ResultStore
+    from results.store.result_store import ResultStore
     from sweep_runner.storage import optuna_storage, quiet_optuna
 
     quiet_optuna()

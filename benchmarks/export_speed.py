@@ -34,8 +34,8 @@ def build(url: str, study: str, runs: int, epochs: int) -> None:
     """A study of `runs` finished runs of `epochs` epochs each, the post's grid of λ × α."""
     from sqlalchemy import insert
 
-    from results.models import EPOCHS, RUNS
-    from results.store import ResultStore
+    from results.store.models import EPOCHS, RUNS
+    from results.store.result_store import ResultStore
     from sweeps.config import RunConfig
 
     rng = random.Random(0)
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     from sqlalchemy import create_engine
 
-    from results.commands import export_command
+    from results.report.commands import export_command
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'sweeps.db'}"

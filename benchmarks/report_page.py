@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from results.commands import open_store, plot_command, report_command
-    from results.report_figures import run_figure
-    from results.report_study import read_study_data
+    from results.report.commands import open_store, plot_command, report_command
+    from results.report.figures import run_figure
+    from results.report.page_data import read_study_data
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         def plotly_pages() -> None:
             import plotly.graph_objects as go
 
-            from results.frames import config_of
+            from results.report.frames import config_of
 
             with open_store(url) as store:
                 data = read_study_data(store, "bench", importances=False)

@@ -84,7 +84,7 @@ def series(values_kb: list[int]) -> dict[str, float]:
 
 def run(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], bool]:
     """Runs the sweep and the notebook together; the figures and whether the sweep completed."""
-    from results.store import ResultStore
+    from results.store.result_store import ResultStore
 
     file = write_sweep(folder, STUDY, points=args.trials, epochs=args.epochs, train_size=args.train_size)
     url = sqlite_url(folder)

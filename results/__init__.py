@@ -29,7 +29,7 @@ def load(
 ) -> pd.DataFrame:
     """A study's runs, one row each: label, the metrics, the configuration flattened.
 
-    The raw table (`results.tables.raw_table`): run columns (`study`, `label`,
+    The raw table (`results.report.tables.raw_table`): run columns (`study`, `label`,
     `trial_number`, `run_key`, `run_id`, `state`, `attempts`), the metrics
     (`threshold_epoch`, `reached`, `acc_val`, `acc`, `epoch_best`, `val_acc_best`,
     `final_loss`, `final_val_loss`, `epochs_to_0_92`, …, `delta_val_loss` (the
@@ -45,15 +45,15 @@ def load(
         thresholds: the thresholds of the `epochs_to_*` columns; default the study's
             own, else 0.92 and 0.93.
         sort: the order of the runs: `file` (the sweep file's), `label` (the post's),
-            or a column (`results.tables.SORTS`).
+            or a column (`results.report.tables.SORTS`).
 
     Raises:
         sweeps.errors.InputError: a bad URL or an unknown study.
     """
-    from results.commands import open_store, require_study
-    from results.frames import read_study
-    from results.study_settings import report_thresholds
-    from results.tables import raw_table, sort_runs
+    from results.report.commands import open_store, require_study
+    from results.report.frames import read_study
+    from results.report.study_settings import report_thresholds
+    from results.report.tables import raw_table, sort_runs
 
     with open_store(storage) as store:
         require_study(store, study)
@@ -80,8 +80,8 @@ def load_epochs(storage: str, study: str) -> pd.DataFrame:
     Raises:
         sweeps.errors.InputError: a bad URL or an unknown study.
     """
-    from results.commands import open_store, require_study
-    from results.frames import read_study
+    from results.report.commands import open_store, require_study
+    from results.report.frames import read_study
 
     with open_store(storage) as store:
         require_study(store, study)

@@ -41,7 +41,7 @@ FULL_BELOW = 1 << 20
 PRELOAD = (
     "keras", "sklearn.datasets", "sklearn.model_selection", "trainer.augment",
     "trainer.checkpoint", "trainer.data", "trainer.device", "trainer.model",
-    "trainer.optimizer", "trainer.train", "optuna", "results.store",
+    "trainer.optimizer", "trainer.train", "optuna", "results.store.result_store",
 )
 
 
@@ -108,8 +108,8 @@ def record_measurements(set_user_attr: Any, epochs: list[dict[str, Any]]) -> Non
         set_user_attr: sets one user attribute of the attempt's trial.
         epochs: the run's stored epochs.
     """
-    from results.metrics import best_epoch
-    from results.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
+    from results.report.metrics import best_epoch
+    from results.store.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
 
     if not epochs:
         return
@@ -180,7 +180,7 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     """
     import optuna
 
-    from results.store import ResultStore
+    from results.store.result_store import ResultStore
     from sweep_runner.pruning import make_pruner, should_judge
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig

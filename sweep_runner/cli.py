@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _db(args: argparse.Namespace) -> int:
-    from results.schema import main as schema_main
+    from results.store.schema import main as schema_main
 
     storage = args.storage or default_storage()
     return schema_main([args.action, args.revision, "--storage", storage])
@@ -128,7 +128,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from results.commands import export_command
+    from results.report.commands import export_command
 
     return export_command(
         args.study, storage=args.storage or default_storage(), format=args.format,
@@ -137,7 +137,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from results.commands import plot_command
+    from results.report.commands import plot_command
 
     runs = [r.strip() for r in args.runs.split(",")] if args.runs else None
     return plot_command(
@@ -147,13 +147,13 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from results.commands import report_command
+    from results.report.commands import report_command
 
     return report_command(args.study, storage=args.storage or default_storage(), output=args.output)
 
 
 def _status(args: argparse.Namespace) -> int:
-    from results.commands import status_command
+    from results.report.commands import status_command
 
     return status_command(args.study, storage=args.storage or default_storage())
 

@@ -18,9 +18,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from results.eta import RunWork, eta_seconds, format_duration, timed_epochs
-from results.models import FINAL_STATES, RunState
-from results.store import ResultStore
+from results.store.eta import RunWork, eta_seconds, format_duration, timed_epochs
+from results.store.models import FINAL_STATES, RunState
+from results.store.result_store import ResultStore
 
 
 @dataclass
@@ -119,7 +119,7 @@ class Monitor:
         self.out.flush()
 
     def eta_seconds(self, runs: list[dict[str, Any]]) -> float | None:
-        """The study's ETA by `results.eta`'s rule, the one `sweep status` shows."""
+        """The study's ETA by `results.store.eta`'s rule, the one `sweep status` shows."""
         work = []
         for run in runs:
             seen = self._seen.get(run["id"], _Seen())

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from results.schema import creation_lock
-from results.store import ResultStore
+from results.store.schema import creation_lock
+from results.store.result_store import ResultStore
 from sweep_runner.storage import optuna_storage
 from sweeps.errors import InputError
 from sweeps.names import name_problem

@@ -31,8 +31,8 @@ from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
 from sqlalchemy.exc import OperationalError
 
-from results.liveness import age_seconds, is_dead_local
-from results.models import FINAL_STATES, RunState
+from results.store.liveness import age_seconds, is_dead_local
+from results.store.models import FINAL_STATES, RunState
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner import logs
 from sweep_runner.children import Child, Children
@@ -115,7 +115,7 @@ def missing_epochs(epochs: list[dict[str, Any]], planned: int | None) -> list[in
     return [epoch for epoch in range(1, (planned or 0) + 1) if epoch not in stored]
 
 
-# `sweep status` tells dead workers apart by the same rules (results.liveness).
+# `sweep status` tells dead workers apart by the same rules (results.store.liveness).
 _is_dead_local = is_dead_local
 _age_seconds = age_seconds
 

@@ -35,5 +35,5 @@ def test_a_package_never_imports_the_layers_above_it(package: str) -> None:
 
 def test_the_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from sweep_runner.worker import Worker\n    import results.store\n")
+    module.write_text("def f():\n    from sweep_runner.worker import Worker\n    import results.store.result_store\n")
     assert imported_packages(module) == {"sweep_runner", "results"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -248,7 +248,7 @@ def test_more_workers_than_runs_or_cores_is_refused(tmp_path, sweep):
 
 @pytest.mark.timeout(120)
 def test_max_trials_0_only_creates_the_study_and_exits_0(tmp_path, sweep):
-    from results.store import ResultStore
+    from results.store.result_store import ResultStore
 
     sweep_file = write_sweep(tmp_path)
     code, out, err = sweep("run", str(sweep_file), "--max-trials", "0")

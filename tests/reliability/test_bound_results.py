@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweeping import run
 from sweeps.sweep_file import load_sweep
 from tiny_sweeps import write_sweep

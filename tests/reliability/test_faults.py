@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweep_runner.child import EXIT_DISK_FULL
 from sweep_runner.worker import death_outcome, missing_epochs
 from sweeping import run

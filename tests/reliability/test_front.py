@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from results.status import overview, study_status
-from results.store import ResultStore
+from results.report.status import overview, study_status
+from results.store.result_store import ResultStore
 from sweep_runner.monitor import Monitor
 
 CONFIG = {"epochs": 3, "learning_rate": 0.001, "weight_decay": 0.1, "ema_momentum": 0.99}
@@ -118,7 +118,7 @@ def test_the_front_sees_what_workers_write_after_it_opened_the_store_twice(tmp_p
     monitor_store = ResultStore(url)
     assert monitor_store.runs("lr")[0]["state"] == "waiting"
     worker = (
-        "from results.store import ResultStore; import sys; "
+        "from results.store.result_store import ResultStore; import sys; "
         "s = ResultStore(sys.argv[1]); s.finish_run(s.runs('lr')[0]['id'], 'failed', failure_reason='x')"
     )
     subprocess.run([sys.executable, "-c", worker, url], check=True)

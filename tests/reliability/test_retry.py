@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweep_runner.cli import main
 from sweeping import run, write_sweep
 

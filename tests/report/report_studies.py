@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweeps.config import RunConfig
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,7 +58,7 @@ def _record_epochs(store: ResultStore, run_id: int, records: list[dict[str, Any]
     seconds for a 30 × 60 study). NaN is stored as NULL, as `record_epoch` stores it."""
     from sqlalchemy import insert
 
-    from results.models import EPOCHS
+    from results.store.models import EPOCHS
 
     rows = [
         {"run_id": run_id, **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}}

@@ -124,9 +124,9 @@ def test_sorting_a_column_reorders_the_rows(browser: Any, report: tuple) -> None
 @pytest.mark.timeout(180)
 def test_a_live_page_reloads_itself_until_paused_and_a_final_one_never(browser: Any, study_url: str,
                                                                        tmp_path: Path) -> None:
-    from results.commands import open_store
-    from results.report_page import render_page
-    from results.report_study import read_study_data
+    from results.report.commands import open_store
+    from results.report.page_html import render_page
+    from results.report.page_data import read_study_data
 
     make_study(study_url, "live", epochs=3)
     with open_store(study_url) as store:

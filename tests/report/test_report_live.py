@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from report_studies import figures_of, make_study
-from results.report_live import LiveReport
-from results.store import ResultStore
+from results.report.live_page import LiveReport
+from results.store.result_store import ResultStore
 from sweeps.config import RunConfig
 from sweep_runner.cli import main
 
@@ -72,7 +72,7 @@ def test_a_page_that_cannot_be_written_does_not_stop_the_sweep(
     with ResultStore(study_url) as store:
         live = LiveReport(store, "gone", folder / "page.html", min_interval=0, busy_factor=0)
         folder.rmdir()  # the folder went away mid-sweep
-        with caplog.at_level(logging.WARNING, logger="results.report_live"):
+        with caplog.at_level(logging.WARNING, logger="results.report.live_page"):
             assert not live.poll()
             assert not live.poll()
             assert not live.finish()

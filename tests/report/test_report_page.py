@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from report_studies import HOSTILE, figures_of, make_study
-from results.report_json import script_code, script_json
+from results.report.page_json import script_code, script_json
 from sweep_runner.cli import main
 
 @pytest.mark.timeout(120)

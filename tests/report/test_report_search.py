@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from report_studies import figures_of
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweep_runner.cli import main
 from sweeps.config import RunConfig
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 
 POSTGRES_URL = os.environ.get("SWEEP_TEST_POSTGRES_URL")
 

@@ -1,4 +1,4 @@
-"""One ETA rule (`results.eta`), shown alike by `sweep run`'s progress and `sweep status`."""
+"""One ETA rule (`results.store.eta`), shown alike by `sweep run`'s progress and `sweep status`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from results.eta import RunWork, eta_seconds, format_duration, run_seconds_left, timed_epochs
-from results.status import study_status
-from results.store import ResultStore
+from results.store.eta import RunWork, eta_seconds, format_duration, run_seconds_left, timed_epochs
+from results.report.status import study_status
+from results.store.result_store import ResultStore
 from sweep_runner.monitor import Monitor
 
 pytestmark = pytest.mark.timeout(60)

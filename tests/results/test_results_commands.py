@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, event
 
 import results
-from results.commands import export_command
-from results.store import ResultStore
+from results.report.commands import export_command
+from results.store.result_store import ResultStore
 from sweep_runner.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -267,8 +267,8 @@ def test_an_export_makes_a_constant_number_of_queries(tmp_path, build_study):
 
 def test_results_imports_neither_the_trainer_nor_the_runner_and_stays_light():
     code = (
-        "import sys, results, results.store, results.tables, results.export, results.frames, "
-        "results.commands, results.status, results.metrics, results.schema\n"
+        "import sys, results, results.store.result_store, results.report.tables, results.report.export, results.report.frames, "
+        "results.report.commands, results.report.status, results.report.metrics, results.store.schema\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('trainer', 'sweep_runner', 'keras', 'tensorflow')]\n"
         "assert not bad, bad\n"
         "assert 'matplotlib' not in sys.modules\n"

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import results
-from results.commands import export_command, plot_command
-from results.store import ResultStore
+from results.report.commands import export_command, plot_command
+from results.store.result_store import ResultStore
 from sweeps.config import RunConfig
 
 NEW_COLUMNS = (
@@ -91,7 +91,7 @@ def test_the_raw_table_has_best_ema_and_final_norm_and_every_format_takes_nan_an
                 assert "inf" in text  # shown as what it is
     from rich.console import Console
 
-    from results.tables import render_rich
+    from results.report.tables import render_rich
 
     console = Console(file=io.StringIO(), width=400)
     console.print(render_rich(results.load(study_url, "s")))
@@ -105,7 +105,7 @@ def test_plots_draw_the_new_curves_and_a_diverged_run(study_url, tmp_path, capsy
     names = sorted(path.name for path in folder.iterdir())
     assert names == ["s-ema-weights.png", "s-heatmaps.png", "s-run-diverged.png", "s-run-steady.png",
                      "s-val_loss.png"]
-    from results.plots import ema_and_norm_figure, run_figure
+    from results.report.plots import ema_and_norm_figure, run_figure
 
     epochs = results.load_epochs(study_url, "s")
     figure = run_figure("diverged", epochs[epochs["label"] == "diverged"], log=True)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from results.metrics import (
+from results.report.metrics import (
     History,
     best_epoch,
     delta_val_loss,

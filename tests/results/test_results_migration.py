@@ -8,10 +8,10 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
-from results import schema
-from results.frames import read_study
-from results.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
-from results.store import ResultStore
+from results.store import schema
+from results.report.frames import read_study
+from results.store.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
+from results.store.result_store import ResultStore
 from trainer.records import EpochRecord
 
 NEW_COLUMNS = (

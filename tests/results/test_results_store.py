@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 
-from results import schema
-from results.models import EPOCH_FIELDS
-from results.store import ResultStore, _retrying
+from results.store import schema
+from results.store.models import EPOCH_FIELDS
+from results.store.result_store import ResultStore, _retrying
 from sweeps.errors import InputError
 
 CONFIG = {"weight_decay": 0.1, "learning_rate": 8e-4, "epochs": 60}
@@ -317,7 +317,7 @@ def test_the_migrations_build_the_models_schema(storage_url, tmp_path, reset_pos
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from results.models import Base
+    from results.store.models import Base
 
     with migrated.engine.connect() as connection:
         ours = {"include_name": lambda name, kind, _: kind != "table" or name in Base.metadata.tables}
@@ -375,7 +375,7 @@ def test_the_store_and_optuna_share_one_database(storage_url):
     store.close()
     store = ResultStore(storage_url)  # after Optuna created its tables
     assert store.get_run(run_id)["study"] == name
-    from results.study_settings import report_thresholds
+    from results.report.study_settings import report_thresholds
 
     assert report_thresholds(store, name) == (0.93, (0.9, 0.93))
     assert report_thresholds(store, "no-such-study") == (0.92, (0.92, 0.93))

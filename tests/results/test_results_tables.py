@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from results.export import frame_text, latex_escape, post_text
-from results.frames import read_study
-from results.labels import label_order, sort_labels
-from results.store import ResultStore
-from results.tables import (
+from results.report.export import frame_text, latex_escape, post_text
+from results.report.frames import read_study
+from results.report.labels import label_order, sort_labels
+from results.store.result_store import ResultStore
+from results.report.tables import (
     POST_COLUMNS,
     epochs_table,
     format_loss,
@@ -224,7 +224,7 @@ def test_the_tables_accept_frames_keyed_by_run_key(frames):
 
 
 def test_metrics_of_an_empty_study():
-    from results.frames import _runs_frame
+    from results.report.frames import _runs_frame
 
     empty = raw_table(
         _runs_frame([]),
@@ -244,7 +244,7 @@ def test_the_runner_can_print_the_post_table_from_the_public_api(post_study, fra
 
 
 def test_sort_orders_the_runs_and_keeps_the_files_order_on_ties(frames):
-    from results.tables import SORTS, sort_runs
+    from results.report.tables import SORTS, sort_runs
 
     run_frame, epochs, _ = frames
     labels = lambda by: list(sort_runs(run_frame, epochs, by)["label"])  # noqa: E731

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweeps.config import RunConfig
 
 
@@ -21,7 +21,7 @@ def test_a_second_store_in_one_process_does_not_freeze_the_first(sqlite_url: str
     # `sweep run`'s front process: its study's store is open when it opens another one.
     second = ResultStore(sqlite_url)
     claim = (
-        "from results.store import ResultStore;"
+        "from results.store.result_store import ResultStore;"
         f"assert ResultStore({sqlite_url!r}).claim_run({run_id}, worker='w', host='h', stale_after=60, max_attempts=3)"
     )
     subprocess.run([sys.executable, "-c", claim], check=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-import results.store
-from results.store import ResultStore
+import results.store.result_store
+from results.store.result_store import ResultStore
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 from sweeping import kill, run, start, wait_for, write_sweep
 
@@ -66,11 +66,11 @@ def test_a_joining_worker_takes_over_a_silent_hosts_run_after_the_grace_period(
                                    stale_after=float(GRACE_PERIOD), max_attempts=5)
         # Then that worker fell silent a minute ago: faked through the store's own claim,
         # its clock set back, rather than waited for.
-        real_now = results.store.utcnow
-        monkeypatch.setattr(results.store, "utcnow", lambda: real_now() - timedelta(seconds=60))
+        real_now = results.store.result_store.utcnow
+        monkeypatch.setattr(results.store.result_store, "utcnow", lambda: real_now() - timedelta(seconds=60))
         assert store.claim_run(silent["id"], worker="far-away/4242/gone", host="far-away",
                                stale_after=0.0, max_attempts=5)
-        monkeypatch.setattr(results.store, "utcnow", real_now)
+        monkeypatch.setattr(results.store.result_store, "utcnow", real_now)
         before = store.get_run(silent["id"])
 
     joined = run(["worker", "joined", "--storage", url, "--log-format", "plain"], tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweeping import crashing_children, run, write_sweep
 
 

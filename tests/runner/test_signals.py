@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweeping import kill, run, start, wait_for, write_sweep
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from results.schema import SCHEMA_REVISION
-from results.store import ResultStore
+from results.store.schema import SCHEMA_REVISION
+from results.store.result_store import ResultStore
 from sweeping import run
 from trained import EPOCHS, THRESHOLD, Trained
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from results.store import ResultStore
+from results.store.result_store import ResultStore
 from sweeping import crashing_children, dedent, kill, rest_of_stdout, run, start, wait_for, write_sweep
 
 # As many points as workers, started together: they race for every claim.

@@ -5,7 +5,7 @@ in its own version table, `sweep_alembic_version` (Optuna's Alembic uses
 `alembic_version` in the same database). A database at another revision is refused
 with the command that migrates it:
 
-    sweep db upgrade --storage sqlite:///sweeps.db   (or python -m results.schema upgrade …)
+    sweep db upgrade --storage sqlite:///sweeps.db   (or python -m results.store.schema upgrade …)
 
 The migration scripts live in `results/migrations/versions`; their head must equal
 `SCHEMA_REVISION` (a test checks it).
@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from results.models import Base
+from results.store.models import Base
 from sweeps.errors import InputError
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def creation_lock(url: str) -> Iterator[None]:
     """
     from sqlalchemy.engine import make_url
 
-    from results.engine import check_url, create_engine_for
+    from results.store.engine import check_url, create_engine_for
 
     parsed = make_url(url)  # not check_url: the file may be half made by the lock's holder
     if parsed.get_backend_name() == "sqlite":
@@ -219,12 +219,12 @@ def head_revision() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m results.schema {current,upgrade,stamp} --storage URL`."""
+    """`python -m results.store.schema {current,upgrade,stamp} --storage URL`."""
     from alembic import command
 
-    from results.engine import check_url, create_engine_for, safe_url
+    from results.store.engine import check_url, create_engine_for, safe_url
 
-    parser = argparse.ArgumentParser(prog="python -m results.schema", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m results.store.schema", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["current", "upgrade", "stamp"])
     parser.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
     parser.add_argument("--storage", required=True, help="the database URL")

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from results.models import EPOCH_FIELDS, EPOCHS, RUNS
-from results.store import ResultStore
+from results.store.models import EPOCH_FIELDS, EPOCHS, RUNS
+from results.store.result_store import ResultStore
 from sweeps.config import RunConfig
 from sweeps.notation import format_schedule
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from results.tables import POST_COLUMNS, REACHED, format_post
+from results.report.tables import POST_COLUMNS, REACHED, format_post
 
 #: The columns shown, in order: the post's, with the run's state after its label.
 COLUMNS = ("#", "state", *POST_COLUMNS[1:])
@@ -58,7 +58,7 @@ def table_html(post: pd.DataFrame, runs: pd.DataFrame, threshold: float) -> str:
     """The sortable `<table>` of a study.
 
     Args:
-        post: the post's table (`results.tables.post_table`).
+        post: the post's table (`results.report.tables.post_table`).
         runs: the raw table, row for row with `post` (`run_id`, `state`).
         threshold: the val_acc of the `epoch` column, for the header's tooltip.
     """

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from results.optuna_reader import optuna_storage
-from results.store import ResultStore
+from results.store.optuna_reader import optuna_storage
+from results.store.result_store import ResultStore
 
 
 @dataclass(frozen=True)

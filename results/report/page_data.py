@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from results.engine import safe_url
-from results.models import RUN_STATES, utcnow
-from results.report_importance import Importances
-from results.store import ResultStore
+from results.store.engine import safe_url
+from results.store.models import RUN_STATES, utcnow
+from results.report.importance import Importances
+from results.store.result_store import ResultStore
 
 
 @dataclass
@@ -29,7 +29,7 @@ class StudyData:
         study: the study's name.
         storage: the database URL, password hidden.
         runs: the raw table (`results.load`), in label order.
-        post: the post's table (`results.tables.post_table`), row for row with `runs`.
+        post: the post's table (`results.report.tables.post_table`), row for row with `runs`.
         epochs: the epoch table (`results.load_epochs`).
         threshold: the val_acc of the `epoch` column.
         thresholds: the levels drawn on the accuracy plots, the first solid.
@@ -110,9 +110,9 @@ def read_study_data(store: ResultStore, study: str, *, importances: bool = True)
         study: the study's name (checked by the caller).
         importances: compute Optuna's importances for a `[search]` study.
     """
-    from results.frames import read_study
-    from results.study_settings import report_thresholds, study_user_attrs
-    from results.tables import post_table, raw_table
+    from results.report.frames import read_study
+    from results.report.study_settings import report_thresholds, study_user_attrs
+    from results.report.tables import post_table, raw_table
 
     attrs = study_user_attrs(store, study)
     threshold, thresholds = report_thresholds(store, study)
@@ -129,7 +129,7 @@ def read_study_data(store: ResultStore, study: str, *, importances: bool = True)
         sweep_path=str(attrs.get("sweep_path", "")),
     )
     if importances and data.is_search:
-        from results.report_importance import param_importances
+        from results.report.importance import param_importances
 
         objectives = (data.sweep.get("study") or {}).get("objectives") or ["val_acc"]
         data.importances = param_importances(store, study, str(objectives[0]))

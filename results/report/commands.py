@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.engine import check_url, safe_url, sqlite_file
-from results.outputs import database_files, refuse_file, refuse_folder
-from results.store import ResultStore
+from results.store.engine import check_url, safe_url, sqlite_file
+from results.report.outputs import database_files, refuse_file, refuse_folder
+from results.store.result_store import ResultStore
 from sweeps.errors import InputError
 
 
@@ -58,18 +58,18 @@ def export_command(
         epochs: the long per-epoch table of every run instead (full precision,
             whatever the style).
         sort: the runs' order: `file` (the sweep file's), `label` (the post's) or a
-            column (`results.tables.SORTS`).
+            column (`results.report.tables.SORTS`).
 
     Returns:
         0.
     """
-    from results.export import FORMATS, STYLES, check_output, frame_text, post_text, write_text
+    from results.report.export import FORMATS, STYLES, check_output, frame_text, post_text, write_text
 
     if format not in FORMATS:
         raise InputError(f"--format {format}: must be one of {', '.join(FORMATS)}")
     if style not in STYLES:
         raise InputError(f"--style {style}: must be one of {', '.join(STYLES)}")
-    from results.tables import SORTS
+    from results.report.tables import SORTS
 
     if sort not in SORTS:
         raise InputError(f"--sort {sort}: must be one of {', '.join(SORTS)}")
@@ -77,9 +77,9 @@ def export_command(
         raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
     path = check_output(output, protected=storage_files(storage))
 
-    from results.frames import read_study
-    from results.study_settings import report_thresholds
-    from results.tables import epochs_table, post_table, raw_table, sort_runs
+    from results.report.frames import read_study
+    from results.report.study_settings import report_thresholds
+    from results.report.tables import epochs_table, post_table, raw_table, sort_runs
 
     with open_store(storage) as store:
         require_study(store, study)
@@ -116,9 +116,9 @@ def plot_command(
     protected = storage_files(storage)
     folder = refuse_folder(output, protected=protected)
 
-    from results.frames import read_study
-    from results.study_settings import report_thresholds
-    from results.tables import raw_table
+    from results.report.frames import read_study
+    from results.report.study_settings import report_thresholds
+    from results.report.tables import raw_table
 
     with open_store(storage) as store:
         require_study(store, study)
@@ -133,7 +133,7 @@ def plot_command(
                 f"its labels: {', '.join(labels) or '(none)'}"
             )
 
-    from results.plots import file_part, write_plots
+    from results.report.plots import file_part, write_plots
 
     if folder.is_dir():  # the plots replace files of this study's names only: check those
         for path in sorted(folder.glob(f"{file_part(study)}-*.png")):
@@ -159,7 +159,7 @@ def report_command(study: str, *, storage: str, output: str | None = None) -> in
     Returns:
         0.
     """
-    from results.report import check_report_path, default_output, write_report
+    from results.report.page import check_report_path, default_output, write_report
 
     path = check_report_path(output or str(default_output(study)), storage)
     with open_store(storage) as store:
@@ -177,8 +177,8 @@ def status_command(study: str | None, *, storage: str) -> int:
     """
     from rich.console import Console
 
-    from results.status import overview, study_status
-    from results.study_settings import report_thresholds
+    from results.report.status import overview, study_status
+    from results.report.study_settings import report_thresholds
 
     console = Console()
     with open_store(storage) as store:

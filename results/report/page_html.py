@@ -4,7 +4,7 @@ or as an e-mail attachment and asks the network for nothing.
 
 All user text (the study's name, labels, comments, the description, the sweep file,
 failure reasons) is HTML-escaped; the plot data is JSON in a `<script
-type="application/json">` element (`results.report_json`). Plots render as they
+type="application/json">` element (`results.report.page_json`). Plots render as they
 scroll into view, so a study of hundreds of runs opens at once.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from results.frames import config_of
-from results.report_figures import Figure, importance_figure, run_figure, sweep_figures, val_loss_figure
-from results.report_json import script_code, script_json
-from results.report_study import StudyData
-from results.report_table import run_anchor, table_html
+from results.report.frames import config_of
+from results.report.figures import Figure, importance_figure, run_figure, sweep_figures, val_loss_figure
+from results.report.page_json import script_code, script_json
+from results.report.page_data import StudyData
+from results.report.page_table import run_anchor, table_html
 
 _STYLE = """
 :root { color-scheme: light; --line: #d0d4da; --muted: #5b6470; --mark: #e3f4e1; --never: #fbf3e4; }
@@ -269,7 +269,7 @@ def render_page(data: StudyData, *, reload_seconds: int | None = None) -> str:
     """The whole page.
 
     Args:
-        data: the study (`results.report_study.read_study_data`).
+        data: the study (`results.report.page_data.read_study_data`).
         reload_seconds: reload the page this often (a running study's live report);
             None for a page that stays as it is.
     """

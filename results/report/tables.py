@@ -5,7 +5,7 @@ them as the post does (`0.91230`, `8.e-4`, `(47)` for a run that never reached t
 threshold); `render_rich` prints them. `raw_table` has every metric and setting of a
 run in snake_case columns at full precision.
 
-The inputs are the frames of `results.frames.read_study` (or `results.load` and
+The inputs are the frames of `results.report.frames.read_study` (or `results.load` and
 `results.load_epochs`): a run frame with `run_id`, `label`, `comment` and the
 flattened configuration, and an epoch frame with `run_id`, `epoch` and the metrics.
 """
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from results.labels import label_order
-from results.metrics import (
+from results.report.labels import label_order
+from results.report.metrics import (
     DEFAULT_THRESHOLD,
     DEFAULT_THRESHOLDS,
     HISTORY_COLUMNS,
@@ -84,7 +84,7 @@ def metrics_frame(
     """Every run's `RunMetrics` as columns, row for row with `runs`.
 
     One pass over the epochs sorted by run: the metrics are the pure functions of
-    `results.metrics`, applied to each run's slice of numpy arrays.
+    `results.report.metrics`, applied to each run's slice of numpy arrays.
     """
     thresholds = tuple(thresholds)
     key = _join_key(runs, epochs)
@@ -210,7 +210,7 @@ def sort_runs(
     """The run frame in an order of `SORTS`, stable (ties keep the file's order).
 
     Args:
-        runs_df: the run frame, in the file's order (`results.frames.read_study`:
+        runs_df: the run frame, in the file's order (`results.report.frames.read_study`:
             the order the sweep registered its runs, a grid in grid order).
         epochs_df: the epoch frame, for the metric orders.
         by: `file` (as given), `label` (the post's: 0, 1, 2, 3A, 3B, …, numbered
@@ -325,7 +325,7 @@ def _duration(runs: pd.DataFrame) -> pd.Series:
 def epochs_table(runs_df: pd.DataFrame, epochs_df: pd.DataFrame) -> pd.DataFrame:
     """The long per-epoch table: label, run key, trial number, then the epoch record,
     by label then epoch, full precision."""
-    from results.frames import EPOCH_COLUMNS, order_epochs
+    from results.report.frames import EPOCH_COLUMNS, order_epochs
 
     if not set(EPOCH_COLUMNS) <= set(epochs_df.columns):
         epochs_df = order_epochs(runs_df, epochs_df)

@@ -1,7 +1,7 @@
 """Engines for the results store's database URL: check a URL, open it (read-only or
 not), and tell a locked SQLite database from other errors.
 
-Both `results.store` and `results.schema` open engines here, so that neither imports
+Both `results.store.result_store` and `results.store.schema` open engines here, so that neither imports
 the other.
 """
 

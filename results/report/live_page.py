@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from results.models import EPOCHS, RUNS
-from results.report import write_report
-from results.store import ResultStore
+from results.store.models import EPOCHS, RUNS
+from results.report.page import write_report
+from results.store.result_store import ResultStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class LiveReport:
     Args:
         store: an open store of the study's database.
         study: the study's name.
-        path: the page (checked with `results.report.check_report_path`).
+        path: the page (checked with `results.report.page.check_report_path`).
         min_interval: seconds between two writes at least: a fast study of many
             workers would otherwise rewrite the page on every poll.
         busy_factor: after a write, wait this many times as long as it took: a page

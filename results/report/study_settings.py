@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import inspect
 
-from results.metrics import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS
-from results.optuna_reader import optuna_storage
-from results.store import ResultStore
+from results.report.metrics import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS
+from results.store.optuna_reader import optuna_storage
+from results.store.result_store import ResultStore
 
 THRESHOLD_ATTR = "report_threshold"
 THRESHOLDS_ATTR = "report_thresholds"

@@ -1,11 +1,11 @@
 """`sweep report`: a study as one self-contained HTML page.
 
-    >>> from results.commands import open_store
+    >>> from results.report.commands import open_store
     >>> with open_store("sqlite:///sweeps.db") as store:
     ...     write_report(store, "quickstart", Path("quickstart.html"))
 
-The page (`results.report_page`) is written whole or not at all
-(`results.outputs.write_output`: a temporary file in the same folder, renamed over
+The page (`results.report.page_html`) is written whole or not at all
+(`results.report.outputs.write_output`: a temporary file in the same folder, renamed over
 the old page), so that a browser reloading it while `sweep run --report` rewrites it
 never reads half a page.
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.outputs import refuse_file, write_output
-from results.report_study import read_study_data
-from results.store import ResultStore
+from results.report.outputs import refuse_file, write_output
+from results.report.page_data import read_study_data
+from results.store.result_store import ResultStore
 from sweeps.errors import InputError
 
 SUFFIXES = (".html", ".htm")
@@ -26,7 +26,7 @@ RELOAD_SECONDS = 15
 
 def default_output(study: str) -> Path:
     """`STUDY.html` in the current folder, the study's name made safe for a file name."""
-    from results.plots import file_part
+    from results.report.plots import file_part
 
     return Path(f"{file_part(study)}.html")
 
@@ -34,7 +34,7 @@ def default_output(study: str) -> Path:
 def check_report_path(output: str, storage: str, *, flag: str = "--output") -> Path:
     """The page's path, checked before anything is read or written.
 
-    Besides what any output must not be (`results.outputs.refuse_file`: the storage
+    Besides what any output must not be (`results.report.outputs.refuse_file`: the storage
     database, another SQLite file, a folder, a special file, in a missing or read-only
     folder), the page must be named `.html`: it is written over, and a slip such as
     `--output sweeps/grid.toml` must not replace a sweep file.
@@ -45,7 +45,7 @@ def check_report_path(output: str, storage: str, *, flag: str = "--output") -> P
     Raises:
         InputError: one line naming the flag, the path and what is allowed.
     """
-    from results.commands import storage_files
+    from results.report.commands import storage_files
 
     if Path(output).suffix.lower() not in SUFFIXES:
         raise InputError(f"{flag} {output}: must be an .html file (the page is written over it)")
@@ -60,7 +60,7 @@ def build_report(store: ResultStore, study: str, *, reload_seconds: int | None =
         study: the study's name (checked by the caller).
         reload_seconds: make the page reload itself this often (while the study runs).
     """
-    from results.report_page import render_page
+    from results.report.page_html import render_page
 
     return render_page(read_study_data(store, study), reload_seconds=reload_seconds)
 

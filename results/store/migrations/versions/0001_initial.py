@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from results.models import UTCDateTime
+from results.store.models import UTCDateTime
 
 # Frozen: the states as they were when this revision was written. A state added later
 # gets a migration of its own that changes the check constraint.

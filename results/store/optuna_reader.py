@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from results.engine import read_only_engine_kwargs
-from results.store import ResultStore
+from results.store.engine import read_only_engine_kwargs
+from results.store.result_store import ResultStore
 
 if TYPE_CHECKING:
     import optuna

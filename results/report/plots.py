@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from results.frames import schedule_curve
+from results.report.frames import schedule_curve
 from sweeps.notation import format_number
 
 #: The horizontal lines of the accuracy panel: 0.92 solid, 0.93 dotted.
@@ -260,8 +260,8 @@ def val_loss_figure(raw: pd.DataFrame, epochs: pd.DataFrame, *, log: bool = Fals
 
 def save(figure: Figure, path: Path) -> Path:
     """Writes a figure as PNG, whole or not at all, never over a database or a
-    special file (`results.outputs.write_output`)."""
-    from results.outputs import write_output
+    special file (`results.report.outputs.write_output`)."""
+    from results.report.outputs import write_output
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -291,7 +291,7 @@ def write_plots(
     Returns:
         The files written.
     """
-    from results.frames import config_of
+    from results.report.frames import config_of
 
     written: list[Path] = []
     by_run = dict(tuple(epochs.groupby("run_id", sort=False)))

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
 
-from results.eta import (
+from results.store.eta import (
     RunWork,
     eta_seconds,
     format_duration,
@@ -27,11 +27,11 @@ from results.eta import (
     study_seconds_per_epoch,
     timed_epochs,
 )
-from results.frames import config_of, read_study
-from results.liveness import is_interrupted
-from results.models import EPOCHS, RUN_STATES, RUNS, utcnow
-from results.store import ResultStore
-from results.tables import raw_table
+from results.report.frames import config_of, read_study
+from results.store.liveness import is_interrupted
+from results.store.models import EPOCHS, RUN_STATES, RUNS, utcnow
+from results.store.result_store import ResultStore
+from results.report.tables import raw_table
 
 
 #: The states as `status` shows them: "running" under a dead worker is "interrupted".
@@ -167,7 +167,7 @@ def next_step(study: str, states: dict[str, int], storage: str | None = None) ->
 
 
 def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now: datetime) -> list[Any]:
-    """The running runs' table and the study's ETA (`results.eta`'s rule, which the
+    """The running runs' table and the study's ETA (`results.store.eta`'s rule, which the
     live progress of `sweep run` shows too)."""
     timed = (
         {run_id: timed_epochs(seconds) for run_id, seconds in epochs.groupby("run_id")["seconds"]}

@@ -1,6 +1,6 @@
 """Alembic environment of the results tables (`runs`, `epochs`).
 
-Run through `sweep db upgrade --storage URL` (or `python -m results.schema upgrade --storage URL`). It uses the version table
+Run through `sweep db upgrade --storage URL` (or `python -m results.store.schema upgrade --storage URL`). It uses the version table
 `sweep_alembic_version` and sees only the results tables: Optuna's tables in the same
 database belong to Optuna's own Alembic history.
 """
@@ -11,9 +11,9 @@ from typing import Any
 
 from alembic import context
 
-from results.models import Base
-from results.schema import VERSION_TABLE
-from results.engine import create_engine_for
+from results.store.models import Base
+from results.store.schema import VERSION_TABLE
+from results.store.engine import create_engine_for
 
 
 def _include_name(name: str | None, type_: Any, _parents: Any) -> bool:

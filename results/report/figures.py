@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from results.frames import schedule_curve
+from results.report.frames import schedule_curve
 from sweeps.notation import format_number
 
 Figure = dict[str, Any]
@@ -227,7 +227,7 @@ def val_loss_figure(runs: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
 
 def swept_keys(runs: pd.DataFrame) -> list[str]:
     """The configuration keys whose values differ between the study's runs."""
-    from results.frames import config_of
+    from results.report.frames import config_of
 
     configs = [config for config in (config_of(row) for row in runs.to_dict("records")) if config]
     keys: list[str] = []

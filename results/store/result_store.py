@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from results.engine import (
+from results.store.engine import (
     check_url,
     check_writable,
     create_engine_for,
@@ -28,7 +28,7 @@ from results.engine import (
     safe_url,
     sqlite_file,
 )
-from results.models import (
+from results.store.models import (
     EPOCH_FIELDS,
     EPOCHS,
     FINAL_STATES,
@@ -40,7 +40,7 @@ from results.models import (
     RunState,
     utcnow,
 )
-from results.schema import RESULT_TABLES, ensure_schema
+from results.store.schema import RESULT_TABLES, ensure_schema
 from sweeps.errors import InputError
 
 # On top of the busy timeout: SQLite answers some lock conflicts at once, without

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from results.outputs import refuse_file, write_output
-from results.tables import POST_COLUMNS, REACHED, format_post, looks_numeric, stringify
+from results.report.outputs import refuse_file, write_output
+from results.report.tables import POST_COLUMNS, REACHED, format_post, looks_numeric, stringify
 
 FORMATS = ("csv", "md", "html", "latex", "json")
 STYLES = ("post", "raw")
@@ -200,7 +200,7 @@ def check_output(output: str | None, *, protected: Iterable[Path] = ()) -> Path 
 
     Raises:
         InputError: it is a database, a folder or a special file, or its folder is
-            missing or not writable (`results.outputs.refuse_file`).
+            missing or not writable (`results.report.outputs.refuse_file`).
     """
     if output is None or output == "-":
         return None
