@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
+from trainer import EXIT_INTERRUPTED, Interrupts, preload
 
 _PR_SET_PDEATHSIG = 1
 #: Exit statuses that say why a child ended without an outcome file (a full disk may
@@ -37,12 +37,9 @@ EXIT_INPUT_ERROR = 3
 EXIT_DISK_FULL = 4
 #: Below this many free bytes a folder's disk counts as full.
 FULL_BELOW = 1 << 20
-#: What a child imports before it has a run: Keras (TensorFlow), the trainer, the store.
-PRELOAD = (
-    "keras", "sklearn.datasets", "sklearn.model_selection", "trainer.augment",
-    "trainer.checkpoint", "trainer.data", "trainer.device", "trainer.model",
-    "trainer.optimizer", "trainer.train", "optuna", "results.store.result_store",
-)
+#: What a child imports before it has a run, besides the trainer's (`trainer.preload`)
+#: and the store's.
+PRELOAD = ("optuna",)
 
 
 @dataclass
@@ -108,7 +105,7 @@ def record_measurements(set_user_attr: Any, epochs: list[dict[str, Any]]) -> Non
         set_user_attr: sets one user attribute of the attempt's trial.
         epochs: the run's stored epochs.
     """
-    from results.report.metrics import best_epoch
+    from results.report import best_epoch
     from trainer import OPTIONAL_EPOCH_FIELDS
 
     if not epochs:
@@ -158,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
 
     interrupts = Interrupts(on_first=before_run)
     interrupts.install()
+    preload()
     for name in PRELOAD:
         importlib.import_module(name)
+    from results.store import ResultStore  # noqa: F401 - SQLAlchemy now, not with the run
     if args.ready_fd is not None:  # the worker starts the next run's child from now on
         os.write(args.ready_fd, b"1")
         os.close(args.ready_fd)
@@ -180,7 +179,7 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     """
     import optuna
 
-    from results.store.result_store import ResultStore
+    from results.store import ResultStore
     from sweep_runner.pruning import make_pruner, should_judge
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _db(args: argparse.Namespace) -> int:
-    from results.store.schema import main as schema_main
+    from results.store import schema_command as schema_main
 
     storage = args.storage or default_storage()
     return schema_main([args.action, args.revision, "--storage", storage])
@@ -116,19 +116,19 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
-    from trainer.summary import model_command
+    from trainer import model_command
 
     return model_command(args.depth, args.input_shape)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from trainer.cli import train_command
+    from trainer import train_command
 
     return train_command(args.file, args.run, data_dir=args.data_dir, checkpoints=args.checkpoints)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from results.report.commands import export_command
+    from results.report import export_command
 
     return export_command(
         args.study, storage=args.storage or default_storage(), format=args.format,
@@ -137,7 +137,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from results.report.commands import plot_command
+    from results.report import plot_command
 
     runs = [r.strip() for r in args.runs.split(",")] if args.runs else None
     return plot_command(
@@ -147,13 +147,13 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from results.report.commands import report_command
+    from results.report import report_command
 
     return report_command(args.study, storage=args.storage or default_storage(), output=args.output)
 
 
 def _status(args: argparse.Namespace) -> int:
-    from results.report.commands import status_command
+    from results.report import status_command
 
     return status_command(args.study, storage=args.storage or default_storage())
 

@@ -117,7 +117,7 @@ def _count(text: str) -> int:
 
 
 def _launch_options(args: argparse.Namespace, url: str) -> Launch:
-    from results.store.engine import check_url, check_writable
+    from results.store import check_url, check_writable
     from sweep_runner.storage import default_checkpoints
 
     # One line for a bad or read-only storage, before the folders derived from it.
@@ -138,7 +138,7 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
     _check_checkpoints(checkpoints, url, given=bool(args.checkpoints))
     report = None
     if args.report is not None:
-        from results.report.page import check_report_path
+        from results.report import check_report_path
 
         report = check_report_path(args.report, url, flag="--report")
     return Launch(
@@ -152,8 +152,7 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
 def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
     """The checkpoint folder must be a folder we can write (or create), before any run
     is registered: a worker that cannot write it would fail every run."""
-    from results.report.commands import storage_files
-    from results.report.outputs import refuse_folder
+    from results.report import refuse_folder, storage_files
 
     flag = "--checkpoints" if given else "--checkpoints (default: beside the database)"
     refuse_folder(checkpoints, flag=flag, protected=storage_files(url))
@@ -194,9 +193,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     """`sweep retry`: resets the chosen runs, so that the next `sweep resume` trains them
     (from their checkpoints) whatever their retries; one line per problem, exit 2."""
-    from results.store.models import RunState
-    from results.store.engine import safe_url
-    from results.store.result_store import ResultStore
+    from results.store import ResultStore, RunState, safe_url
 
     url = _storage(args)
     with ResultStore(url, create=False) as store:
@@ -219,7 +216,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
     """The runs `--runs` names, by label or run key; InputError for any other."""
-    from results.store.models import RunState
+    from results.store import RunState
 
     by_name = {r["label"]: r for r in runs} | {r["run_key"]: r for r in runs}
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -265,11 +262,11 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
 
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
-    from results.store.models import FINAL_STATES, RunState
-    from results.report.live_page import LiveReport
-    from results.store.result_store import ResultStore
+    from results.store import FINAL_STATES, RunState
+    from results.report import LiveReport
+    from results.store import ResultStore
     from sweep_runner.monitor import Monitor
-    from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
+    from trainer import EXIT_INTERRUPTED, Interrupts
 
     if launch.max_trials == 0:
         with ResultStore(url) as store:
@@ -329,7 +326,7 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
         state = "interrupted (its worker stopped)" if run["state"] == RunState.RUNNING else run["state"]
         sys.stderr.write(f"run {run['label']}: {state}{reason}\n")
     if unfinished:
-        from results.report.status import next_step
+        from results.report import next_step
 
         states: dict[str, int] = {}
         for run in unfinished:
@@ -389,7 +386,7 @@ def _print_table(url: str, study: str, threshold: float) -> None:
     from rich.console import Console
 
     import results
-    from results.report.tables import post_table, render_rich
+    from results.report import post_table, render_rich
 
     runs, epochs = results.load(url, study), results.load_epochs(url, study)
     if len(runs):

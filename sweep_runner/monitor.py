@@ -18,9 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from results.store.eta import RunWork, eta_seconds, format_duration, timed_epochs
-from results.store.models import FINAL_STATES, RunState
-from results.store.result_store import ResultStore
+from results.store import FINAL_STATES, ResultStore, RunState, RunWork, eta_seconds, format_duration, timed_epochs
 
 
 @dataclass

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from results.store.schema import creation_lock
-from results.store.result_store import ResultStore
+from results.store import ResultStore, creation_lock
 from sweep_runner.storage import optuna_storage
 from sweeps.errors import InputError
 from sweeps.names import name_problem

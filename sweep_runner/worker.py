@@ -31,17 +31,15 @@ from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
 from sqlalchemy.exc import OperationalError
 
-from results.store.liveness import age_seconds, is_dead_local
-from results.store.models import FINAL_STATES, RunState
+from results.store import FINAL_STATES, RunState, age_seconds, is_dead_local
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner import logs
 from sweep_runner.children import Child, Children
 from sweep_runner.pruning import pruner_settings
-from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
+from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owner
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
 from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, point_distributions, trial_attrs
 from sweeps.config import RunConfig
-from trainer import checkpoint
 
 POLL_SECONDS = 2.0
 #: How often a worker looks whether its child has imported (and the signals it got).
@@ -96,7 +94,7 @@ def adopt_folder(directory: Path, run_key: str, instance: str) -> Path | None:
     Returns:
         Where the folder went, or None when it was this instance's (or empty).
     """
-    found = checkpoint.owner(directory)
+    found = checkpoint_owner(directory)
     if found is None or found == (run_key, instance):
         return None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")

@@ -2,9 +2,45 @@
 
 `trainer.train(config, on_epoch, checkpoint_dir)` trains a `sweeps.config.RunConfig`.
 Importing the package does not import Keras or TensorFlow; `train()` does.
+
+Its public names are below; `sweep_runner` and `results` import only these (`results`
+only the epoch fields). They load on first use. The trainer imports `sweeps` and
+nothing else of the project.
 """
 
-from trainer.records import EPOCH_FIELDS, OPTIONAL_EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS, EpochRecord, TrainResult
-from trainer.train import train
+from __future__ import annotations
 
-__all__ = ["EPOCH_FIELDS", "OPTIONAL_EPOCH_FIELDS", "REQUIRED_EPOCH_FIELDS", "EpochRecord", "TrainResult", "train"]
+from typing import TYPE_CHECKING
+
+from sweeps.lazy import lazy_names
+
+# Imported at once (cheap: no Keras, no numpy), and `train` must be: it is also the
+# name of its module, which importing `trainer.train` would otherwise leave here.
+from trainer.records import (
+    EPOCH_FIELDS,
+    OPTIONAL_EPOCH_FIELDS,
+    REQUIRED_EPOCH_FIELDS,
+    EpochRecord,
+    TrainResult,
+)
+from trainer.train import preload, train
+
+#: Each public name loaded on first use, and the module that defines it.
+_PUBLIC = {
+    "EXIT_INTERRUPTED": "trainer.interrupts",
+    "Interrupts": "trainer.interrupts",
+    "checkpoint_owner": ("trainer.checkpoint", "owner"),
+    "train_command": "trainer.cli",
+    "model_command": "trainer.summary",
+}
+__all__ = sorted([
+    "EPOCH_FIELDS", "OPTIONAL_EPOCH_FIELDS", "REQUIRED_EPOCH_FIELDS", "EpochRecord", "TrainResult", "preload", "train",
+    *_PUBLIC,
+])
+__getattr__, __dir__ = lazy_names(globals(), _PUBLIC)
+
+if TYPE_CHECKING:
+    from trainer.checkpoint import owner as checkpoint_owner
+    from trainer.cli import train_command
+    from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
+    from trainer.summary import model_command

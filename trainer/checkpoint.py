@@ -35,7 +35,7 @@ from typing import IO, Any
 import numpy as np
 
 from sweeps.errors import InputError
-from trainer.atomic_file import fsync_directory, write_atomically
+from sweeps.atomic_file import fsync_directory, write_atomically
 from trainer.records import TrainResult
 
 CHECKPOINT = "checkpoint.npz"

@@ -154,6 +154,23 @@ def _check_shape(input_shape: tuple[int, ...]) -> None:
         raise InputError(f"image_shape: {error}") from None
 
 
+#: What `train()` imports on its first call: Keras (its backend), scikit-learn's loaders
+#: and the trainer's Keras modules.
+HEAVY_MODULES = (
+    "keras", "sklearn.datasets", "sklearn.model_selection", "trainer.augment",
+    "trainer.checkpoint", "trainer.data", "trainer.device", "trainer.model", "trainer.optimizer",
+)
+
+
+def preload() -> None:
+    """Imports what `train()` would import on its first call, so that a process can pay
+    for it (seconds: TensorFlow) before it has a run to train."""
+    import importlib
+
+    for name in HEAVY_MODULES:
+        importlib.import_module(name)
+
+
 def train(
     config: RunConfig,
     on_epoch: Callable[[EpochRecord], None],

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.store.engine import check_url, safe_url, sqlite_file
-from results.report.outputs import database_files, refuse_file, refuse_folder
+from results.store.engine import safe_url
+from results.report.outputs import refuse_file, refuse_folder, storage_files
 from results.store.result_store import ResultStore
 from sweeps.errors import InputError
 
@@ -17,12 +17,6 @@ from sweeps.errors import InputError
 def open_store(storage: str) -> ResultStore:
     """The store of an existing database, for reading: nothing is created or written."""
     return ResultStore(storage, create=False, read_only=True)
-
-
-def storage_files(storage: str) -> list[Path]:
-    """The files of a SQLite storage (the database, its -wal, -shm and -journal), which
-    no output may overwrite; none for a server database."""
-    return database_files(sqlite_file(check_url(storage)))
 
 
 def require_study(store: ResultStore, study: str) -> None:

@@ -5,7 +5,7 @@ table. Every output path is checked before anything is computed, and again just
 before it is written: it must not be the storage database (or its `-wal`, `-shm`,
 `-journal`), any other SQLite database (its first 16 bytes say so), a folder, a FIFO
 or a device; its folder must exist and be writable. Files are written whole or not at
-all, with the mode an ordinary write gives them (`trainer.atomic_file`); a symbolic
+all, with the mode an ordinary write gives them (`sweeps.atomic_file`); a symbolic
 link stays a link and its target is written.
 """
 
@@ -17,6 +17,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from results.store.engine import check_url, sqlite_file
 from sweeps.errors import InputError
 
 #: The first 16 bytes of every SQLite 3 database file.
@@ -143,7 +144,7 @@ def write_output(path: Path | str, data: bytes | str) -> Path:
     """
     # Imported here: the atomic writer is shared with the trainer's checkpoints, and
     # reading results must not load the trainer package.
-    from trainer.atomic_file import write_bytes_atomically
+    from sweeps.atomic_file import write_bytes_atomically
 
     target = Path(os.path.realpath(path))
     try:
@@ -164,3 +165,9 @@ __all__ = [
     "refuse_folder",
     "write_output",
 ]
+
+
+def storage_files(storage: str) -> list[Path]:
+    """The files of a SQLite storage (the database, its -wal, -shm and -journal), which
+    no output may overwrite; none for a server database."""
+    return database_files(sqlite_file(check_url(storage)))

@@ -1,6 +1,6 @@
 """`sweep report`: a study as one self-contained HTML page.
 
-    >>> from results.report.commands import open_store
+    >>> from results.report import open_store
     >>> with open_store("sqlite:///sweeps.db") as store:
     ...     write_report(store, "quickstart", Path("quickstart.html"))
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.report.outputs import refuse_file, write_output
+from results.report.outputs import refuse_file, storage_files, write_output
 from results.report.page_data import read_study_data
 from results.store.result_store import ResultStore
 from sweeps.errors import InputError
@@ -45,8 +45,6 @@ def check_report_path(output: str, storage: str, *, flag: str = "--output") -> P
     Raises:
         InputError: one line naming the flag, the path and what is allowed.
     """
-    from results.report.commands import storage_files
-
     if Path(output).suffix.lower() not in SUFFIXES:
         raise InputError(f"{flag} {output}: must be an .html file (the page is written over it)")
     return refuse_file(output, flag=flag, protected=storage_files(storage))

@@ -1,1 +1,67 @@
-"""The results store: the tables every worker and child write through, the run lifecycle, migrations, the engine."""
+"""The results store: the `runs` and `epochs` tables next to the Optuna study, the run
+lifecycle, the schema and its Alembic migrations, the engine and its URL checks, the
+workers' liveness and the ETA. The runner and every trial's child write through it;
+`results.report` reads it.
+
+Its public names are below; `sweep_runner` imports only these. They load on first use,
+and none of them imports pandas, plotly or matplotlib.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sweeps.lazy import lazy_names
+
+#: Each public name and the module that defines it.
+_PUBLIC = {
+    "ResultStore": "results.store.result_store",
+    "EPOCH_FIELDS": "results.store.models",
+    "EPOCHS": "results.store.models",
+    "FINAL_STATES": "results.store.models",
+    "OPTIONAL_EPOCH_FIELDS": "results.store.models",
+    "REQUIRED_EPOCH_FIELDS": "results.store.models",
+    "RUN_STATES": "results.store.models",
+    "RUNS": "results.store.models",
+    "EpochRow": "results.store.models",
+    "RunRow": "results.store.models",
+    "RunState": "results.store.models",
+    "utcnow": "results.store.models",
+    "check_url": "results.store.engine",
+    "check_writable": "results.store.engine",
+    "safe_url": "results.store.engine",
+    "sqlite_file": "results.store.engine",
+    "SCHEMA_REVISION": "results.store.schema",
+    "creation_lock": "results.store.schema",
+    "schema_command": ("results.store.schema", "main"),
+    "age_seconds": "results.store.liveness",
+    "is_dead_local": "results.store.liveness",
+    "is_interrupted": "results.store.liveness",
+    "RunWork": "results.store.eta",
+    "eta_seconds": "results.store.eta",
+    "format_duration": "results.store.eta",
+    "timed_epochs": "results.store.eta",
+}
+__all__ = sorted(_PUBLIC)
+__getattr__, __dir__ = lazy_names(globals(), _PUBLIC)
+
+if TYPE_CHECKING:
+    from results.store.engine import check_url, check_writable, safe_url, sqlite_file
+    from results.store.eta import RunWork, eta_seconds, format_duration, timed_epochs
+    from results.store.liveness import age_seconds, is_dead_local, is_interrupted
+    from results.store.models import (
+        EPOCH_FIELDS,
+        EPOCHS,
+        FINAL_STATES,
+        OPTIONAL_EPOCH_FIELDS,
+        REQUIRED_EPOCH_FIELDS,
+        RUN_STATES,
+        RUNS,
+        EpochRow,
+        RunRow,
+        RunState,
+        utcnow,
+    )
+    from results.store.result_store import ResultStore
+    from results.store.schema import SCHEMA_REVISION, creation_lock
+    from results.store.schema import main as schema_command

@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The epoch fields have one definition, the trainer's `EpochRecord`; the `epochs`
 # table's columns and `EpochRow` are generated from it below.
-from trainer.records import EPOCH_FIELDS, OPTIONAL_EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
+from trainer import EPOCH_FIELDS, OPTIONAL_EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
 
 __all__ = [
     "EPOCHS", "EPOCH_FIELDS", "FINAL_STATES", "OPTIONAL_EPOCH_FIELDS", "REQUIRED_EPOCH_FIELDS", "RUNS",

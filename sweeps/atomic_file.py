@@ -6,8 +6,9 @@ target, so that a reader (or a crash) sees the old file or the new one, never a 
 would have given it instead: an existing file keeps its mode, a new one gets 0666
 minus the umask. A symbolic link is followed: its target is replaced, the link stays.
 
-Neutral on purpose: the trainer (checkpoints) and the results (tables, plots) use it,
-and it imports neither.
+In `sweeps`, the bottom layer every package may import: the trainer (checkpoints) and
+the results (tables, plots, the page) both write through it, and neither may import
+the other for it.
 """
 
 from __future__ import annotations
