@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="write the post's plots of a study as PNGs")
     plot.add_argument("study")
-    plot.add_argument("--runs", default=None, help="comma-separated labels (default: all)")
+    plot.add_argument("--runs", default=None, help="comma-separated labels or run keys (default: all)")
     plot.add_argument("--output", default="plots", help="folder (default: plots)")
     plot.add_argument("--log", action="store_true", help="losses on a log scale")
     _add_storage(plot)
@@ -139,7 +139,9 @@ def _export(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from results.report import plot_command
 
-    runs = [r.strip() for r in args.runs.split(",")] if args.runs else None
+    from results.report import parse_runs
+
+    runs = parse_runs(args.runs) if args.runs else None
     return plot_command(
         args.study, storage=args.storage or default_storage(), runs=runs,
         output=args.output, log=args.log,

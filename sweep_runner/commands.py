@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweeps.errors import InputError
+from sweeps.errors import InputError, unknown_study
 
 if TYPE_CHECKING:
     from sweeps.sweep_file import Sweep
@@ -199,8 +199,7 @@ def _retry(args: argparse.Namespace) -> int:
     with ResultStore(url, create=False) as store:
         runs = store.runs(args.study)
         if not runs:
-            known = ", ".join(store.studies()) or "none"
-            raise InputError(f"unknown study {args.study!r} in {safe_url(store.url)}; studies there: {known}")
+            raise unknown_study(args.study, safe_url(store.url), store.studies())
         if args.failed:
             chosen = [r for r in runs if r["state"] == RunState.FAILED]
             if not chosen:
@@ -216,17 +215,10 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _chosen(study: str, runs: list[dict], text: str) -> list[dict]:
     """The runs `--runs` names, by label or run key; InputError for any other."""
+    from results.report import parse_runs, select_runs
     from results.store import RunState
 
-    by_name = {r["label"]: r for r in runs} | {r["run_key"]: r for r in runs}
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in by_name]
-    if unknown or not names:
-        raise InputError(
-            f"--runs: no run {', '.join(map(repr, unknown)) or repr(text)} in study {study!r}; "
-            f"its labels: {', '.join(r['label'] for r in runs)}"
-        )
-    chosen = [by_name[name] for name in dict.fromkeys(names)]
+    chosen = select_runs(parse_runs(text), runs, study)
     wrong = [f"{r['label']} is {r['state']}" for r in chosen if r["state"] not in (RunState.FAILED, RunState.STOPPED)]
     if wrong:
         raise InputError(

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from results.store import ResultStore, creation_lock
+from results.store import ResultStore, creation_lock, safe_url
 from sweep_runner.storage import optuna_storage
-from sweeps.errors import InputError
+from sweeps.errors import InputError, unknown_study
 from sweeps.names import name_problem
 from sweeps.sweep_file import Sweep, Trial, parse_sweep
 
@@ -96,8 +96,7 @@ def load_study(name: str, url: str) -> OpenStudy:
     storage = optuna_storage(url)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     if name not in names:
-        listed = ", ".join(sorted(names)) or "none"
-        raise InputError(f"study {name!r}: not in {url} (studies there: {listed})")
+        raise unknown_study(name, safe_url(url), sorted(names))
     study = optuna.load_study(study_name=name, storage=storage)
     text = study.user_attrs.get("sweep_file")
     if text is None:

@@ -8,12 +8,11 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from sweeps.notation import format_number, format_value
+from sweeps.notation import SYMBOLS, format_number, format_value
 from sweeps.sweep_file import Sweep, Trial, load_sweep
 
 # Always shown, in the post's order; other settings only when they vary.
 _SHOWN = ("weight_decay", "learning_rate", "ema_momentum", "schedule", "epochs")
-_HEADERS = {"weight_decay": "λ", "learning_rate": "α", "ema_momentum": "m"}
 
 
 def check_command(path: str, *, as_json: bool = False) -> int:
@@ -56,7 +55,8 @@ def varying_settings(trials: list[Trial]) -> list[str]:
 def trials_table(sweep: Sweep, trials: list[Trial]) -> Table:
     varying = varying_settings(trials)
     table = Table(title=sweep.name, caption=sweep.description or None)
-    for header in ("#", "label", "λ", "α", "m", "schedule", "epochs", *varying, "run key", "comment"):
+    symbols = (SYMBOLS[key] for key in _SHOWN[:3])
+    for header in ("#", "label", *symbols, "schedule", "epochs", *varying, "run key", "comment"):
         table.add_column(header, overflow="fold")
     for trial in trials:
         config = trial.config
@@ -80,5 +80,5 @@ def search_table(sweep: Sweep) -> Table:
             ", ".join(map(str, choice.choices)) if choice.choices is not None
             else f"{format_number(choice.low)} … {format_number(choice.high)}"
         )
-        table.add_row(_HEADERS.get(key, key), shown, "yes" if choice.log else "")
+        table.add_row(SYMBOLS.get(key, key), shown, "yes" if choice.log else "")
     return table

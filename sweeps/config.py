@@ -24,7 +24,7 @@ from pydantic import (
 
 from sweeps.limits import MAX_BATCH_SIZE, MAX_BREAKPOINTS, MAX_CHANNELS, MAX_DEPTH, MAX_EPOCHS, MAX_IMAGE_SIDE
 from sweeps.notation import Breakpoint, format_schedule, parse_schedule
-from sweeps.resnet import blocks_per_stage
+from sweeps.resnet import blocks_per_stage, check_input_shape
 
 Dataset = Literal["cifar10", "fashion_mnist", "digits", "synthetic"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
@@ -202,6 +202,7 @@ class RunConfig(BaseModel):
                 f"must be [height, width, channels] with height and width 1 to {MAX_IMAGE_SIDE} "
                 f"and 1 to {MAX_CHANNELS} channels, got {list(shape)}"
             )
+        check_input_shape(shape)  # the model's own rule, so that what `sweep check` accepts builds
         return shape
 
     @field_validator("validation")

@@ -11,6 +11,17 @@ import re
 
 Breakpoint = tuple[float, float]  # (learning rate or factor η, epoch)
 
+#: The post's symbol of each swept quantity: table headers, derived labels, axes.
+SYMBOLS = {"weight_decay": "λ", "learning_rate": "α", "ema_momentum": "m"}
+#: What each symbol stands for, in words (tooltips, axis titles).
+MEANINGS = {"weight_decay": "weight decay", "learning_rate": "initial learning rate", "ema_momentum": "EMA momentum"}
+
+
+def axis_title(setting: str) -> str:
+    """`λ (weight decay)` for a quantity with a symbol; the setting's name otherwise."""
+    return f"{SYMBOLS[setting]} ({MEANINGS[setting]})" if setting in SYMBOLS else setting
+
+
 _PAIR = re.compile(r"\s*\[\s*([^,\[\]]+?)\s*,\s*([^,\[\]]+?)\s*\]\s*")
 
 

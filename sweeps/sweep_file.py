@@ -20,15 +20,13 @@ from sweeps.config import RunConfig, consistency_problems
 from sweeps.errors import InputError
 from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting, too_deep_key
 from sweeps.names import ALLOWED, name_problem
-from sweeps.notation import format_value
+from sweeps.notation import SYMBOLS, format_value
 from sweeps.problems import from_validation_error, join_path, unknown_key
 from sweeps.sections import Report, Search, Study
 
 SECTIONS = ("name", "description", "train", "space", "runs", "search", "report", "study")
 RUN_KEYS = ("label", "comment")
 SETTINGS = tuple(RunConfig.model_fields)
-# How a swept quantity is written in a derived label: the post's symbols.
-SYMBOLS = {"weight_decay": "λ", "learning_rate": "α", "ema_momentum": "m"}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import keras
 
-from trainer.shapes import check_depth, check_input_shape
+from sweeps.resnet import blocks_per_stage, check_input_shape
 
 
 def _resnet_layer(
@@ -99,7 +99,7 @@ def build_resnet_v2(
         preprocessing: a layer applied to the inputs first (the augmentation).
         name: the model's name, default `resnet{depth}v2`.
     """
-    num_res_blocks = check_depth(depth)
+    num_res_blocks = blocks_per_stage(depth)
     height, width, channels = check_input_shape(input_shape)
     layer = dict(l2=l2, dtype=dtype_policy)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from sweeps.errors import InputError
-from trainer.shapes import check_depth, check_input_shape
+from sweeps.resnet import blocks_per_stage, check_input_shape
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
@@ -40,7 +40,7 @@ def model_command(depth: int, input_shape: str) -> int:
         InputError: an invalid depth or input shape.
     """
     try:
-        check_depth(depth)
+        blocks_per_stage(depth)
     except ValueError as error:
         raise InputError(f"--depth: {error}") from None
     shape = parse_input_shape(input_shape)

@@ -146,7 +146,7 @@ def _measure(
 def _check_shape(input_shape: tuple[int, ...]) -> None:
     """An image shape the ResNet cannot take is the input's fault: one line, no retry."""
     from sweeps.errors import InputError
-    from trainer.shapes import check_input_shape
+    from sweeps.resnet import check_input_shape
 
     try:
         check_input_shape(input_shape)

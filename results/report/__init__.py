@@ -24,6 +24,8 @@ _PUBLIC = {
     "refuse_file": "results.report.outputs",
     "refuse_folder": "results.report.outputs",
     "storage_files": "results.report.outputs",
+    "parse_runs": "results.report.labels",
+    "select_runs": "results.report.labels",
     "best_epoch": "results.report.metrics",
     "run_metrics": "results.report.metrics",
     "post_table": "results.report.tables",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
         status_command,
     )
     from results.report.frames import read_study
+    from results.report.labels import parse_runs, select_runs
     from results.report.live_page import LiveReport
     from results.report.metrics import best_epoch, run_metrics
     from results.report.outputs import refuse_file, refuse_folder, storage_files

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from results.store.engine import safe_url
+from results.report.labels import select_runs
 from results.report.outputs import refuse_file, refuse_folder, storage_files
 from results.store.result_store import ResultStore
-from sweeps.errors import InputError
+from sweeps.errors import InputError, unknown_study
 
 
 def open_store(storage: str) -> ResultStore:
@@ -23,8 +24,7 @@ def require_study(store: ResultStore, study: str) -> None:
     """Raises `InputError` naming an unknown study and the storage's studies."""
     studies = store.studies()
     if study not in studies:
-        known = f"its studies: {', '.join(studies)}" if studies else "it has no studies yet"
-        raise InputError(f"unknown study {study!r} in {safe_url(store.url)}; {known}")
+        raise unknown_study(study, safe_url(store.url), studies)
 
 
 def export_command(
@@ -99,7 +99,7 @@ def plot_command(
     Args:
         study: the study's name.
         storage: the database URL.
-        runs: the labels of the runs to draw one by one (default: all); the study's
+        runs: the labels (or run keys) of the runs to draw one by one (default: all); the study's
             heatmaps and val_loss overlay show every run.
         output: the folder (created when missing).
         log: losses on a log scale.
@@ -119,13 +119,8 @@ def plot_command(
         threshold, thresholds = report_thresholds(store, study)
         run_frame, epochs = read_study(store, study)
     if runs is not None:
-        labels = [str(label) for label in run_frame["label"]]
-        unknown = [label for label in runs if label not in labels]
-        if unknown or not runs:
-            raise InputError(
-                f"--runs: no run labelled {', '.join(unknown) or '(empty)'} in study {study!r}; "
-                f"its labels: {', '.join(labels) or '(none)'}"
-            )
+        chosen = select_runs(runs, run_frame[["label", "run_key"]].to_dict("records"), study)
+        runs = [str(run["label"]) for run in chosen]
 
     from results.report.plots import file_part, write_plots
 

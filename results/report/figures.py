@@ -25,14 +25,13 @@ import numpy as np
 import pandas as pd
 
 from results.report.frames import schedule_curve
-from sweeps.notation import format_number
+from sweeps.notation import axis_title, format_number
 
 Figure = dict[str, Any]
 
 #: Points of the configured schedule's curve.
 SCHEDULE_POINTS = 241
 _HEIGHT_ROW = 300
-_SWEPT_NAMES = {"weight_decay": "λ (weight decay)", "learning_rate": "α (initial learning rate)"}
 # Configuration keys that never count as swept: derived from others, or bookkeeping.
 _NOT_SWEPT = {"reduction_model", "schedule_relative"}
 
@@ -288,8 +287,8 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
             "layout": {
                 "height": 140 + 60 * len(lambdas), "margin": {"l": 80, "r": 20, "t": 40, "b": 60},
                 "title": {"text": title},
-                "xaxis": {"title": {"text": _SWEPT_NAMES["learning_rate"]}, "type": "category"},
-                "yaxis": {"title": {"text": _SWEPT_NAMES["weight_decay"]}, "type": "category"},
+                "xaxis": {"title": {"text": axis_title("learning_rate")}, "type": "category"},
+                "yaxis": {"title": {"text": axis_title("weight_decay")}, "type": "category"},
             },
         })
     return figures
@@ -319,7 +318,7 @@ def against_figures(runs: pd.DataFrame, key: str, threshold: float) -> list[Figu
             "layout": {
                 "height": 360, "margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "title": {"text": title},
                 "xaxis": {
-                    "title": {"text": plot_text(_SWEPT_NAMES.get(key, key))}, "type": "category",
+                    "title": {"text": plot_text(axis_title(key))}, "type": "category",
                     "categoryorder": "array", "categoryarray": categories,
                 },
                 "yaxis": {"title": {"text": title}},
@@ -352,7 +351,7 @@ def importance_figure(importances: dict[str, float], target: str) -> Figure:
     return {
         "data": [{
             "type": "bar", "orientation": "h", "x": [v for _, v in items],
-            "y": [plot_text(_SWEPT_NAMES.get(k, k)) for k, _ in items],
+            "y": [plot_text(axis_title(k)) for k, _ in items],
             "hovertemplate": "%{y}<br>importance %{x:.3f}<extra></extra>",
         }],
         "layout": {

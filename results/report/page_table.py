@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from results.report.tables import POST_COLUMNS, REACHED, format_post
+from sweeps.notation import MEANINGS, SYMBOLS
 
 #: The columns shown, in order: the post's, with the run's state after its label.
 COLUMNS = ("#", "state", *POST_COLUMNS[1:])
@@ -27,9 +28,7 @@ _TITLES = {
     "acc_val": "val_acc at that epoch",
     "acc": "training accuracy at that epoch",
     "epo best": "epoch of the best val_acc",
-    "λ": "weight decay",
-    "m": "EMA momentum",
-    "α": "initial learning rate",
+    **{SYMBOLS[name]: meaning for name, meaning in MEANINGS.items()},
 }
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from results.report.frames import schedule_curve
-from sweeps.notation import format_number
+from sweeps.notation import axis_title, format_number
 
 #: The horizontal lines of the accuracy panel: 0.92 solid, 0.93 dotted.
 ACC_LINES = ((0.92, "-"), (0.93, ":"))
@@ -161,7 +161,7 @@ def ema_and_norm_figure(raw: pd.DataFrame, *, title: str) -> Figure:
            label="best val_acc, EMA weights")
     m_axes.set(xlabel="m (EMA momentum)", ylabel="best val_acc", title="best val_acc against m")
     points(norm_axes, "weight_decay", "final_weight_norm", marker="o", color="black", label="final ‖w‖")
-    norm_axes.set(xlabel="λ (weight decay)", ylabel="L2 norm of the conv kernels",
+    norm_axes.set(xlabel=axis_title("weight_decay"), ylabel="L2 norm of the conv kernels",
                   title="final kernel norm against λ")
     for axes in (m_axes, norm_axes):
         axes.grid(True, alpha=0.3)
@@ -178,7 +178,7 @@ def _heatmap(figure: Figure, axes: Any, grid: pd.DataFrame, title: str, fmt: str
     image = axes.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", origin="lower")
     axes.set_xticks(range(grid.shape[1]), [format_number(v) for v in grid.columns])
     axes.set_yticks(range(grid.shape[0]), [format_number(v) for v in grid.index])
-    axes.set(xlabel="α (initial learning rate)", ylabel="λ (weight decay)", title=title)
+    axes.set(xlabel=axis_title("learning_rate"), ylabel=axis_title("weight_decay"), title=title)
     for (row, column), value in np.ndenumerate(values):
         text = "–" if math.isnan(value) else format(value, fmt)
         red, green, blue, _ = image.cmap(image.norm(value)) if not math.isnan(value) else (1, 1, 1, 1)

@@ -28,7 +28,7 @@ from results.report.metrics import (
     RunMetrics,
     run_metrics,
 )
-from sweeps.notation import format_number
+from sweeps.notation import SYMBOLS, format_number
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -45,16 +45,19 @@ POST_COLUMNS = (
     "final val loss",
     "shift",
     "l2",
-    "λ",
-    "m",
-    "α",
+    SYMBOLS["weight_decay"],
+    SYMBOLS["ema_momentum"],
+    SYMBOLS["learning_rate"],
     "reduction model",
     "comment",
 )
 #: `post_table`'s flag column: whether `epoch` is the threshold's or the 0.01 level's.
 REACHED = "reached"
 #: The post's columns that come from the configuration, and where.
-_SETTINGS = {"shift": "shift", "l2": "l2", "λ": "weight_decay", "m": "ema_momentum", "α": "learning_rate"}
+_SETTINGS = {
+    "shift": "shift", "l2": "l2",
+    **{SYMBOLS[name]: name for name in ("weight_decay", "ema_momentum", "learning_rate")},
+}
 # Decimals of the post's accuracy columns.
 _DECIMALS = {"acc_val": 5, "acc": 4, "val acc best": 5}
 _INTEGERS = ("epoch", "epo best")

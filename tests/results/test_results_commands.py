@@ -110,7 +110,7 @@ def test_the_studys_own_threshold_is_the_default(post_study, capsys):
         (["plot", "nope"], "unknown study 'nope'"),
         (
             ["plot", "table1", "--runs", "0,99"],
-            "--runs: no run labelled 99 in study 'table1'; its labels: 10, 3B, 0, 2, 11, 3A",
+            "--runs: no run '99' in study 'table1'; its labels: 10, 3B, 0, 2, 11, 3A",
         ),
         (["status", "nope"], "unknown study 'nope'"),
     ],
