@@ -191,6 +191,7 @@ def test_an_empty_history():
 
 
 @settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40), st.sampled_from([0.5, 0.9, 0.92, 0.93]))
 def test_threshold_epoch_properties(val_acc, threshold):
     epochs = list(range(1, len(val_acc) + 1))
@@ -206,6 +207,7 @@ def test_threshold_epoch_properties(val_acc, threshold):
 
 
 @settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
 @given(st.lists(st.floats(0.01, 20.0), min_size=1, max_size=40), st.integers(0, 40))
 def test_delta_val_loss_properties(val_loss, fall):
     lr = [1e-3 if e < fall else 1e-5 for e in range(len(val_loss))]

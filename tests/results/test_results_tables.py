@@ -56,6 +56,7 @@ def test_labels_in_the_posts_order():
     assert sort_labels(grid) == grid
 
 
+@pytest.mark.fuzz
 @given(st.lists(st.from_regex(r"[0-9]{1,3}[A-C]?|[a-z]{1,3}", fullmatch=True), max_size=20))
 def test_label_order_is_a_total_order_on_numbered_labels(labels):
     ordered = sort_labels(labels)

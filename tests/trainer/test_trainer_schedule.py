@@ -96,6 +96,7 @@ def _schedules(draw: st.DrawFn) -> list[tuple[float, float]]:
 
 
 @settings(max_examples=40, deadline=None)
+@pytest.mark.fuzz
 @given(pairs=_schedules(), steps_per_epoch=st.integers(1, 1000), epoch=st.floats(0, 70))
 def test_matches_value_at_anywhere(
     pairs: list[tuple[float, float]], steps_per_epoch: int, epoch: float
