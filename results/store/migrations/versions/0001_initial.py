@@ -10,11 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from results.store.models import UTCDateTime
-
 # Frozen: the states as they were when this revision was written. A state added later
 # gets a migration of its own that changes the check constraint.
 RUN_STATES = ("waiting", "running", "complete", "failed", "diverged", "pruned", "stopped")
+
+# Frozen: the timestamp columns' DDL. The models' `UTCDateTime` is a TypeDecorator over
+# this type (it converts values in Python only), so the columns are the same; the
+# migration does not import live code that a later change could alter.
+UTCDateTime = sa.DateTime(timezone=True)
 
 revision = "0001"
 down_revision = None
@@ -37,12 +40,12 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("host", sa.String(255), nullable=True),
         sa.Column("worker", sa.String(255), nullable=True),
-        sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+        sa.Column("heartbeat_at", UTCDateTime, nullable=True),
         sa.Column("device", sa.String(255), nullable=True),
         sa.Column("versions", sa.JSON(), nullable=True),
-        sa.Column("registered", UTCDateTime(), nullable=False),
-        sa.Column("started", UTCDateTime(), nullable=True),
-        sa.Column("finished", UTCDateTime(), nullable=True),
+        sa.Column("registered", UTCDateTime, nullable=False),
+        sa.Column("started", UTCDateTime, nullable=True),
+        sa.Column("finished", UTCDateTime, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
         sa.UniqueConstraint("study", "run_key", name="uq_runs_study_run_key"),
         sa.CheckConstraint(
