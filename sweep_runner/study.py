@@ -16,8 +16,7 @@ from optuna.trial import TrialState
 from results.store import ResultStore, creation_lock, safe_url
 from sweep_runner.storage import optuna_storage
 from sweeps.errors import InputError, unknown_study
-from sweeps.names import name_problem
-from sweeps.sweep_file import Sweep, Trial, parse_sweep
+from sweeps.sweep_file import Sweep, Trial, name_problem, parse_sweep
 
 # The post's swept quantities, always shown as Optuna params (for the dashboard's plots).
 PARAMS = ("weight_decay", "learning_rate", "ema_momentum")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import stat
 import tomllib
 from dataclasses import dataclass, field
@@ -19,10 +20,27 @@ from pydantic import BaseModel, ValidationError
 from sweeps.config import RunConfig, consistency_problems
 from sweeps.errors import InputError
 from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting, too_deep_key
-from sweeps.names import ALLOWED, name_problem
 from sweeps.notation import SYMBOLS, format_value
 from sweeps.problems import from_validation_error, join_path, unknown_key
 from sweeps.sections import Report, Search, Study
+
+# A study's name names a folder, `<checkpoints>/<study>/`, so it must stay one: `../../x`,
+# `/etc` or a name with a slash would put its checkpoints and logs outside
+# `--checkpoints`; a name is therefore a single, plain path component.
+MAX_NAME = 100
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
+ALLOWED = (
+    f"1 to {MAX_NAME} letters, digits, '_', '-' or '.', beginning with a letter or digit "
+    "(it names the folder <checkpoints>/<study>/)"
+)
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with a study name, or None when it is a valid one."""
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        return None
+    return f"must be {ALLOWED}, got {name!r}"
+
 
 SECTIONS = ("name", "description", "train", "space", "runs", "search", "report", "study")
 RUN_KEYS = ("label", "comment")
