@@ -74,6 +74,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from common import audit, print_block, sqlite_url, sweep_command, sweep_env, write_sweep
 
 STUDY = "chaos"
@@ -169,16 +171,12 @@ def where(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], e
 def group_members(group: int) -> list[int]:
     """The pids of a process group, zombies included."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in psutil.pids():
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+            if os.getpgid(pid) == group:
+                members.append(pid)
+        except OSError:  # gone meanwhile
             continue
-        # The fields after the command name (which may hold spaces): state, ppid, pgrp, …
-        if int(stat[stat.rfind(")") + 2:].split()[2]) == group:
-            members.append(int(entry.name))
     return members
 
 
@@ -195,7 +193,7 @@ def kill_group(process: subprocess.Popen, timeout: float = 10.0) -> None:
     os.killpg(process.pid, signal.SIGKILL)  # its own session: the command, its worker, the child
     process.wait()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in members):
+    while time.monotonic() < deadline and any(psutil.pid_exists(pid) for pid in members):
         time.sleep(0.05)
 
 
@@ -309,10 +307,9 @@ def full_disk_round(number: int, file: Path, url: str, folder: Path, checkpoints
 def pid_alive(pid: int) -> bool:
     """Whether a process runs (a zombie does not)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return stat[stat.rfind(")") + 2] != "Z"
 
 
 def stranded(runs: dict[str, dict[str, Any]], max_attempts: int) -> list[str]:

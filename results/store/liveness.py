@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 #: Seconds without a heartbeat after which a run's worker is presumed dead; the
@@ -35,11 +34,12 @@ def is_dead_local(worker: str | None) -> bool:
 def _is_zombie(pid: int) -> bool:
     """A killed process stays a zombie until its parent (or init) reaps it: dead all
     the same, though signal 0 still reaches it."""
+    import psutil
+
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:  # gone, or not ours to inspect
         return False
-    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 def age_seconds(moment: Any) -> float:

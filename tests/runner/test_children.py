@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from sweep_runner.children import Children
@@ -16,7 +17,9 @@ from trainer.interrupts import EXIT_INTERRUPTED
 
 
 def _catches(pid: int, signum: int) -> bool:
-    """Whether the process has its own handler for `signum` (it reached `main`)."""
+    """Whether the process has its own handler for `signum` (it reached `main`).
+
+    Read from /proc: psutil does not report a process's caught signals."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("SigCgt:"):
             return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
@@ -32,10 +35,9 @@ def _until(predicate, seconds: float = 60.0) -> None:  # noqa: ANN001
 
 def _gone(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return True
-    return state in ("Z", "X")
 
 
 @pytest.mark.timeout(120)
