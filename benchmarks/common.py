@@ -27,17 +27,17 @@ from typing import Any, Self
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-# Run as `python benchmarks/x.py`, sys.path[0] is benchmarks/: make the project (and the
-# tests' throw-away PostgreSQL helper) importable even without an editable install.
-for _path in (str(REPO), str(REPO / "tests")):
-    if _path not in sys.path:
-        sys.path.insert(1, _path)
+# Run as `python benchmarks/x.py`, sys.path[0] is benchmarks/: make the project and
+# `testkit` (the tiny sweeps and the throw-away PostgreSQL the tests use too) importable
+# even without an editable install.
+if str(REPO) not in sys.path:
+    sys.path.insert(1, str(REPO))
 
 SWEEP = [sys.executable, "-m", "sweep_runner"]
 
-# The tests' tiny sweep files (tests/tiny_sweeps.py): ResNet11 on scikit-learn's
+# The tests' tiny sweep files (testkit/tiny_sweeps.py): ResNet11 on scikit-learn's
 # bundled digits (16×16), no download, a constant α for `epochs` epochs.
-from tiny_sweeps import grid_values, sweep_text  # noqa: E402, F401 - grid_values for concurrency.py
+from testkit.tiny_sweeps import grid_values, sweep_text  # noqa: E402, F401 - grid_values for concurrency.py
 
 
 # -- sweep files and the command line ---------------------------------------------------

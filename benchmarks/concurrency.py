@@ -20,7 +20,7 @@ run costs about 10 CPU-seconds, mostly the child's TensorFlow import and the fir
 epoch's tracing, and this machine has 2 cores): N workers started together race for
 them on a fresh database, which is what duplicates come from; runs/minute then mostly
 shows the start-up cost. `--points auto` gives every worker a run (max(2, N) points).
-PostgreSQL is a throw-away cluster (tests/postgres.py); without the server
+PostgreSQL is a throw-away cluster (testkit/postgres.py); without the server
 installed that half is skipped, not failed.
 
     python benchmarks/concurrency.py [--workers 1,2,4,8] [--backends sqlite,postgresql]
@@ -107,7 +107,7 @@ def sqlite_databases(folder: Path) -> Iterator[Callable[[str], str]]:
 @contextmanager
 def postgres_databases() -> Iterator[Callable[[str], str] | None]:
     """A throw-away PostgreSQL cluster, a fresh database per name; None without one."""
-    from postgres import create_database, missing_reason, postgres_cluster
+    from testkit.postgres import create_database, missing_reason, postgres_cluster
 
     reason = missing_reason()
     if reason:

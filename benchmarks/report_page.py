@@ -25,9 +25,11 @@ from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
 
+# The project, even without an editable install (the script's own folder, benchmarks/,
+# is already on the path: export_speed).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from export_speed import build  # noqa: E402 - benchmarks/ is on sys.path when run as a script
+from export_speed import build  # noqa: E402
 
 TARGET_BYTES = 10 * 2**20
 

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from postgres import create_database, missing_reason, postgres_cluster  # noqa: E402
+from testkit.postgres import create_database, missing_reason, postgres_cluster
 
 _names = itertools.count()
 

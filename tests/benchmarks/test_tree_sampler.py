@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from common import TreeSampler  # noqa: E402
+from benchmarks.common import TreeSampler
 
 
 class _Process:

@@ -11,7 +11,7 @@ import pytest
 from results.store.result_store import ResultStore
 from sweeping import run
 from sweeps.sweep_file import load_sweep
-from tiny_sweeps import write_sweep
+from testkit.tiny_sweeps import write_sweep
 from trainer import checkpoint
 from trainer.records import TrainResult
 

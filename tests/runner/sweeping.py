@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tiny_sweeps import sweep_text
+from testkit.tiny_sweeps import sweep_text
 
 SWEEP = [sys.executable, "-m", "sweep_runner"]
 # A subprocess that a test waits for: long enough for a loaded 2-core machine, short
@@ -27,7 +27,7 @@ def write_sweep(
     folder: Path, name: str, *, epochs: int = 5, space: str = "weight_decay = [0.05, 0.2]",
     extra: str = "", train_size: int = 512,
 ) -> Path:
-    """A tiny sweep file (tests/tiny_sweeps.py): 512 digits images make about a second
+    """A tiny sweep file (testkit/tiny_sweeps.py): 512 digits images make about a second
     an epoch, slow enough to be killed mid-run; fewer where nothing is killed."""
     path = folder / f"{name}.toml"
     path.write_text(
