@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import pytest
 from reliability_support import write_study
 from sweep_runner.cli import main
 
-# The reliability matrix drives `sweep` as a user would (tests/runner/sweeping.py).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
+# The reliability matrix drives `sweep` as a user would (testkit/sweeping.py).
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from results.store.result_store import ResultStore
-from sweeping import run
+from testkit.sweeping import run
 from sweeps.sweep_file import load_sweep
 from testkit.tiny_sweeps import write_sweep
 from trainer import checkpoint

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from results.store.result_store import ResultStore
-from sweeping import write_sweep
+from testkit.sweeping import write_sweep
 
 ROUNDS = 3
 

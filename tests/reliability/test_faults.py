@@ -10,7 +10,7 @@ import pytest
 from results.store.result_store import ResultStore
 from sweep_runner.child import EXIT_DISK_FULL
 from sweep_runner.worker import death_outcome, missing_epochs
-from sweeping import run
+from testkit.sweeping import run
 
 CIFAR = """name = "nodata"
 [train]

@@ -9,7 +9,7 @@ import pytest
 
 from results.store.result_store import ResultStore
 from sweep_runner.cli import main
-from sweeping import run, write_sweep
+from testkit.sweeping import run, write_sweep
 
 CONFIG = {"epochs": 2}
 

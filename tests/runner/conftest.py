@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweeping import run, write_sweep
+from testkit.sweeping import run, write_sweep
 from trained import EPOCHS, THRESHOLD, Trained
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeping import write_sweep
+from testkit.sweeping import write_sweep
 
 
 @pytest.mark.timeout(60)

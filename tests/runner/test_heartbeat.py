@@ -14,7 +14,7 @@ import pytest
 import results.store.result_store
 from results.store.result_store import ResultStore
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
-from sweeping import kill, run, start, wait_for, write_sweep
+from testkit.sweeping import kill, run, start, wait_for, write_sweep
 
 
 @pytest.mark.timeout(300)

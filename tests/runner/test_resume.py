@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from results.store.result_store import ResultStore
-from sweeping import crashing_children, run, write_sweep
+from testkit.sweeping import crashing_children, run, write_sweep
 
 
 def _runs(url: str, study: str) -> dict[str, dict]:

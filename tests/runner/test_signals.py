@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from results.store.result_store import ResultStore
-from sweeping import kill, run, start, wait_for, write_sweep
+from testkit.sweeping import kill, run, start, wait_for, write_sweep
 
 
 def _run(url: str, study: str) -> dict:

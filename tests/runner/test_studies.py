@@ -14,7 +14,7 @@ import pytest
 
 from results.store.schema import SCHEMA_REVISION
 from results.store.result_store import ResultStore
-from sweeping import run
+from testkit.sweeping import run
 from trained import EPOCHS, THRESHOLD, Trained
 
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from results.store.result_store import ResultStore
-from sweeping import crashing_children, dedent, kill, rest_of_stdout, run, start, wait_for, write_sweep
+from testkit.sweeping import crashing_children, dedent, kill, rest_of_stdout, run, start, wait_for, write_sweep
 
 # As many points as workers, started together: they race for every claim.
 THREE_POINTS = "weight_decay = [0.05, 0.1, 0.2]"
