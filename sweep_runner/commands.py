@@ -116,7 +116,18 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def _launch_options(args: argparse.Namespace, url: str) -> Launch:
+def launch_options(args: argparse.Namespace, url: str) -> Launch:
+    """How `sweep run`/`sweep resume` start their workers, from their flags, every flag
+    checked before anything is written.
+
+    Args:
+        args: the parsed flags (`--data-dir`, `--gpus`, `--workers`, `--trials-per-gpu`,
+            `--log-format`, `--checkpoints`, `--max-trials`, `--report`, `--start-ahead`).
+        url: the storage URL.
+
+    Raises:
+        InputError: a bad flag, one line naming it and what is allowed.
+    """
     from results.store import check_url, check_writable
     from sweep_runner.storage import default_checkpoints
 
@@ -171,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
 
     sweep = load_sweep(args.file)
     url = _storage(args)
-    launch = _launch_options(args, url)
+    launch = launch_options(args, url)
     check_workers(launch, sweep)
     quiet_optuna()
     opened = prepare_study(sweep, url, args.new_study)
@@ -183,7 +194,7 @@ def _resume(args: argparse.Namespace) -> int:
     from sweep_runner.study import load_study
 
     url = _storage(args)
-    launch = _launch_options(args, url)
+    launch = launch_options(args, url)
     quiet_optuna()
     opened = load_study(args.study, url)
     check_workers(launch, opened.sweep)
@@ -342,9 +353,16 @@ def _say_moved_aside(log_dir: Path, before: set[Path]) -> None:
             sys.stderr.write(f"checkpoint folder whose epochs the database lacks moved aside: {path}\n")
 
 
-def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:
-    from sweep_runner.child import die_with_parent  # imported here, not after the fork
+def worker_command(study: str, url: str, launch: Launch, index: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of the `index`-th worker of a launch: its GPU
+    (memory taken as needed), its share of `--max-trials`.
 
+    Args:
+        study: the study's name.
+        url: the storage URL.
+        launch: the launch's options.
+        index: the worker's 0-based number.
+    """
     env = dict(os.environ)
     if launch.gpus:
         env["CUDA_VISIBLE_DEVICES"] = launch.gpus[index]
@@ -363,6 +381,13 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
     if not launch.start_ahead:
         command.append("--no-start-ahead")
     command += ["--log-format", "jsonl" if launch.log_format == "jsonl" else "plain"]
+    return command, env
+
+
+def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:
+    from sweep_runner.child import die_with_parent  # imported here, not after the fork
+
+    command, env = worker_command(study, url, launch, index)
     front = os.getpid()
     with open(log, "ab") as stream:
         return subprocess.Popen(

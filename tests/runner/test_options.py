@@ -24,18 +24,15 @@ def _args(**given) -> argparse.Namespace:
 
 
 def test_gpus_pin_k_workers_per_gpu(tmp_path: Path) -> None:
-    launch = commands._launch_options(_args(gpus="0,1", trials_per_gpu=2), f"sqlite:///{tmp_path}/s.db")
+    launch = commands.launch_options(_args(gpus="0,1", trials_per_gpu=2), f"sqlite:///{tmp_path}/s.db")
     assert launch.workers == 4
     assert launch.gpus == ["0", "0", "1", "1"]
     assert launch.checkpoints == tmp_path / "checkpoints"  # beside the database
 
 
-def test_each_worker_gets_its_gpu_and_grows_memory(tmp_path: Path, monkeypatch) -> None:
-    started = []
-    monkeypatch.setattr(commands.subprocess, "Popen", lambda command, env, **_: started.append((command, env)))
+def test_each_worker_gets_its_gpu_and_grows_memory(tmp_path: Path) -> None:
     launch = commands.Launch(checkpoints=tmp_path, workers=2, gpus=["0", "1"], max_trials=3)
-    for index in range(2):
-        commands._start_worker("s", "sqlite:///x.db", launch, index, tmp_path / f"w{index}.log")
+    started = [commands.worker_command("s", "sqlite:///x.db", launch, index) for index in range(2)]
     assert [env["CUDA_VISIBLE_DEVICES"] for _, env in started] == ["0", "1"]
     assert all(env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for _, env in started)
     assert all(env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" for _, env in started)
@@ -46,7 +43,7 @@ def test_each_worker_gets_its_gpu_and_grows_memory(tmp_path: Path, monkeypatch) 
 @pytest.mark.parametrize("gpus, workers", [("0,x", None), ("0,1", 3)])
 def test_bad_gpu_flags(gpus: str, workers: int | None) -> None:
     with pytest.raises(InputError, match="--gpus|--workers"):
-        commands._launch_options(_args(gpus=gpus, workers=workers), "sqlite:///s.db")
+        commands.launch_options(_args(gpus=gpus, workers=workers), "sqlite:///s.db")
 
 
 def _pruner_study(**settings: object) -> Study:
