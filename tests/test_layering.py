@@ -1,7 +1,7 @@
 """The packages' structure, read from the source (imports inside functions too):
 
 - data flows one way: `sweeps` imports none of the others, `trainer` only `sweeps`,
-  `results` never `sweep_runner`;
+  `results` never `sweep_runner`, and none imports `testkit`, `tests` or `benchmarks`;
 - no module imports itself back through any chain of imports (no cycle);
 - `sweep_runner` reaches `results` and `trainer` only through their public names (what
   `results`, `results.store`, `results.report` and `trainer` export), never a module
@@ -22,11 +22,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("sweeps", "trainer", "results", "sweep_runner")
+#: What the product never imports: the tests' and the benchmarks' helpers.
+_NOT_PRODUCT = {"testkit", "tests", "benchmarks"}
 FORBIDDEN = {
-    "sweeps": {"trainer", "results", "sweep_runner"},
-    "trainer": {"sweep_runner", "results"},
-    "results": {"sweep_runner"},
-    "sweep_runner": set(),
+    "sweeps": {"trainer", "results", "sweep_runner", *_NOT_PRODUCT},
+    "trainer": {"sweep_runner", "results", *_NOT_PRODUCT},
+    "results": {"sweep_runner", *_NOT_PRODUCT},
+    "sweep_runner": _NOT_PRODUCT,
 }
 #: The public doors `sweep_runner` imports `results` and `trainer` through.
 DOORS = ("results", "results.store", "results.report", "trainer")
