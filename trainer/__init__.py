@@ -23,7 +23,7 @@ from trainer.records import (
     EpochRecord,
     TrainResult,
 )
-from trainer.train import preload, train
+from trainer.train import build_model, preload, train
 
 #: Each public name loaded on first use, and the module that defines it.
 _PUBLIC = {
@@ -34,7 +34,7 @@ _PUBLIC = {
     "model_command": "trainer.summary",
 }
 __all__ = sorted([
-    "EPOCH_FIELDS", "OPTIONAL_EPOCH_FIELDS", "REQUIRED_EPOCH_FIELDS", "EpochRecord", "TrainResult", "preload", "train",
+    "EPOCH_FIELDS", "OPTIONAL_EPOCH_FIELDS", "REQUIRED_EPOCH_FIELDS", "EpochRecord", "TrainResult", "build_model", "preload", "train",
     *_PUBLIC,
 ])
 __getattr__, __dir__ = lazy_names(globals(), _PUBLIC)

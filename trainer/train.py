@@ -67,10 +67,19 @@ def _non_finite_loss_watcher() -> Any:
     return NonFiniteLoss()
 
 
-def _build(
+def build_model(
     config: RunConfig, input_shape: tuple[int, int, int], num_classes: int, steps_per_epoch: int
 ) -> tuple[Any, Any]:
-    """The compiled model (with the augmentation layer) and its built optimizer."""
+    """The compiled model (with the augmentation layer) and its built optimizer, as
+    `train()` starts a run: also how to load a run's saved weights
+    (`model.load_weights(folder / "last.weights.h5")`).
+
+    Args:
+        config: the run.
+        input_shape: (height, width, channels) of its images.
+        num_classes: the classifier's outputs.
+        steps_per_epoch: batches per epoch (the schedule is per step).
+    """
     import keras
 
     from trainer.augment import ShiftFlip
@@ -221,7 +230,7 @@ def train(
     _check_shape(data.input_shape)
     train_count = len(data.x_train)
     steps_per_epoch = math.ceil(train_count / config.batch_size)
-    model, optimizer = _build(config, data.input_shape, data.num_classes, steps_per_epoch)
+    model, optimizer = build_model(config, data.input_shape, data.num_classes, steps_per_epoch)
     _build_metrics(model, data.x_train[:1], data.y_train[:1])
     saved = checkpoint.load(directory, config.run_key, instance)
     state = checkpoint.RunState(config.run_key, instance=instance)

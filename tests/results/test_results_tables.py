@@ -224,14 +224,14 @@ def test_the_tables_accept_frames_keyed_by_run_key(frames):
     pd.testing.assert_frame_equal(by_key, post_table(run_frame, epochs))
 
 
-def test_metrics_of_an_empty_study():
-    from results.report.frames import _runs_frame
+def test_metrics_of_an_empty_study(sqlite_url):
+    from results.report import read_study
+    from results.store import ResultStore
 
-    empty = raw_table(
-        _runs_frame([]),
-        pd.DataFrame(columns=["run_id", "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds"]),
-    )
-    assert len(empty) == 0
+    with ResultStore(sqlite_url) as store:
+        runs, epochs = read_study(store, "nothing yet")
+    empty = raw_table(runs, epochs)
+    assert len(empty) == 0 and {"label", "threshold_epoch", "val_acc_best"} <= set(empty.columns)
 
 
 def test_the_runner_can_print_the_post_table_from_the_public_api(post_study, frames):

@@ -71,10 +71,10 @@ def test_evaluating_with_the_averages_puts_the_weights_back_bit_for_bit(tiny_con
     import keras
 
     from trainer.ema import averaged_weights
-    from trainer.train import _build
+    from trainer.train import build_model
 
     config = tiny_config(ema_momentum=0.9)
-    model, optimizer = _build(config, (16, 16, 3), 10, 2)
+    model, optimizer = build_model(config, (16, 16, 3), 10, 2)
     x = np.random.default_rng(0).random((32, 16, 16, 3), dtype=np.float32)
     y = np.arange(32) % 10
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)

@@ -107,11 +107,11 @@ def test_the_same_seed_gives_the_same_run(tiny_config, tmp_path: Path) -> None:
         assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5)
         assert a.acc == b.acc and a.val_acc == b.val_acc
     # Another seed: other initial weights (building the model is enough to see it).
-    from trainer.train import _build
+    from trainer.train import build_model
 
     weights = {}
     for seed in (0, 0, 1):
-        model, _ = _build(tiny_config(seed=seed), (16, 16, 3), 10, 8)
+        model, _ = build_model(tiny_config(seed=seed), (16, 16, 3), 10, 8)
         weights.setdefault(seed, []).append(model.trainable_variables[0].numpy())
     np.testing.assert_array_equal(weights[0][0], weights[0][1])
     assert not np.array_equal(weights[0][0], weights[1][0])
@@ -189,7 +189,7 @@ _VARIANTS = {
 def variant(tmp_path_factory: pytest.TempPathFactory):
     """`variant(name)`: (config, epoch records, final weights by variable path) of one of
     `_VARIANTS`, trained once per module."""
-    from trainer.train import _build
+    from trainer.train import build_model
 
     done: dict[str, tuple] = {}
 
@@ -199,7 +199,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory):
             directory = tmp_path_factory.mktemp(name)
             records, result = _train(config, directory)
             assert result.status == "completed"
-            model, _ = _build(config, (16, 16, 3), 10, 8)
+            model, _ = build_model(config, (16, 16, 3), 10, 8)
             model.load_weights(directory / "last.weights.h5")
             weights = {v.path: np.asarray(v.numpy(), dtype=np.float32) for v in model.weights}
             done[name] = (config, records[0], weights, model)
