@@ -305,14 +305,15 @@ class TreeSampler:
             now = time.perf_counter()
             tree = self._tree()
             for process in tree:
-                self._sample(process, now)
+                self.sample(process, now)
             pids = {process.pid for process in tree}
             for pid in alive - pids:
-                self._ended(pid)
+                self.ended(pid)
             alive = pids
             self._stop.wait(self.interval)
 
-    def _sample(self, process: psutil.Process, now: float) -> None:
+    def sample(self, process: psutil.Process, now: float) -> None:
+        """Records one look at a process of the tree: its kind, parent and peak memory."""
         try:
             rss_kb = process.memory_info().rss // 1024
             parent = process.ppid()
@@ -327,7 +328,8 @@ class TreeSampler:
         seen.last = now
         seen.peak_kb = max(seen.peak_kb, rss_kb)
 
-    def _ended(self, pid: int) -> None:
+    def ended(self, pid: int) -> None:
+        """Notes a process that left the tree (a trial's child: its worker's memory then)."""
         seen = self.seen.get(pid)
         if seen is None or seen.kind != "child":
             return

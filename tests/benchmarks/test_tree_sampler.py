@@ -31,8 +31,8 @@ def test_an_exiting_child_stays_a_child_and_is_counted_when_it_ends() -> None:
     long enough to be sampled then; CI's worker_memory once found no child end.)"""
     sampler = TreeSampler(root=1)
     argv = [sys.executable, "-m", "sweep_runner.child", "--parent-pid", str(os.getpid())]
-    sampler._sample(_Process(42, argv), now=0.0)
-    sampler._sample(_Process(42, []), now=0.1)  # exiting
+    sampler.sample(_Process(42, argv), now=0.0)
+    sampler.sample(_Process(42, []), now=0.1)  # exiting
     assert sampler.seen[42].kind == "child"
-    sampler._ended(42)
+    sampler.ended(42)
     assert [(parent, child) for parent, child, _ in sampler.after_child] == [(os.getpid(), 42)]
