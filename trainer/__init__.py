@@ -10,8 +10,6 @@ nothing else of the project.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sweeps.lazy import lazy_names
 
 # Imported at once (cheap: no Keras, no numpy), and `train` must be: it is also the
@@ -38,9 +36,3 @@ __all__ = sorted([
     *_PUBLIC,
 ])
 __getattr__, __dir__ = lazy_names(globals(), _PUBLIC)
-
-if TYPE_CHECKING:
-    from trainer.checkpoint import owner as checkpoint_owner
-    from trainer.cli import train_command
-    from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
-    from trainer.summary import model_command

@@ -9,8 +9,6 @@ pandas, plotly and matplotlib only with the names that need them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sweeps.lazy import lazy_names
 
 #: Each public name and the module that defines it.
@@ -40,21 +38,3 @@ _PUBLIC = {
 }
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_names(globals(), _PUBLIC)
-
-if TYPE_CHECKING:
-    from results.report.commands import (
-        export_command,
-        open_store,
-        plot_command,
-        report_command,
-        require_study,
-        status_command,
-    )
-    from results.report.frames import read_study
-    from results.report.labels import parse_runs, select_runs
-    from results.report.live_page import LiveReport
-    from results.report.metrics import best_epoch, run_metrics
-    from results.report.outputs import refuse_file, refuse_folder, storage_files
-    from results.report.page import build_report, check_report_path, write_report
-    from results.report.status import next_step
-    from results.report.tables import post_table, raw_table, render_rich

@@ -9,8 +9,6 @@ and none of them imports pandas, plotly or matplotlib.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sweeps.lazy import lazy_names
 
 #: Each public name and the module that defines it.
@@ -44,24 +42,3 @@ _PUBLIC = {
 }
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_names(globals(), _PUBLIC)
-
-if TYPE_CHECKING:
-    from results.store.engine import check_url, check_writable, safe_url, sqlite_file
-    from results.store.eta import RunWork, eta_seconds, format_duration, timed_epochs
-    from results.store.liveness import age_seconds, is_dead_local, is_interrupted
-    from results.store.models import (
-        EPOCH_FIELDS,
-        EPOCHS,
-        FINAL_STATES,
-        OPTIONAL_EPOCH_FIELDS,
-        REQUIRED_EPOCH_FIELDS,
-        RUN_STATES,
-        RUNS,
-        EpochRow,
-        RunRow,
-        RunState,
-        utcnow,
-    )
-    from results.store.result_store import ResultStore
-    from results.store.schema import SCHEMA_REVISION, creation_lock
-    from results.store.schema import main as schema_command
