@@ -6,8 +6,6 @@ anything, and reports bad input as an `InputError`: one line, exit status 2.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from results.store.engine import safe_url
 from results.report.labels import select_runs
 from results.report.outputs import refuse_file, refuse_folder, storage_files
