@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from sweeps.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: `sweep --help` and `sweep check` need no Optuna
     import optuna
@@ -47,25 +46,9 @@ def default_checkpoints(url: str) -> Path:
 
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats, on the same URL as the results store."""
-    import optuna
+    from results.store.optuna_study import rdb_storage
 
-    engine_kwargs: dict = {}
-    if sqlite_path(url) is not None:
-        # Optuna's own connections wait for a lock instead of failing at once.
-        engine_kwargs["connect_args"] = {"timeout": 60}
-    else:
-        engine_kwargs["pool_pre_ping"] = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
-            )
-        except Exception as error:  # Optuna wraps driver errors in several types
-            raise InputError(f"--storage: cannot open {url!r} for Optuna: {error}") from None
+    return rdb_storage(url, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
 
 
 def quiet_optuna() -> None:

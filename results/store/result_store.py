@@ -24,7 +24,6 @@ from results.store.engine import (
     check_writable,
     create_engine_for,
     is_locked,
-    read_only_engine_kwargs,
     safe_url,
     sqlite_file,
 )
@@ -40,6 +39,7 @@ from results.store.models import (
     RunState,
     utcnow,
 )
+from results.store.optuna_study import study_summaries
 from results.store.schema import RESULT_TABLES, ensure_schema
 from sweeps.errors import InputError
 
@@ -95,19 +95,7 @@ def _refuse_plain_optuna(engine: Engine, url: URL) -> None:
         tables = set(inspect(connection).get_table_names())
     if "studies" not in tables or RESULT_TABLES & tables:
         return
-    import optuna
-
-    storage = optuna.storages.RDBStorage(
-        url.render_as_string(hide_password=False),
-        engine_kwargs=read_only_engine_kwargs(url),
-        skip_table_creation=True,
-        skip_compatibility_check=True,
-    )
-    try:
-        studies = storage.get_all_studies()
-    finally:
-        storage.remove_session()
-        storage.engine.dispose()
+    studies = study_summaries(url)
     if studies and not any("sweep_file" in study.user_attrs for study in studies):
         names = ", ".join(sorted(study.study_name for study in studies))
         raise InputError(
