@@ -63,3 +63,5 @@ def test_an_old_study_resumes_and_extends(tmp_path: Path) -> None:
     assert new_trial.distributions == {"weight_decay": FloatDistribution(0.05, 0.2)}
     assert study.metric_names == ["val_acc"]
     assert study.user_attrs["constants"]["ema_momentum"] == 0.9
+    # One epoch of 128 digits is far from the default threshold, 0.92: no threshold epoch.
+    assert all("threshold_epoch" not in t.user_attrs for t in study.trials)
