@@ -190,7 +190,7 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     quiet_optuna()
     config = RunConfig.model_validate(spec.config)
     store = ResultStore(spec.url)
-    study = OptunaStudy.load(optuna_storage(spec.url), spec.study, pruner=make_pruner(spec.pruner))
+    study = OptunaStudy.load(optuna_storage(store.storage), spec.study, pruner=make_pruner(spec.pruner))
     # The trial the worker made for this attempt, as Optuna's own `Trial`.
     trial = study.handle(spec.trial_id)
     pruned: list[int] = []

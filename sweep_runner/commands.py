@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sweeps.errors import InputError
 
 if TYPE_CHECKING:
+    from results.store.storage_url import StorageUrl
     from sweeps.sweep_file import Sweep
 
 LOG_FORMATS = ("rich", "plain", "jsonl")
@@ -116,12 +117,12 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def _launch_options(args: argparse.Namespace, url: str) -> Launch:
-    from results.store.engine import check_url, check_writable
+def _launch_options(args: argparse.Namespace, url: StorageUrl) -> Launch:
+    from results.store.engine import check_writable
     from sweep_runner.storage import default_checkpoints
 
-    # One line for a bad or read-only storage, before the folders derived from it.
-    check_writable(check_url(url))
+    # One line for a read-only storage, before the folders derived from it.
+    check_writable(url.url)
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
         raise InputError(f"--data-dir: {data_dir}: no such folder")
@@ -149,7 +150,7 @@ def _launch_options(args: argparse.Namespace, url: str) -> Launch:
     )
 
 
-def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
+def _check_checkpoints(checkpoints: Path, url: StorageUrl, *, given: bool) -> None:
     """The checkpoint folder must be a folder we can write (or create), before any run
     is registered: a worker that cannot write it would fail every run."""
     from results.report.commands import storage_files
@@ -159,10 +160,12 @@ def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
     refuse_folder(checkpoints, flag=flag, protected=storage_files(url))
 
 
-def _storage(args: argparse.Namespace) -> str:
+def _storage(args: argparse.Namespace) -> StorageUrl:
+    """`--storage` (or its default), checked once: one line for a bad URL."""
+    from results.store.storage_url import StorageUrl
     from sweep_runner.storage import default_storage
 
-    return args.storage or default_storage()
+    return StorageUrl.parse(args.storage or default_storage())
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -263,7 +266,7 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
         )
 
 
-def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
+def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
     from results.store.models import FINAL_STATES, RunState
     from results.report.live_page import LiveReport
@@ -353,7 +356,7 @@ def _say_moved_aside(log_dir: Path, before: set[Path]) -> None:
             sys.stderr.write(f"checkpoint folder whose epochs the database lacks moved aside: {path}\n")
 
 
-def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -> subprocess.Popen:
+def _start_worker(study: str, url: StorageUrl, launch: Launch, index: int, log: Path) -> subprocess.Popen:
     from sweep_runner.child import die_with_parent  # imported here, not after the fork
 
     env = dict(os.environ)
@@ -364,7 +367,7 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     command = [
         sys.executable, "-m", "sweep_runner.worker", study,
-        "--storage", url, "--checkpoints", str(launch.checkpoints),
+        "--storage", str(url), "--checkpoints", str(launch.checkpoints),
     ]
     if launch.data_dir:
         command += ["--data-dir", str(launch.data_dir)]
@@ -385,7 +388,7 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
         )
 
 
-def _print_table(url: str, study: str, threshold: float) -> None:
+def _print_table(url: StorageUrl, study: str, threshold: float) -> None:
     from rich.console import Console
 
     import results

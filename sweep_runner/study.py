@@ -16,6 +16,7 @@ import optuna
 
 from results.store.optuna_study import OptunaStudy, study_names
 from results.store.schema import creation_lock
+from results.store.storage_url import StorageUrl
 from results.store.result_store import ResultStore
 from sweep_runner.storage import optuna_storage
 from sweep_runner.trial_params import CONSTANTS_ATTR, GridParams, grid_params
@@ -35,13 +36,13 @@ class OpenStudy:
         sweep: the sweep file it was made from.
         trials: the Optuna study, through the one adapter to Optuna's storage.
         store: the results store on the same database.
-        url: the database URL.
+        url: the checked database URL.
     """
 
     sweep: Sweep
     trials: OptunaStudy
     store: ResultStore
-    url: str
+    url: StorageUrl
 
     @property
     def name(self) -> str:
@@ -62,7 +63,7 @@ def directions(sweep: Sweep) -> list[str]:
     return ["maximize" if o == "val_acc" else "minimize" for o in sweep.study.objectives]
 
 
-def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
+def prepare_study(sweep: Sweep, url: str | StorageUrl, name: str | None = None) -> OpenStudy:
     """Creates the study, or checks and extends an existing one; registers its runs.
 
     Safe when several `sweep run` start at once on one database, new or not: one
@@ -70,11 +71,12 @@ def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
     """
     if name is not None and (problem := name_problem(name)):
         raise InputError(f"--new-study: {problem}")
+    url = StorageUrl.parse(url)
     with creation_lock(url):
         return _prepare(sweep, url, name, ResultStore(url))
 
 
-def _prepare(sweep: Sweep, url: str, name: str | None, store: ResultStore) -> OpenStudy:
+def _prepare(sweep: Sweep, url: StorageUrl, name: str | None, store: ResultStore) -> OpenStudy:
     storage = optuna_storage(url)
     name = name or sweep.name
     if name in study_names(storage):
@@ -96,10 +98,11 @@ def _prepare(sweep: Sweep, url: str, name: str | None, store: ResultStore) -> Op
     return opened
 
 
-def load_study(name: str, url: str) -> OpenStudy:
+def load_study(name: str, url: str | StorageUrl) -> OpenStudy:
     """An existing study, with the sweep file it was made from (`sweep resume`, `sweep worker`)."""
     if problem := name_problem(name):
         raise InputError(f"study {name!r}: not a study name: {problem}")
+    url = StorageUrl.parse(url)
     store = ResultStore(url, create=False)  # a mistyped URL must not create a database
     storage = optuna_storage(url)
     names = study_names(storage)

@@ -329,7 +329,7 @@ class Worker:
         outcome_path = checkpoint_dir / "outcome.json"
         log_path = checkpoint_dir / "train.log"
         spec = ChildSpec(
-            url=self.opened.url, study=self.opened.name, run_id=run["id"], trial_id=trial_id,
+            url=str(self.opened.url), study=self.opened.name, run_id=run["id"], trial_id=trial_id,
             config=run["config"], checkpoint_dir=str(checkpoint_dir),
             data_dir=str(self.options.data_dir) if self.options.data_dir else None,
             outcome_path=str(outcome_path), log_path=str(log_path),

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.store.engine import check_url, safe_url, sqlite_file
+from results.store.engine import safe_url
 from results.report.outputs import database_files, refuse_file, refuse_folder
 from results.store.result_store import ResultStore
+from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError
 
 
-def open_store(storage: str) -> ResultStore:
+def open_store(storage: str | StorageUrl) -> ResultStore:
     """The store of an existing database, for reading: nothing is created or written."""
     return ResultStore(storage, create=False, read_only=True)
 
 
-def storage_files(storage: str) -> list[Path]:
+def storage_files(storage: str | StorageUrl) -> list[Path]:
     """The files of a SQLite storage (the database, its -wal, -shm and -journal), which
     no output may overwrite; none for a server database."""
-    return database_files(sqlite_file(check_url(storage)))
+    return database_files(StorageUrl.parse(storage).sqlite_file)
 
 
 def require_study(store: ResultStore, study: str) -> None:
@@ -75,6 +76,7 @@ def export_command(
         raise InputError(f"--sort {sort}: must be one of {', '.join(SORTS)}")
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
+    storage = StorageUrl.parse(storage)  # checked once, for each use below
     path = check_output(output, protected=storage_files(storage))
 
     from results.report.frames import read_study
@@ -113,6 +115,7 @@ def plot_command(
     Returns:
         0.
     """
+    storage = StorageUrl.parse(storage)  # checked once, for each use below
     protected = storage_files(storage)
     folder = refuse_folder(output, protected=protected)
 

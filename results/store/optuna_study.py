@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import URL, make_url
 
 from results.store.engine import BUSY_TIMEOUT, read_only_engine_kwargs, safe_url, sqlite_file
+from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: a trial's child loads Optuna only with the store
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # imported where used: a trial's child loads Optuna only with
 
 
 def rdb_storage(
-    url: str | URL,
+    url: str | URL | StorageUrl,
     *,
     read_only: bool = False,
     create_tables: bool = True,
@@ -52,7 +53,7 @@ def rdb_storage(
     """
     import optuna
 
-    parsed = make_url(url)
+    parsed = url.url if isinstance(url, StorageUrl) else make_url(url)
     if read_only:
         engine_kwargs = read_only_engine_kwargs(parsed)
     elif sqlite_file(parsed) is not None:

@@ -20,7 +20,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from results.store.engine import (
-    check_url,
     check_writable,
     create_engine_for,
     is_locked,
@@ -41,6 +40,7 @@ from results.store.models import (
 )
 from results.store.optuna_study import study_summaries
 from results.store.schema import RESULT_TABLES, ensure_schema
+from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError
 
 # On top of the busy timeout: SQLite answers some lock conflicts at once, without
@@ -133,8 +133,10 @@ class ResultStore:
             the command that migrates them).
     """
 
-    def __init__(self, url: str, *, create: bool = True, read_only: bool = False) -> None:
-        self.url = check_url(url, must_exist=not create or read_only)
+    def __init__(self, url: str | StorageUrl, *, create: bool = True, read_only: bool = False) -> None:
+        #: The checked URL, for the store's own Optuna storage and other processes.
+        self.storage = StorageUrl.parse(url, must_exist=not create or read_only)
+        self.url = self.storage.url
         if not read_only:
             check_writable(self.url)
         self.read_only = read_only
