@@ -36,7 +36,7 @@ def default_checkpoints(url: StorageUrl) -> Path:
     return (path.parent if path else Path.cwd()) / "checkpoints"
 
 
-def optuna_storage(url: StorageUrl) -> optuna.storages.RDBStorage:
+def optuna_storage(url: str | StorageUrl) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats, on the same URL as the results store."""
     from results.store.optuna_study import rdb_storage
 
