@@ -69,3 +69,41 @@ def test_the_scan_sees_a_storage_call_inside_a_function(tmp_path: Path) -> None:
 def test_the_adapter_does_call_the_storage() -> None:
     # The scan would pass vacuously if it could not see the adapter's own calls.
     assert len(storage_uses(ADAPTER, storage_methods())) >= 5
+
+
+def test_the_adapter_starts_reports_prunes_and_finishes_another_process_trials(tmp_path: Path) -> None:
+    """The worker's and the child's verbs, on two storages as in two processes: a WAITING
+    grid point taken over, a stopped attempt failed, the child's reports judged by the
+    pruner, attributes set, the trial told."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    from results.store.optuna_study import OptunaStudy, rdb_storage
+    from results.store.storage_url import StorageUrl
+
+    url = StorageUrl.parse(f"sqlite:///{tmp_path / 'sweeps.db'}")
+    worker = OptunaStudy.create(rdb_storage(url), "s", ["val_acc"], ["maximize"])
+    span = {"weight_decay": FloatDistribution(0.1, 0.3)}
+    for value in (0.1, 0.2, 0.3):
+        worker.add(TrialState.WAITING, {"weight_decay": value}, span, {"label": str(value)})
+    first = worker.take_over(0, 1, "its worker stopped")
+    assert first is not None and worker.frozen(0).state == TrialState.RUNNING
+    # A RUNNING trial met again is its dead worker's: failed, and the attempt gets a new one.
+    assert worker.take_over(0, 2, "its worker stopped") is None
+    assert worker.frozen(0).state == TrialState.FAIL and worker.frozen(0).user_attrs["failure"] == "its worker stopped"
+    good, _ = worker.add(TrialState.RUNNING, {"weight_decay": 0.1}, span, {"label": "0.1"})
+    worker.copy_curve(good, [(1, 0.5)])
+    child = OptunaStudy.load(rdb_storage(url), "s", pruner=optuna.pruners.MedianPruner(n_startup_trials=0))
+    trial = child.handle(good)
+    trial.report(0.6, 2)
+    assert not trial.should_prune()
+    trial.set_user_attr("val_acc_ema", 0.5)
+    worker.tell(good, values=[0.6], user_attrs={"threshold_epoch": 2.0})
+    poor = worker.take_over(1, 1, "its worker stopped")
+    assert poor is not None
+    child.handle(poor).report(0.1, 1)
+    assert child.handle(poor).should_prune()  # below the complete trial's 0.5 at epoch 1
+    done = worker.frozen(3)
+    assert done.state == TrialState.COMPLETE and done.intermediate_values == {1: 0.5, 2: 0.6}
+    assert done.user_attrs == {"label": "0.1", "val_acc_ema": 0.5, "threshold_epoch": 2.0}
+    assert "fixed_params" not in done.system_attrs

@@ -287,4 +287,6 @@ class OptunaStudy:
         """Fails the trials whose workers stopped beating (Optuna's own rule)."""
         import optuna
 
-        optuna.storages.fail_stale_trials(self.study)
+        with warnings.catch_warnings():  # experimental in Optuna 4 and 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
