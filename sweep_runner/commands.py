@@ -117,11 +117,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def _launch_options(args: argparse.Namespace, url: StorageUrl) -> Launch:
+def _launch_options(args: argparse.Namespace, url: str | StorageUrl) -> Launch:
     from results.store.engine import check_writable
+    from results.store.storage_url import StorageUrl
     from sweep_runner.storage import default_checkpoints
 
-    # One line for a read-only storage, before the folders derived from it.
+    # One line for a bad or read-only storage, before the folders derived from it.
+    url = StorageUrl.parse(url)
     check_writable(url.url)
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
@@ -356,7 +358,7 @@ def _say_moved_aside(log_dir: Path, before: set[Path]) -> None:
             sys.stderr.write(f"checkpoint folder whose epochs the database lacks moved aside: {path}\n")
 
 
-def _start_worker(study: str, url: StorageUrl, launch: Launch, index: int, log: Path) -> subprocess.Popen:
+def _start_worker(study: str, url: str | StorageUrl, launch: Launch, index: int, log: Path) -> subprocess.Popen:
     from sweep_runner.child import die_with_parent  # imported here, not after the fork
 
     env = dict(os.environ)
