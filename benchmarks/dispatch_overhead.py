@@ -182,26 +182,22 @@ def time_bare_child(folder: Path, trials: int, epochs: int, train_size: int) -> 
 
 def time_epoch_writes(folder: Path, count: int) -> float:
     """Seconds per epoch of what a child writes after each epoch, on the runner's storage."""
-    import optuna
-
+    from results.store.optuna_study import OptunaStudy
     from results.store.result_store import ResultStore
     from sweep_runner.storage import optuna_storage, quiet_optuna
 
     quiet_optuna()
     url = sqlite_url(folder, "writes.db")
     with ResultStore(url) as store:
-        storage = optuna_storage(url)
-        study = optuna.create_study(study_name="writes", storage=storage, direction="maximize")
+        study = OptunaStudy.create(optuna_storage(url), "writes", ["val_acc"], ["maximize"])
         run_id = store.register_run("writes", "k", label="k", comment=None, config={})
-        trial_id = storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name("writes"), study.ask().number
-        )
+        trial = study.handle(study.trial_id(study.study.ask().number))  # as a child holds it
         record = {"loss": 1.0, "acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "lr": 1e-3,
                   "seconds": 1.0, "images_per_second": 100.0}
         started = time.perf_counter()
         for epoch in range(1, count + 1):
             store.record_epoch(run_id, {"epoch": epoch, **record})
-            storage.set_trial_intermediate_value(trial_id, epoch, 0.5)  # as a child does
+            trial.report(0.5, epoch)  # as a child does
         return (time.perf_counter() - started) / count
 
 

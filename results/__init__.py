@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from results.store.storage_url import StorageUrl
+
 __all__ = ["load", "load_epochs"]
 
 
 def load(
-    storage: str,
+    storage: str | StorageUrl,
     study: str,
     *,
     threshold: float | None = None,
@@ -69,7 +71,7 @@ def load(
     return raw_table(runs, epochs, threshold, own_thresholds if thresholds is None else tuple(thresholds))
 
 
-def load_epochs(storage: str, study: str) -> pd.DataFrame:
+def load_epochs(storage: str | StorageUrl, study: str) -> pd.DataFrame:
     """A study's epochs, one row per run and epoch: `run_id`, `label`, `run_key`,
     `trial_number`, `epoch`, `loss`, `acc`, `val_loss`, `val_acc`, `lr`, `seconds`,
     `images_per_second`, `val_loss_ema`, `val_acc_ema`, `test_loss`, `test_acc`,

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sweep_runner.outcome import FailureKind, Outcome
 from trainer import EXIT_INTERRUPTED, Interrupts, preload
 
 _PR_SET_PDEATHSIG = 1
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     preload()
     for name in PRELOAD:
         importlib.import_module(name)
-    from results.store import ResultStore  # noqa: F401 - SQLAlchemy now, not with the run
+    from results.store import OptunaStudy, ResultStore  # noqa: F401 - SQLAlchemy now, not with the run
     if args.ready_fd is not None:  # the worker starts the next run's child from now on
         os.write(args.ready_fd, b"1")
         os.close(args.ready_fd)
@@ -177,9 +178,7 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         spec: the attempt.
         interrupts: the process's Ctrl-C counter: the first press stops after the epoch.
     """
-    import optuna
-
-    from results.store import ResultStore
+    from results.store import OptunaStudy, ResultStore
     from sweep_runner.pruning import make_pruner, should_judge
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig
@@ -189,21 +188,16 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     quiet_optuna()
     config = RunConfig.model_validate(spec.config)
     store = ResultStore(spec.url)
-    storage = optuna_storage(spec.url)
-    study = optuna.load_study(
-        study_name=spec.study, storage=storage, pruner=make_pruner(spec.pruner)
-    )
+    study = OptunaStudy.load(optuna_storage(store.storage), spec.study, pruner=make_pruner(spec.pruner))
+    # The trial the worker made for this attempt, as Optuna's own `Trial`.
+    trial = study.handle(spec.trial_id)
     pruned: list[int] = []
 
     def on_epoch(record) -> None:  # noqa: ANN001 - trainer.records.EpochRecord
         store.record_epoch(spec.run_id, record.as_dict())
         if spec.report and math.isfinite(record.val_acc):
-            # What `Trial.report` and `Trial.should_prune` do, through the storage and
-            # the pruner's public API: the trial was made by the worker, not by `ask`.
-            storage.set_trial_intermediate_value(spec.trial_id, record.epoch, record.val_acc)
-            if should_judge(spec.pruner, record.lr, config.learning_rate) and study.pruner.prune(
-                study, storage.get_trial(spec.trial_id)
-            ):
+            trial.report(record.val_acc, record.epoch)
+            if should_judge(spec.pruner, record.lr, config.learning_rate) and trial.should_prune():
                 pruned.append(record.epoch)
 
     started = time.monotonic()
@@ -224,20 +218,17 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
         reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
         return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
-    # Through the storage's public API: the trial was made by the worker.
-    record_measurements(
-        lambda key, value: storage.set_trial_user_attr(spec.trial_id, key, value), store.epochs(spec.run_id)
-    )
-    outcome = {
-        "status": "pruned" if pruned and result.status == "stopped" else result.status,
-        "failure_reason": (
+    record_measurements(trial.set_user_attr, store.epochs(spec.run_id))
+    outcome = Outcome(
+        status="pruned" if pruned and result.status == "stopped" else result.status,
+        failure_reason=(
             f"pruned at epoch {pruned[0]}" if pruned and result.status == "stopped"
             else result.failure_reason
         ),
-        "versions": result.versions,
-        "seconds": time.monotonic() - started,
-    }
-    Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")
+        versions=result.versions,
+        seconds=time.monotonic() - started,
+    )
+    Path(spec.outcome_path).write_text(outcome.model_dump_json(), encoding="utf-8")
     store.close()
     return 0
 
@@ -254,16 +245,15 @@ def disk_full(error: BaseException | None, folder: str | Path) -> bool:
         return False
 
 
-def _write_failure(spec: ChildSpec, kind: str, reason: str, status: int) -> int:
+def _write_failure(spec: ChildSpec, kind: FailureKind, reason: str, status: int) -> int:
     """The whole one-line reason for the worker; on stderr (the run's log) as well,
     since a full disk may refuse the outcome file."""
     try:
         print(reason, file=sys.stderr, flush=True)
     except OSError:
         pass  # the log is on the full disk
-    outcome = {"status": "failed", "failure_kind": kind, "failure_reason": reason}
     try:
-        Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")
+        Path(spec.outcome_path).write_text(Outcome.failed(reason, kind).model_dump_json(), encoding="utf-8")
     except OSError:
         pass  # the exit status says it
     return status

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sweeps.errors import InputError, unknown_study
 
 if TYPE_CHECKING:
+    from results.store import StorageUrl
     from sweeps.sweep_file import Sweep
 
 LOG_FORMATS = ("rich", "plain", "jsonl")
@@ -116,7 +117,7 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def launch_options(args: argparse.Namespace, url: str) -> Launch:
+def launch_options(args: argparse.Namespace, url: str | StorageUrl) -> Launch:
     """How `sweep run`/`sweep resume` start their workers, from their flags, every flag
     checked before anything is written.
 
@@ -128,11 +129,12 @@ def launch_options(args: argparse.Namespace, url: str) -> Launch:
     Raises:
         InputError: a bad flag, one line naming it and what is allowed.
     """
-    from results.store import check_url, check_writable
+    from results.store import StorageUrl, check_writable
     from sweep_runner.storage import default_checkpoints
 
     # One line for a bad or read-only storage, before the folders derived from it.
-    check_writable(check_url(url))
+    url = StorageUrl.parse(url)
+    check_writable(url.url)
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
         raise InputError(f"--data-dir: {data_dir}: no such folder")
@@ -160,7 +162,7 @@ def launch_options(args: argparse.Namespace, url: str) -> Launch:
     )
 
 
-def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
+def _check_checkpoints(checkpoints: Path, url: StorageUrl, *, given: bool) -> None:
     """The checkpoint folder must be a folder we can write (or create), before any run
     is registered: a worker that cannot write it would fail every run."""
     from results.report import refuse_folder, storage_files
@@ -169,10 +171,12 @@ def _check_checkpoints(checkpoints: Path, url: str, *, given: bool) -> None:
     refuse_folder(checkpoints, flag=flag, protected=storage_files(url))
 
 
-def _storage(args: argparse.Namespace) -> str:
+def _storage(args: argparse.Namespace) -> StorageUrl:
+    """`--storage` (or its default), checked once: one line for a bad URL."""
+    from results.store import StorageUrl
     from sweep_runner.storage import default_storage
 
-    return args.storage or default_storage()
+    return StorageUrl.parse(args.storage or default_storage())
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -263,7 +267,7 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
         )
 
 
-def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
+def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
     from results.store import FINAL_STATES, RunState
     from results.report import LiveReport
@@ -353,7 +357,7 @@ def _say_moved_aside(log_dir: Path, before: set[Path]) -> None:
             sys.stderr.write(f"checkpoint folder whose epochs the database lacks moved aside: {path}\n")
 
 
-def worker_command(study: str, url: str, launch: Launch, index: int) -> tuple[list[str], dict[str, str]]:
+def worker_command(study: str, url: str | StorageUrl, launch: Launch, index: int) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of the `index`-th worker of a launch: its GPU
     (memory taken as needed), its share of `--max-trials`.
 
@@ -371,7 +375,7 @@ def worker_command(study: str, url: str, launch: Launch, index: int) -> tuple[li
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     command = [
         sys.executable, "-m", "sweep_runner.worker", study,
-        "--storage", url, "--checkpoints", str(launch.checkpoints),
+        "--storage", str(url), "--checkpoints", str(launch.checkpoints),
     ]
     if launch.data_dir:
         command += ["--data-dir", str(launch.data_dir)]
@@ -399,7 +403,7 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
         )
 
 
-def _print_table(url: str, study: str, threshold: float) -> None:
+def _print_table(url: StorageUrl, study: str, threshold: float) -> None:
     from rich.console import Console
 
     import results

@@ -7,12 +7,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-
-from sweeps.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: `sweep --help` and `sweep check` need no Optuna
     import optuna
+
+    from results.store import StorageUrl
 
 # Optuna's heartbeat (seconds, an integer for Optuna): a worker that stops beating for
 # GRACE_PERIOD is dead, and its run is handed out again.
@@ -22,50 +21,26 @@ GRACE_PERIOD = 20
 DEFAULT_STORAGE = "sqlite:///sweeps.db"
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a SQLite URL, else None."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
-
-
 def default_storage() -> str:
     """`--storage`, else `$SWEEP_STORAGE`, else `sqlite:///sweeps.db` in this folder."""
     return os.environ.get("SWEEP_STORAGE") or DEFAULT_STORAGE
 
 
-def default_checkpoints(url: str) -> Path:
+def default_checkpoints(url: StorageUrl) -> Path:
     """A folder beside the SQLite database; `./checkpoints` for a server database.
 
     Across machines the folder must be shared (NFS, a bucket mount) for a run that
     another machine takes over to continue from its checkpoint.
     """
-    path = sqlite_path(url)
+    path = url.sqlite_file
     return (path.parent if path else Path.cwd()) / "checkpoints"
 
 
-def optuna_storage(url: str) -> optuna.storages.RDBStorage:
+def optuna_storage(url: str | StorageUrl) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats, on the same URL as the results store."""
-    import optuna
+    from results.store import rdb_storage
 
-    engine_kwargs: dict = {}
-    if sqlite_path(url) is not None:
-        # Optuna's own connections wait for a lock instead of failing at once.
-        engine_kwargs["connect_args"] = {"timeout": 60}
-    else:
-        engine_kwargs["pool_pre_ping"] = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
-            )
-        except Exception as error:  # Optuna wraps driver errors in several types
-            raise InputError(f"--storage: cannot open {url!r} for Optuna: {error}") from None
+    return rdb_storage(url, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
 
 
 def quiet_optuna() -> None:

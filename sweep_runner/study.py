@@ -9,17 +9,18 @@ trials mirror it (one WAITING trial per run, a new trial per attempt) so that
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
-from results.store import ResultStore, creation_lock, safe_url
+from results.store import OptunaStudy, ResultStore, StorageUrl, creation_lock, study_names
 from sweep_runner.storage import optuna_storage
+from sweep_runner.trial_params import CONSTANTS_ATTR, GridParams, grid_params
+from sweeps.config import RunConfig
 from sweeps.errors import InputError, unknown_study
 from sweeps.sweep_file import Sweep, Trial, name_problem, parse_sweep
 
-# The post's swept quantities, always shown as Optuna params (for the dashboard's plots).
-PARAMS = ("weight_decay", "learning_rate", "ema_momentum")
 SEARCH_SLOT = "search-{:05d}"
 
 
@@ -29,31 +30,36 @@ class OpenStudy:
 
     Args:
         sweep: the sweep file it was made from.
-        study: the Optuna study.
+        trials: the Optuna study, through the one adapter to Optuna's storage.
         store: the results store on the same database.
-        url: the database URL.
-        storage: the Optuna storage the study was opened on (its public
-            `BaseStorage` methods write what `Study` has no verb for).
-        study_id: the study's id in that storage.
+        url: the checked database URL.
     """
 
     sweep: Sweep
-    study: optuna.Study
+    trials: OptunaStudy
     store: ResultStore
-    url: str
-    storage: optuna.storages.BaseStorage
-    study_id: int
+    url: StorageUrl
 
     @property
     def name(self) -> str:
-        return self.study.study_name
+        return self.trials.name
+
+    @property
+    def study(self) -> optuna.Study:
+        """Optuna's study (`ask`, `tell`, its sampler)."""
+        return self.trials.study
+
+    @cached_property
+    def grid(self) -> GridParams:
+        """How the grid's keys are recorded in Optuna (empty for a `[search]`)."""
+        return grid_params(self.sweep)
 
 
 def directions(sweep: Sweep) -> list[str]:
     return ["maximize" if o == "val_acc" else "minimize" for o in sweep.study.objectives]
 
 
-def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
+def prepare_study(sweep: Sweep, url: str | StorageUrl, name: str | None = None) -> OpenStudy:
     """Creates the study, or checks and extends an existing one; registers its runs.
 
     Safe when several `sweep run` start at once on one database, new or not: one
@@ -61,49 +67,51 @@ def prepare_study(sweep: Sweep, url: str, name: str | None = None) -> OpenStudy:
     """
     if name is not None and (problem := name_problem(name)):
         raise InputError(f"--new-study: {problem}")
+    url = StorageUrl.parse(url)
     with creation_lock(url):
         return _prepare(sweep, url, name, ResultStore(url))
 
 
-def _prepare(sweep: Sweep, url: str, name: str | None, store: ResultStore) -> OpenStudy:
+def _prepare(sweep: Sweep, url: StorageUrl, name: str | None, store: ResultStore) -> OpenStudy:
     storage = optuna_storage(url)
     name = name or sweep.name
-    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
-    if name in existing:
-        study = optuna.load_study(study_name=name, storage=storage)
-        _refuse_changes(sweep, study)
+    if name in study_names(storage):
+        trials = OptunaStudy.load(storage, name)
+        _refuse_changes(sweep, trials.study)
+        trials.name_metrics(sweep.study.objectives)  # a study made before they were named
     else:
-        study = optuna.create_study(
-            study_name=name, storage=storage, directions=directions(sweep), load_if_exists=True
-        )
-        study.set_user_attr("train", sweep.train_signature())
-        study.set_user_attr("report_threshold", sweep.report.threshold)
-        study.set_user_attr("report_thresholds", sweep.report.thresholds)
+        trials = OptunaStudy.create(storage, name, sweep.study.objectives, directions(sweep))
+        trials.study.set_user_attr("train", sweep.train_signature())
+        trials.study.set_user_attr("report_threshold", sweep.report.threshold)
+        trials.study.set_user_attr("report_thresholds", sweep.report.thresholds)
     # The newest text, so that `sweep resume` sees the points an extended file added.
-    study.set_user_attr("sweep_file", sweep.text)
-    study.set_user_attr("sweep_path", str(sweep.path))
-    opened = OpenStudy(sweep, study, store, url, storage, storage.get_study_id_from_name(name))
+    trials.study.set_user_attr("sweep_file", sweep.text)
+    trials.study.set_user_attr("sweep_path", str(sweep.path))
+    opened = OpenStudy(sweep, trials, store, url)
+    if sweep.search is None:
+        trials.study.set_user_attr(CONSTANTS_ATTR, opened.grid.constants)
     register_runs(opened)
     return opened
 
 
-def load_study(name: str, url: str) -> OpenStudy:
+def load_study(name: str, url: str | StorageUrl) -> OpenStudy:
     """An existing study, with the sweep file it was made from (`sweep resume`, `sweep worker`)."""
     if problem := name_problem(name):
         raise InputError(f"study {name!r}: not a study name: {problem}")
+    url = StorageUrl.parse(url)
     store = ResultStore(url, create=False)  # a mistyped URL must not create a database
     storage = optuna_storage(url)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    names = study_names(storage)
     if name not in names:
-        raise unknown_study(name, safe_url(url), sorted(names))
-    study = optuna.load_study(study_name=name, storage=storage)
-    text = study.user_attrs.get("sweep_file")
+        raise unknown_study(name, url.shown, sorted(names))
+    trials = OptunaStudy.load(storage, name)
+    text = trials.study.user_attrs.get("sweep_file")
     if text is None:
         raise InputError(f"study {name!r}: was not made by `sweep run` (no sweep file is stored with it)")
-    sweep = parse_sweep(text, study.user_attrs.get("sweep_path", f"{name}.toml"))
+    sweep = parse_sweep(text, trials.study.user_attrs.get("sweep_path", f"{name}.toml"))
     if sweep.search is not None:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(sweep))
-    return OpenStudy(sweep, study, store, url, storage, storage.get_study_id_from_name(name))
+        trials = OptunaStudy.load(storage, name, sampler=make_sampler(sweep))
+    return OpenStudy(sweep, trials, store, url)
 
 
 def make_sampler(sweep: Sweep, slot: int = 0) -> optuna.samplers.BaseSampler:
@@ -174,28 +182,26 @@ def trial_attrs(label: str, run_key: str, comment: str | None, attempt: int) -> 
     return {"label": label, "run_key": run_key, "comment": comment or "", "attempt": attempt}
 
 
+def grid_trial(opened: OpenStudy, config: dict[str, Any], attrs: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """A grid run's Optuna params, their distributions and its user attributes.
+
+    Args:
+        opened: the study.
+        config: the run's configuration (RunConfig's JSON form).
+        attrs: `trial_attrs` of the attempt.
+    """
+    params, distributions = opened.grid.params(config)
+    schedule = RunConfig.model_validate(config).schedule_notation()
+    return params, distributions, {**attrs, **opened.grid.user_attrs(config), "schedule": schedule}
+
+
 def _enqueue(opened: OpenStudy, trial: Trial) -> int:
-    # The params from the start: optuna-dashboard plots a grid point's λ, α, m from its
+    # The params from the start: optuna-dashboard plots a grid point's λ, α from its
     # first attempt, which takes over this very trial.
-    params = fixed_params(trial.config.model_dump(mode="json"))
-    template = optuna.trial.create_trial(
-        state=TrialState.WAITING,
-        params=params,
-        distributions=point_distributions(params),
-        user_attrs={
-            **trial_attrs(trial.label, trial.run_key, trial.comment, 0),
-            "schedule": trial.config.schedule_notation(),
-        },
-        system_attrs={"fixed_params": fixed_params(trial.config.model_dump(mode="json"))},
+    from optuna.trial import TrialState
+
+    params, distributions, attrs = grid_trial(
+        opened, trial.config.model_dump(mode="json"), trial_attrs(trial.label, trial.run_key, trial.comment, 0)
     )
-    trial_id = opened.storage.create_new_trial(opened.study_id, template_trial=template)
-    return opened.storage.get_trial(trial_id).number
-
-
-def fixed_params(config: dict) -> dict[str, float]:
-    return {key: float(config[key]) for key in PARAMS if key in config}
-
-
-def point_distributions(params: dict[str, float]) -> dict[str, optuna.distributions.BaseDistribution]:
-    """A grid point's values as Optuna distributions of one value each."""
-    return {k: optuna.distributions.FloatDistribution(v, v) for k, v in params.items()}
+    _, number = opened.trials.add(TrialState.WAITING, params, distributions, attrs)
+    return number

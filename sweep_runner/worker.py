@@ -26,19 +26,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from results.store import FINAL_STATES, RunState, age_seconds, is_dead_local
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner import logs
 from sweep_runner.children import Child, Children
+from sweep_runner.outcome import Outcome
 from sweep_runner.pruning import pruner_settings
 from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owner
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
-from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, point_distributions, trial_attrs
+from sweep_runner.study import OpenStudy, grid_trial, load_study, make_sampler, trial_attrs
 from sweeps.config import RunConfig
 
 POLL_SECONDS = 2.0
@@ -153,7 +154,7 @@ class Worker:
         return EXIT_INTERRUPTED if self.interrupts.stopping else 0
 
     def _loop(self) -> None:
-        optuna.storages.fail_stale_trials(self.opened.study)
+        self.opened.trials.fail_stale()
         self._release_interrupted()
         while not self.interrupts.stopping and not self.disk_full:
             if self._attempts_spent():
@@ -241,17 +242,16 @@ class Worker:
             return  # another worker took the run over; it records the outcome
         self._record(run, trial_id, self._verify(run, outcome))
 
-    def _verify(self, run: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    def _verify(self, run: dict[str, Any], outcome: Outcome) -> Outcome:
         """The outcome as the store may take it: a run is complete only with every epoch
         stored; a full disk stops the run (and this worker) without spending a retry;
         an input error fails it for good."""
-        kind = outcome.get("failure_kind")
-        if kind == "disk_full":
+        if outcome.failure_kind == "disk_full":
             self.disk_full = True
-            return {**outcome, "status": "stopped"}
-        if kind == "input":
-            return {**outcome, "failure_reason": INPUT_ERROR + outcome["failure_reason"]}
-        if outcome["status"] != "completed":
+            return outcome.model_copy(update={"status": "stopped"})
+        if outcome.failure_kind == "input":
+            return outcome.model_copy(update={"failure_reason": INPUT_ERROR + (outcome.failure_reason or "")})
+        if outcome.status != "completed":
             return outcome
         missing = missing_epochs(self.opened.store.epochs(run["id"]), run["config"].get("epochs"))
         if not missing:
@@ -261,51 +261,35 @@ class Worker:
         aside = directory.with_name(f"{directory.name}.unstored-{stamp}")
         os.replace(directory, aside)
         shown = ", ".join(map(str, missing[:5])) + (", …" if len(missing) > 5 else "")
-        return {
-            **outcome, "status": "failed",
+        return outcome.model_copy(update={
+            "status": "failed",
             "failure_reason": f"its folder says complete, but epochs {shown} are not in the database: "
                               f"moved to {aside.name}; the next attempt trains it again",
-        }
+        })
 
     def _open_trial(self, run: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The Optuna trial of this attempt: the run's WAITING trial, else a new one."""
-        storage, store = self.opened.storage, self.opened.store
+        trials, store = self.opened.trials, self.opened.store
         if not run["config"]:  # a search slot: ask the sampler
             return self._ask(run)
         attrs = trial_attrs(run["label"], run["run_key"], run["comment"], run["attempts"])
         if run["trial_number"] is not None:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(
-                self.opened.study_id, run["trial_number"]
+            trial_id = trials.take_over(
+                run["trial_number"], run["attempts"], "its worker stopped; continued in a new attempt"
             )
-            previous = storage.get_trial(trial_id)
-            if previous.state == TrialState.WAITING and storage.set_trial_state_values(
-                trial_id, TrialState.RUNNING
-            ):
-                storage.set_trial_user_attr(trial_id, "attempt", run["attempts"])
+            if trial_id is not None:
                 return trial_id, run
-            if previous.state == TrialState.RUNNING:
-                storage.set_trial_user_attr(trial_id, "failure", "its worker stopped; continued in a new attempt")
-                try:
-                    storage.set_trial_state_values(trial_id, TrialState.FAIL)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    pass  # fail_stale_trials got there first
         if self.opened.sweep.search is None:
-            params = fixed_params(run["config"])
-            distributions = point_distributions(params)
+            params, distributions, attrs = grid_trial(self.opened, run["config"], attrs)
         else:  # a search trial's retry keeps what the sampler chose
             params, distributions = _previous_params(self.opened, run)
-        template = optuna.trial.create_trial(
-            state=TrialState.RUNNING,
-            user_attrs={**attrs, "schedule": RunConfig.model_validate(run["config"]).schedule_notation()},
-            params=params,
-            distributions=distributions,
-        )
-        trial_id = storage.create_new_trial(self.opened.study_id, template_trial=template)
+            attrs["schedule"] = RunConfig.model_validate(run["config"]).schedule_notation()
+        trial_id, number = trials.add(TrialState.RUNNING, params, distributions, attrs)
         # The curve so far, so that the dashboard shows the whole run in its last attempt.
-        for row in store.epochs(run["id"]):
-            if row["val_acc"] is not None:
-                storage.set_trial_intermediate_value(trial_id, row["epoch"], row["val_acc"])
-        store.set_trial_number(run["id"], storage.get_trial(trial_id).number)
+        trials.copy_curve(trial_id, [
+            (row["epoch"], row["val_acc"]) for row in store.epochs(run["id"]) if row["val_acc"] is not None
+        ])
+        store.set_trial_number(run["id"], number)
         return trial_id, store.get_run(run["id"])
 
     def _ask(self, run: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -331,12 +315,9 @@ class Worker:
         trial.set_user_attr("schedule", resolved.config.schedule_notation())
         store.update_run(run["id"], label=label, config=config)
         store.set_trial_number(run["id"], trial.number)
-        trial_id = self.opened.storage.get_trial_id_from_study_id_trial_number(
-            self.opened.study_id, trial.number
-        )
-        return trial_id, store.get_run(run["id"])
+        return self.opened.trials.trial_id(trial.number), store.get_run(run["id"])
 
-    def _train(self, run: dict[str, Any], trial_id: int) -> dict[str, Any]:
+    def _train(self, run: dict[str, Any], trial_id: int) -> Outcome:
         """Runs the child; its outcome, or why it died."""
         sweep = self.opened.sweep
         checkpoint_dir = self.options.checkpoints / self.opened.name / run["run_key"]
@@ -346,7 +327,7 @@ class Worker:
         outcome_path = checkpoint_dir / "outcome.json"
         log_path = checkpoint_dir / "train.log"
         spec = ChildSpec(
-            url=self.opened.url, study=self.opened.name, run_id=run["id"], trial_id=trial_id,
+            url=str(self.opened.url), study=self.opened.name, run_id=run["id"], trial_id=trial_id,
             config=run["config"], checkpoint_dir=str(checkpoint_dir),
             data_dir=str(self.options.data_dir) if self.options.data_dir else None,
             outcome_path=str(outcome_path), log_path=str(log_path),
@@ -363,11 +344,10 @@ class Worker:
         except OSError as error:
             if not disk_full(error, self.options.checkpoints):
                 raise
-            return {"status": "failed", "failure_kind": "disk_full",
-                    "failure_reason": f"{DISK_FULL}: cannot write {error.filename or checkpoint_dir}"}
+            return Outcome.failed(f"{DISK_FULL}: cannot write {error.filename or checkpoint_dir}", "disk_full")
         with stream:
             if self.interrupts.stopping:  # pressed while the run was being claimed
-                return {"status": "stopped", "failure_reason": "interrupted before it started"}
+                return Outcome(status="stopped", failure_reason="interrupted before it started")
             child = self.children.take()
             self.child = child.process
             child.hand(spec)
@@ -375,10 +355,10 @@ class Worker:
             returncode = child.wait(stream)
             self.child = None
         try:
-            outcome = json.loads(outcome_path.read_text(encoding="utf-8"))
+            outcome = Outcome.model_validate_json(outcome_path.read_text(encoding="utf-8"))
             outcome_path.unlink()
             return outcome
-        except (OSError, ValueError):  # none, or cut short by a full disk
+        except (OSError, ValidationError):  # none, or cut short by a full disk
             outcome_path.unlink(missing_ok=True)
         return death_outcome(returncode, log_path)
 
@@ -400,26 +380,29 @@ class Worker:
                     self.children.prepare()
                 return
 
-    def _record(self, run: dict[str, Any], trial_id: int, outcome: dict[str, Any]) -> None:
+    def _record(self, run: dict[str, Any], trial_id: int, outcome: Outcome) -> None:
         """The outcome in the store first, then in Optuna: a kill between the two
         leaves Optuna's trial stale, never a finished run to be trained again."""
-        store, study, storage = self.opened.store, self.opened.study, self.opened.storage
-        status = RunState.of_outcome(outcome["status"])
+        store, trials = self.opened.store, self.opened.trials
+        status = RunState.of_outcome(outcome.status)
         store.finish_run(
-            run["id"], status, failure_reason=outcome.get("failure_reason"),
-            device=(outcome.get("versions") or {}).get("device"), versions=outcome.get("versions"),
+            run["id"], status, failure_reason=outcome.failure_reason,
+            device=(outcome.versions or {}).get("device"), versions=outcome.versions,
         )
-        number = storage.get_trial(trial_id).number
         if status == RunState.COMPLETE:
-            values = objective_values(store.epochs(run["id"]), self.opened.sweep)
-            storage.set_trial_user_attr(trial_id, "threshold_epoch", values[1])
-            study.tell(number, values[: len(self.opened.sweep.study.objectives)])
+            epochs = store.epochs(run["id"])
+            reached = threshold_epoch(epochs, self.opened.sweep.report.threshold)
+            # The attribute is empty for a run that never reached the threshold; the
+            # second objective stays a number (epochs + 1), as Optuna requires.
+            trials.tell(
+                trial_id, values=objective_values(epochs, self.opened.sweep)[: len(self.opened.sweep.study.objectives)],
+                user_attrs={"threshold_epoch": reached} if reached is not None else None,
+            )
         elif status == RunState.PRUNED:
-            study.tell(number, state=TrialState.PRUNED)
+            trials.tell(trial_id, state=TrialState.PRUNED)
         else:
-            reason = outcome.get("failure_reason") or ("interrupted" if status == RunState.STOPPED else status)
-            storage.set_trial_user_attr(trial_id, "failure", reason)
-            study.tell(number, state=TrialState.FAIL)
+            reason = outcome.failure_reason or ("interrupted" if status == RunState.STOPPED else status)
+            trials.tell(trial_id, state=TrialState.FAIL, user_attrs={"failure": reason})
 
     # Signals ----------------------------------------------------------------------
 
@@ -434,14 +417,18 @@ class Worker:
         os._exit(EXIT_INTERRUPTED)
 
 
+def threshold_epoch(epochs: list[dict[str, Any]], threshold: float) -> float | None:
+    """The first epoch whose val_acc reached `threshold`; None when none did."""
+    reached = [e["epoch"] for e in epochs if e["val_acc"] is not None and e["val_acc"] >= threshold]
+    return float(reached[0]) if reached else None
+
+
 def objective_values(epochs: list[dict[str, Any]], sweep: Any) -> list[float]:
     """[best val_acc, threshold epoch]; the threshold epoch of a run that never reached
     it counts as one past its last epoch, so a minimising objective ranks it last."""
-    accs = [(e["epoch"], e["val_acc"]) for e in epochs if e["val_acc"] is not None]
-    best = max((a for _, a in accs), default=0.0)
-    reached = [epoch for epoch, a in accs if a >= sweep.report.threshold]
-    threshold_epoch = float(reached[0]) if reached else float(len(epochs) + 1)
-    return [best, threshold_epoch]
+    best = max((e["val_acc"] for e in epochs if e["val_acc"] is not None), default=0.0)
+    reached = threshold_epoch(epochs, sweep.report.threshold)
+    return [best, reached if reached is not None else float(len(epochs) + 1)]
 
 
 def choice_labels(choices: list[Any]) -> list[Any]:
@@ -471,12 +458,11 @@ def _previous_params(opened: OpenStudy, run: dict[str, Any]) -> tuple[dict, dict
     """The params and distributions of the run's previous trial."""
     if run["trial_number"] is None:
         return {}, {}
-    trial_id = opened.storage.get_trial_id_from_study_id_trial_number(opened.study_id, run["trial_number"])
-    previous = opened.storage.get_trial(trial_id)
+    previous = opened.trials.frozen(run["trial_number"])
     return previous.params, previous.distributions
 
 
-def death_outcome(returncode: int, log_path: Path) -> dict[str, Any]:
+def death_outcome(returncode: int, log_path: Path) -> Outcome:
     """The outcome of a child that wrote none: why it died, in one whole line.
 
     A full disk is named as such, whatever it made the child die of (an exception, or
@@ -491,16 +477,16 @@ def death_outcome(returncode: int, log_path: Path) -> dict[str, Any]:
         cause = next((line for line in reversed(lines) if "No space left on device" in line), "")
         reason = cause if cause.startswith(DISK_FULL) else (  # the child's own line says it all
             f"{DISK_FULL} (No space left on device)" + (f": {cause}" if cause else ""))
-        return {"status": "failed", "failure_kind": "disk_full", "failure_reason": reason}
+        return Outcome.failed(reason, "disk_full")
     if returncode == EXIT_INPUT_ERROR and lines:
-        return {"status": "failed", "failure_kind": "input", "failure_reason": lines[-1]}
+        return Outcome.failed(lines[-1], "input")
     if returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (out of memory?)" if name == "SIGKILL" else ""
         why = f"child process killed by {name}{hint}"
     else:
         why = f"child process exited with status {returncode}"
-    return {"status": "failed", "failure_reason": f"{why}: {lines[-1]}" if lines else why}
+    return Outcome.failed(f"{why}: {lines[-1]}" if lines else why)
 
 
 class _Heartbeat:
@@ -521,7 +507,7 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         store = self.worker.opened.store
-        storage = self.worker.opened.storage
+        trials = self.worker.opened.trials
         try:
             while not self._stop.wait(HEARTBEAT_INTERVAL):
                 try:
@@ -529,7 +515,7 @@ class _Heartbeat:
                         log.warning("run %d: taken over by another worker; its child is stopped", self.run_id)
                         self._stop_child()
                         return
-                    storage.record_heartbeat(self.trial_id)
+                    trials.heartbeat(self.trial_id)
                 except (OperationalError, StorageInternalError) as error:
                     # A passing database error (a lock, a restarting server): the next
                     # beat retries, well within the grace period.

@@ -10,10 +10,11 @@ from results.store.engine import safe_url
 from results.report.labels import select_runs
 from results.report.outputs import refuse_file, refuse_folder, storage_files
 from results.store.result_store import ResultStore
+from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError, unknown_study
 
 
-def open_store(storage: str) -> ResultStore:
+def open_store(storage: str | StorageUrl) -> ResultStore:
     """The store of an existing database, for reading: nothing is created or written."""
     return ResultStore(storage, create=False, read_only=True)
 
@@ -67,6 +68,7 @@ def export_command(
         raise InputError(f"--sort {sort}: must be one of {', '.join(SORTS)}")
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
+    storage = StorageUrl.parse(storage)  # checked once, for each use below
     path = check_output(output, protected=storage_files(storage))
 
     from results.report.frames import read_study
@@ -105,6 +107,7 @@ def plot_command(
     Returns:
         0.
     """
+    storage = StorageUrl.parse(storage)  # checked once, for each use below
     protected = storage_files(storage)
     folder = refuse_folder(output, protected=protected)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from results.store.optuna_reader import optuna_storage
+from results.store.optuna_study import reading
 from results.store.result_store import ResultStore
 
 
@@ -40,7 +40,7 @@ def param_importances(store: ResultStore, study: str, objective: str = "val_acc"
     from optuna.trial import TrialState
 
     target_name = "best val_acc" if objective == "val_acc" else objective.replace("_", " ")
-    with optuna_storage(store) as storage:
+    with reading(store.url, read_only=store.read_only) as storage:
         try:
             loaded = optuna.load_study(study_name=study, storage=storage)
         except KeyError:

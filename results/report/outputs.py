@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from results.store.engine import check_url, sqlite_file
+from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError
 
 #: The first 16 bytes of every SQLite 3 database file.
@@ -167,7 +167,7 @@ __all__ = [
 ]
 
 
-def storage_files(storage: str) -> list[Path]:
+def storage_files(storage: str | StorageUrl) -> list[Path]:
     """The files of a SQLite storage (the database, its -wal, -shm and -journal), which
     no output may overwrite; none for a server database."""
-    return database_files(sqlite_file(check_url(storage)))
+    return database_files(StorageUrl.parse(storage).sqlite_file)

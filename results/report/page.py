@@ -17,6 +17,7 @@ from pathlib import Path
 from results.report.outputs import refuse_file, storage_files, write_output
 from results.report.page_data import read_study_data
 from results.store.result_store import ResultStore
+from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError
 
 SUFFIXES = (".html", ".htm")
@@ -31,7 +32,7 @@ def default_output(study: str) -> Path:
     return Path(f"{file_part(study)}.html")
 
 
-def check_report_path(output: str, storage: str, *, flag: str = "--output") -> Path:
+def check_report_path(output: str, storage: str | StorageUrl, *, flag: str = "--output") -> Path:
     """The page's path, checked before anything is read or written.
 
     Besides what any output must not be (`results.report.outputs.refuse_file`: the storage

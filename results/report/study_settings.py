@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import inspect
 
 from results.report.metrics import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS
-from results.store.optuna_reader import optuna_storage
+from results.store.optuna_study import study_user_attrs as optuna_user_attrs
 from results.store.result_store import ResultStore
 
 THRESHOLD_ATTR = "report_threshold"
@@ -31,12 +31,7 @@ def study_user_attrs(store: ResultStore, study: str) -> dict[str, Any]:
     inspector = inspect(store.engine)
     if not (inspector.has_table("studies") and inspector.has_table("study_user_attributes")):
         return {}
-    with optuna_storage(store) as storage:
-        try:
-            study_id = storage.get_study_id_from_name(study)
-        except KeyError:
-            return {}
-        return storage.get_study_user_attrs(study_id)
+    return optuna_user_attrs(store.url, study, read_only=store.read_only)
 
 
 def _fraction(value: Any) -> float | None:

@@ -39,6 +39,10 @@ _PUBLIC = {
     "eta_seconds": "results.store.eta",
     "format_duration": "results.store.eta",
     "timed_epochs": "results.store.eta",
+    "StorageUrl": "results.store.storage_url",
+    "OptunaStudy": "results.store.optuna_study",
+    "rdb_storage": "results.store.optuna_study",
+    "study_names": "results.store.optuna_study",
 }
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_names(globals(), _PUBLIC)

@@ -20,11 +20,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from results.store.engine import (
-    check_url,
     check_writable,
     create_engine_for,
     is_locked,
-    read_only_engine_kwargs,
     safe_url,
     sqlite_file,
 )
@@ -40,7 +38,9 @@ from results.store.models import (
     RunState,
     utcnow,
 )
+from results.store.optuna_study import study_summaries
 from results.store.schema import RESULT_TABLES, ensure_schema
+from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError
 
 # On top of the busy timeout: SQLite answers some lock conflicts at once, without
@@ -95,19 +95,7 @@ def _refuse_plain_optuna(engine: Engine, url: URL) -> None:
         tables = set(inspect(connection).get_table_names())
     if "studies" not in tables or RESULT_TABLES & tables:
         return
-    import optuna
-
-    storage = optuna.storages.RDBStorage(
-        url.render_as_string(hide_password=False),
-        engine_kwargs=read_only_engine_kwargs(url),
-        skip_table_creation=True,
-        skip_compatibility_check=True,
-    )
-    try:
-        studies = storage.get_all_studies()
-    finally:
-        storage.remove_session()
-        storage.engine.dispose()
+    studies = study_summaries(url)
     if studies and not any("sweep_file" in study.user_attrs for study in studies):
         names = ", ".join(sorted(study.study_name for study in studies))
         raise InputError(
@@ -145,8 +133,10 @@ class ResultStore:
             the command that migrates them).
     """
 
-    def __init__(self, url: str, *, create: bool = True, read_only: bool = False) -> None:
-        self.url = check_url(url, must_exist=not create or read_only)
+    def __init__(self, url: str | StorageUrl, *, create: bool = True, read_only: bool = False) -> None:
+        #: The checked URL, for the store's own Optuna storage and other processes.
+        self.storage = StorageUrl.parse(url, must_exist=not create or read_only)
+        self.url = self.storage.url
         if not read_only:
             check_writable(self.url)
         self.read_only = read_only

@@ -40,6 +40,7 @@ from results.store.models import Base
 from sweeps.errors import InputError
 
 if TYPE_CHECKING:
+    from results.store.storage_url import StorageUrl
     from alembic.config import Config
 
 #: The revision of the results tables this code reads and writes.
@@ -146,7 +147,7 @@ def ensure_schema(engine: Engine, *, create: bool, url: str) -> bool:
 
 
 @contextmanager
-def creation_lock(url: str) -> Iterator[None]:
+def creation_lock(url: str | StorageUrl) -> Iterator[None]:
     """Serialises, across processes and machines, what is not safe to race: creating
     Optuna's tables (several statements and an Alembic stamp) and a study with its
     queue of trials. Two `sweep run` started at the same moment on a new database
@@ -163,9 +164,11 @@ def creation_lock(url: str) -> Iterator[None]:
     """
     from sqlalchemy.engine import make_url
 
-    from results.store.engine import check_url, create_engine_for
+    from results.store.engine import create_engine_for
+    from results.store.storage_url import StorageUrl
 
-    parsed = make_url(url)  # not check_url: the file may be half made by the lock's holder
+    # Not checked here: the file may be half made by the lock's holder.
+    parsed = url.url if isinstance(url, StorageUrl) else make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if not database or database == ":memory:" or database.startswith("file:"):
@@ -178,7 +181,7 @@ def creation_lock(url: str) -> Iterator[None]:
         finally:
             os.close(descriptor)  # releases the lock
         return
-    engine = create_engine_for(check_url(url))
+    engine = create_engine_for(StorageUrl.parse(url).url)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STUDY_LOCK})

@@ -33,18 +33,18 @@ def test_a_child_that_crashed_on_a_full_disk_is_named_as_a_full_disk(tmp_path: P
         "Fatal Python error: Segmentation fault\n"
     )
     outcome = death_outcome(-11, log)  # what a native library's crash looked like: SIGSEGV
-    assert outcome["failure_kind"] == "disk_full"
-    assert outcome["failure_reason"].startswith("disk full (No space left on device)")
-    assert "SIGSEGV" not in outcome["failure_reason"]
+    assert outcome.failure_kind == "disk_full"
+    assert outcome.failure_reason.startswith("disk full (No space left on device)")
+    assert "SIGSEGV" not in outcome.failure_reason
     # Even with no log at all (the disk refused that too), the exit status says it.
-    assert death_outcome(EXIT_DISK_FULL, tmp_path / "none.log")["failure_kind"] == "disk_full"
+    assert death_outcome(EXIT_DISK_FULL, tmp_path / "none.log").failure_kind == "disk_full"
 
 
 @pytest.mark.timeout(60)
 def test_a_crash_reason_is_the_whole_last_line(tmp_path: Path) -> None:
     line = "RuntimeError: " + "a long explanation " * 30 + "ends here"
     (tmp_path / "train.log").write_text(f"noise\n{line}\n")
-    reason = death_outcome(1, tmp_path / "train.log")["failure_reason"]
+    reason = death_outcome(1, tmp_path / "train.log").failure_reason
     assert reason == f"child process exited with status 1: {line}"
 
 

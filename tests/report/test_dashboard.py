@@ -83,3 +83,63 @@ def test_optuna_dashboard_shows_our_study_its_trials_and_their_curves(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+GRID_SWEEP = """\
+name = "grid"
+[train]
+dataset = "digits"
+depth = 11
+epochs = 2
+ema_momentum = 0.9
+[study]
+objectives = ["val_acc", "threshold_epoch"]
+[space]
+weight_decay = [0.05, 0.1, 0.2]
+learning_rate = [1e-3, 4e-3]
+"""
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.timeout(120)
+def test_the_dashboard_names_the_objectives_spans_the_grid_and_keeps_constants_out(tmp_path: Path) -> None:
+    from sweep_runner.storage import quiet_optuna
+    from sweep_runner.study import prepare_study
+    from sweeps.sweep_file import load_sweep
+
+    quiet_optuna()
+    (tmp_path / "grid.toml").write_text(GRID_SWEEP, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    prepare_study(load_sweep(tmp_path / "grid.toml"), url).store.close()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "dashboard.log", "wb") as log:
+        process = subprocess.Popen(
+            [*_dashboard_command(), url, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_served(f"{base}/api/studies", process)
+        study_id = next(s["study_id"] for s in _get(f"{base}/api/studies")["study_summaries"] if s["study_name"] == "grid")
+        detail = _get(f"{base}/api/studies/{study_id}?after=0")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert detail["objective_names"] == ["val_acc", "threshold_epoch"]
+    trials = detail["trials"]
+    assert len(trials) == 6
+    spans = {(p["name"], p["distribution"]["low"], p["distribution"]["high"], p["distribution"]["log"])
+             for trial in trials for p in trial["params"]}
+    # One span per swept quantity, the grid's, not one point per trial.
+    assert spans == {("weight_decay", 0.05, 0.2, False), ("learning_rate", 1e-3, 4e-3, False)}
+    assert {p["param_internal_value"] for trial in trials for p in trial["params"] if p["name"] == "weight_decay"} == {
+        0.05, 0.1, 0.2
+    }
+    # m, not swept, is the study's attribute, not a parameter of every trial.
+    constants = json.loads(next(a["value"] for a in detail["user_attrs"] if a["key"] == "constants"))
+    assert constants["ema_momentum"] == 0.9 and constants["epochs"] == 2
+    assert "ema_momentum" not in {p["name"] for trial in trials for p in trial["params"]}

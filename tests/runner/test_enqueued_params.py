@@ -1,5 +1,6 @@
-"""A grid point's Optuna trial carries its λ, α and m from the moment it is enqueued, so
-that optuna-dashboard's parameter plots show a run trained in its first attempt."""
+"""A grid point's Optuna trial carries its swept λ and α from the moment it is enqueued,
+so that optuna-dashboard's parameter plots show a run trained in its first attempt;
+each with the grid's span as its distribution, and m (not swept) as a study attribute."""
 
 from __future__ import annotations
 
@@ -25,4 +26,11 @@ def test_waiting_trials_carry_the_grid_points_params(tmp_path: Path) -> None:
     assert [t.state.name for t in trials] == ["WAITING"] * 4
     points = sorted((t.params["weight_decay"], t.params["learning_rate"]) for t in trials)
     assert points == [(0.05, 1e-3), (0.05, 4e-3), (0.2, 1e-3), (0.2, 4e-3)]
-    assert all(t.params["ema_momentum"] == 0.9 for t in trials)  # the sweep's fixed m
+    # The grid's span, not one point per trial: importance and contour plots need it.
+    assert {(d.low, d.high, d.log) for t in trials for d in [t.distributions["weight_decay"]]} == {(0.05, 0.2, False)}
+    assert {(d.low, d.high) for t in trials for d in [t.distributions["learning_rate"]]} == {(1e-3, 4e-3)}
+    # m, the same for every run, is the study's, not a parameter; no Optuna internals written.
+    assert all("ema_momentum" not in t.params and "fixed_params" not in t.system_attrs for t in trials)
+    study = optuna.load_study(study_name="grid", storage=url)
+    assert study.user_attrs["constants"]["ema_momentum"] == 0.9
+    assert study.metric_names == ["val_acc"]

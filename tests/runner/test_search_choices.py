@@ -36,8 +36,8 @@ def test_each_trial_trains_the_schedule_it_was_given(tmp_path: Path) -> None:
     worker = Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints"))
     picked = []
     for run in opened.store.runs(opened.name):
-        trial_id, run = worker._open_trial(run)
-        schedule = opened.storage.get_trial(trial_id).params["schedule"]
+        _, run = worker._open_trial(run)
+        schedule = opened.study.get_trials(deepcopy=False)[run["trial_number"]].params["schedule"]
         config = RunConfig.model_validate(run["config"])
         assert config.schedule_notation() == RunConfig.model_validate(
             {**run["config"], "schedule": schedule}

@@ -38,6 +38,11 @@ def test_a_two_objective_study_tells_both_values(trained: Trained) -> None:
             assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
             assert trial.values == pytest.approx(_objectives(rows))
             assert trial.intermediate_values == {}  # Optuna cannot prune two objectives
+            # The attribute is empty for a run that never reached the threshold, where the
+            # objective (a number for Optuna) is one past the last epoch.
+            reached = trial.values[1] <= EPOCHS
+            assert trial.user_attrs.get("threshold_epoch") == (trial.values[1] if reached else None)
+    assert study.metric_names == ["val_acc", "threshold_epoch"]
     assert {t.number for t in study.best_trials} <= {t.number for t in trials}
     assert len(study.best_trials) >= 1
     assert "val acc best" in trained.stdout  # the post-style table closes the sweep
