@@ -265,7 +265,8 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
 
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
-    from results.store.models import FINAL_STATES, RunState
+    from results.store.lifecycle import is_unfinished
+    from results.store.models import RunState
     from results.report.live_page import LiveReport
     from results.store.result_store import ResultStore
     from sweep_runner.monitor import Monitor
@@ -323,7 +324,7 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     if failed:
         sys.stderr.write(f"{len(failed)} worker(s) ended with an error: see {log_dir}/worker-*.log\n")
     runs = store.runs(study)
-    unfinished = [r for r in runs if r["state"] not in FINAL_STATES]
+    unfinished = [r for r in runs if is_unfinished(r["state"])]
     for run in unfinished:
         reason = f": {run['failure_reason']}" if run["failure_reason"] else ""
         state = "interrupted (its worker stopped)" if run["state"] == RunState.RUNNING else run["state"]

@@ -19,7 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from results.store.eta import RunWork, eta_seconds, format_duration, timed_epochs
-from results.store.models import FINAL_STATES, RunState
+from results.store.lifecycle import epochs_left, is_final
+from results.store.models import RunState
 from results.store.result_store import ResultStore
 
 
@@ -123,13 +124,12 @@ class Monitor:
         work = []
         for run in runs:
             seen = self._seen.get(run["id"], _Seen())
-            planned = (run.get("config") or {}).get("epochs") or 0
-            left = 0 if run["state"] in FINAL_STATES else max(0, planned - max(seen.epoch, 0))
+            left = epochs_left(run, max(seen.epoch, 0))
             work.append(RunWork(left, seen.seconds, seen.timed))
         return eta_seconds(work, sum(run["state"] == RunState.RUNNING for run in runs))
 
     def _render(self, runs: list[dict[str, Any]], current: list) -> Group:
-        done = sum(r["state"] in FINAL_STATES for r in runs)
+        done = sum(is_final(r["state"]) for r in runs)
         elapsed = time.monotonic() - self.started
         eta = self.eta_seconds(runs)
         head = Text(

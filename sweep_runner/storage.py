@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
+from results.store import lifecycle
 from sweeps.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: `sweep --help` and `sweep check` need no Optuna
     import optuna
 
-# Optuna's heartbeat (seconds, an integer for Optuna): a worker that stops beating for
-# GRACE_PERIOD is dead, and its run is handed out again.
-HEARTBEAT_INTERVAL = 5
-GRACE_PERIOD = 20
+# Optuna's heartbeat (whole seconds for Optuna), from the run lifecycle's: a worker
+# that stops beating for the grace period is dead, and its run is handed out again.
+HEARTBEAT_INTERVAL = round(lifecycle.HEARTBEAT_INTERVAL)
+GRACE_PERIOD = round(lifecycle.GRACE_PERIOD)
 #: The database when neither --storage nor $SWEEP_STORAGE names one.
 DEFAULT_STORAGE = "sqlite:///sweeps.db"
 
@@ -49,20 +50,23 @@ def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats, on the same URL as the results store."""
     import optuna
 
+    timing = lifecycle.Timing.from_env()
     engine_kwargs: dict = {}
     if sqlite_path(url) is not None:
         # Optuna's own connections wait for a lock instead of failing at once.
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
-        engine_kwargs["pool_pre_ping"] = True
+        from results.store.engine import server_engine_kwargs
+
+        engine_kwargs.update(server_engine_kwargs())  # no connection held at rest
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
+                heartbeat_interval=max(1, round(timing.heartbeat_interval)),
+                grace_period=max(2, round(timing.grace_period)),
             )
         except Exception as error:  # Optuna wraps driver errors in several types
             raise InputError(f"--storage: cannot open {url!r} for Optuna: {error}") from None

@@ -206,6 +206,9 @@ class Epoch(Base):
     weight_norm_stage3: Mapped[float | None]
     effective_lr: Mapped[float | None]
     angular_update: Mapped[float | None]
+    # Revision 0005: the claim (attempt) that wrote the row; a write repeated by the
+    # same attempt (a retry after a lost COMMIT) does not count as another training.
+    attempt: Mapped[int | None] = mapped_column(Integer)
 
 
 class RunRow(TypedDict):
