@@ -343,9 +343,11 @@ class _FencedWriter:
                               f"epoch {self.last_epoch} written", file=sys.stderr, flush=True)
                     return
             except Exception as error:
-                if entered or not is_outage(error):
+                if not is_outage(error):
                     raise
                 self.outage.failed(error)
+                if entered:
+                    return  # written; only the hold's COMMIT was lost with the connection
             if not end:
                 yield False
                 return

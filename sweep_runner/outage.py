@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from results.store.engine import is_locked
+from results.store.engine import DatabaseUnreachable, is_locked
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ def is_outage(error: BaseException) -> bool:
     down), as opposed to a lock (retried by the store) or a bug (raised)."""
     from optuna.exceptions import StorageInternalError
 
+    if isinstance(error, DatabaseUnreachable):
+        return True
     if isinstance(error, StorageInternalError):
         cause = error.__cause__ or error.__context__
         return cause is None or is_outage(cause)
@@ -66,7 +68,7 @@ class Outage:
         if self.away_since is None:
             self.away_since = time.monotonic()
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            log.warning("%s: the database is unreachable (%s); waiting up to %g s for it, training goes on",
+            log.warning("%s: the database is unreachable (%s); waiting up to %g s for it",
                         self.what, reason, self.limit)
 
     def reached(self) -> None:

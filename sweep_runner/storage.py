@@ -69,6 +69,13 @@ def optuna_storage(url: str) -> optuna.storages.RDBStorage:
                 grace_period=max(2, round(timing.grace_period)),
             )
         except Exception as error:  # Optuna wraps driver errors in several types
+            from sqlalchemy.exc import OperationalError
+
+            from results.store.engine import unreachable
+
+            cause = error if isinstance(error, OperationalError) else error.__cause__ or error.__context__
+            if sqlite_path(url) is None and isinstance(cause, OperationalError):
+                raise unreachable(url, cause) from None
             raise InputError(f"--storage: cannot open {url!r} for Optuna: {error}") from None
 
 

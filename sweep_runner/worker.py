@@ -675,7 +675,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure(args.log_format)
     quiet_optuna()
-    opened = load_study(args.study, args.storage)
+    # Started by `sweep run`/`worker` or a scheduler: a database that is away is waited for.
+    opened = Outage(Timing.from_env().outage_limit, "worker").call(lambda: load_study(args.study, args.storage))
     options = WorkerOptions(
         checkpoints=Path(args.checkpoints),
         data_dir=Path(args.data_dir) if args.data_dir else None,

@@ -271,6 +271,36 @@ def read_only_engine_kwargs(url: str | URL) -> dict[str, Any]:
     return {"creator": connect}
 
 
+class DatabaseUnreachable(InputError):
+    """A database server that refuses connections (down, restarting, unreachable):
+    the commands a person runs stop with this one line and exit 2; workers wait."""
+
+
+def unreachable(url: str | URL, error: OperationalError) -> DatabaseUnreachable:
+    """The one-line error for a server that `error` says cannot be reached."""
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error).splitlines()[0]
+    return DatabaseUnreachable(f"--storage {safe_url(url)}: the database refuses connections: {reason}")
+
+
+def check_reachable(url: str | URL) -> None:
+    """Connects once to a server database (nothing to do for SQLite).
+
+    Raises:
+        DatabaseUnreachable: the server refuses connections.
+    """
+    parsed = make_url(url)
+    if sqlite_file(parsed) is not None or parsed.get_backend_name() == "sqlite":
+        return
+    engine = create_engine(parsed, **server_engine_kwargs())
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        raise unreachable(parsed, error) from None
+    finally:
+        engine.dispose()
+
+
 def is_locked(error: OperationalError) -> bool:
     """Whether an error is SQLite's "database is locked" (or "… table is locked")."""
     return "is locked" in str(error.orig)

@@ -28,6 +28,7 @@ from results.store.engine import (
     read_only_engine_kwargs,
     safe_url,
     sqlite_file,
+    unreachable,
 )
 from results.store.lifecycle import claimable_where, holds, server_now, stale_where
 from results.store.models import (
@@ -184,6 +185,8 @@ class ResultStore:
         except OperationalError as error:
             if hasattr(self, "engine"):
                 self.engine.dispose()
+            if path is None:  # a server: down, restarting or unreachable
+                raise unreachable(self.url, error) from None
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise InputError(f"--storage {safe_url(self.url)}: cannot open the database: {reason}") from None
         except BaseException:
