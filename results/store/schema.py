@@ -155,8 +155,7 @@ def creation_lock(url: str) -> Iterator[None]:
 
     SQLite: an exclusive `flock` on the database's folder (the file may not exist
     yet; SQLite's own locks are fcntl locks and do not interfere). PostgreSQL: a
-    session-level advisory lock, on a connection of its own in autocommit so that it
-    does not hold a transaction open.
+    transaction-level advisory lock, in a transaction of its own held open meanwhile.
 
     Args:
         url: the storage URL (checked).
@@ -180,12 +179,13 @@ def creation_lock(url: str) -> Iterator[None]:
         return
     engine = create_engine_for(check_url(url))
     try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STUDY_LOCK})
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _STUDY_LOCK})
+        # A transaction-level lock in a transaction held open on a connection of its
+        # own: released by the COMMIT whatever happens, and PgBouncer in transaction
+        # mode keeps the transaction on one server connection (a session-level lock
+        # and its unlock could land on two).
+        with engine.connect() as connection, connection.begin():
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STUDY_LOCK})
+            yield
     finally:
         engine.dispose()
 
