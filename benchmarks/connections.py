@@ -165,8 +165,9 @@ def measure(base_url: str, workers: int, args: argparse.Namespace, pooled: bool,
     sweep = write_sweep(work, name, points=workers * args.runs, epochs=args.epochs)
     env = {**os.environ, "PYTHONPATH": str(HERE.parents[1]), EPOCH_SECONDS: str(args.epoch_seconds),
            COUNTERS: str(work), "TF_CPP_MIN_LOG_LEVEL": "3", **({POOLED: "1"} if pooled else {})}
-    created = subprocess.run([*SWEEP, "run", str(sweep), "--storage", url, "--max-trials", "0"],
-                             env=env, capture_output=True, text=True, timeout=600)
+    created = subprocess.run([*SWEEP, "run", str(sweep), "--storage", url, "--max-trials", "0",
+                              "--checkpoints", str(work / "checkpoints")],
+                             cwd=work, env=env, capture_output=True, text=True, timeout=600)
     if created.returncode != 0:
         raise SystemExit(f"connections.py: could not create the study: {created.stderr[-2000:]}")
     peak = [0]
@@ -177,7 +178,7 @@ def measure(base_url: str, workers: int, args: argparse.Namespace, pooled: bool,
     processes = [
         subprocess.Popen([sys.executable, str(HERE), "--as-worker", name, "--storage", url,
                           "--checkpoints", str(work / "checkpoints"), "--log-format", "plain"],
-                         env=env, stdout=subprocess.DEVNULL, stderr=open(work / f"worker-{i}.log", "wb"))
+                         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(work / f"worker-{i}.log", "wb"))
         for i in range(workers)
     ]
     codes = [p.wait() for p in processes]

@@ -220,12 +220,13 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
 
     quiet_optuna()
     config = RunConfig.model_validate(spec.config)
-    store = ResultStore(spec.url)
-    storage = optuna_storage(spec.url)
-    study = optuna.load_study(
+    outage = Outage(spec.outage_limit, f"run {spec.run_id}")  # a database away now is waited for
+    store = outage.call(lambda: ResultStore(spec.url))
+    storage = outage.call(lambda: optuna_storage(spec.url))
+    study = outage.call(lambda: optuna.load_study(
         study_name=spec.study, storage=storage, pruner=make_pruner(spec.pruner)
-    )
-    writer = _FencedWriter(spec, store, storage, study, config, Outage(spec.outage_limit, f"run {spec.run_id}"))
+    ))
+    writer = _FencedWriter(spec, store, storage, study, config, outage)
 
     started = time.monotonic()
     try:

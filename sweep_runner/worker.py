@@ -197,7 +197,15 @@ class Worker:
 
     def _may_claim_again(self) -> bool:
         """Whether another run is likely after this one: only then is a child started ahead."""
-        return not self._attempts_spent() and not self.interrupts.stopping and bool(self._candidates())
+        if self._attempts_spent() or self.interrupts.stopping:
+            return False
+        try:
+            return bool(self._candidates())
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            self.outage.failed(error)  # the database is away: no child ahead for now
+            return False
 
     def _is_stale(self, run: dict[str, Any], now: datetime) -> bool:
         return lifecycle.is_stale(run, now, self.timing.grace_period)

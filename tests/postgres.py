@@ -39,6 +39,13 @@ def _as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
 
 
+def _as_postgres_popen(command: list[str]) -> subprocess.Popen:
+    """A long-running command as the `postgres` user (pgbouncer refuses root too)."""
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 @contextmanager
 def postgres_cluster() -> Iterator[str]:
     """Starts a private cluster on a free port; yields a SQLAlchemy URL to a fresh database."""

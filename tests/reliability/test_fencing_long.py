@@ -42,6 +42,13 @@ def _until(condition, timeout: float, what: str):  # noqa: ANN001, ANN202
     raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
+def _ended(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 @pytest.mark.long
 @pytest.mark.timeout(2400)
 def test_a_paused_worker_writes_nothing_after_its_run_was_taken_over(tmp_path: Path) -> None:
@@ -66,7 +73,8 @@ def test_a_paused_worker_writes_nothing_after_its_run_was_taken_over(tmp_path: P
         # Everything the old attempt wrote before the takeover committed.
         written = store.epoch_attempts(run["id"])
         before = {e["epoch"]: e for e in store.epochs(run["id"]) if written.get(e["epoch"]) == 1}
-        child.wait(600)  # the old child stops at its next write (psutil.TimeoutExpired if not)
+        # The old child stops at its next write (a zombie until its paused parent reaps it).
+        _until(lambda: _ended(child), 600, "the old child to stop")
         paused.send_signal(signal.SIGCONT)
         assert taker.wait(1200) == 0, (tmp_path / "taker.log").read_text()
         assert paused.wait(300) == 0, (tmp_path / "paused.log").read_text()

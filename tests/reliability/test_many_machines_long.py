@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -124,3 +125,51 @@ def test_a_sweep_lives_through_a_restart_of_its_database(tmp_path: Path) -> None
     assert before < 6
     logs = "".join(p.read_text() for p in (tmp_path / "checkpoints" / "restart").glob("worker-*.log"))
     assert "the database is unreachable" in logs and "the database is back" in logs
+
+
+@pytest.mark.long
+@pytest.mark.postgres
+@pytest.mark.timeout(1800)
+def test_a_sweep_runs_behind_pgbouncer_in_transaction_mode(tmp_path: Path) -> None:
+    """Debian's pgbouncer (1.18: no prepared statements in transaction mode) between
+    the workers and the server: a sweep completes through it."""
+    reason = missing_reason() or (None if shutil.which("pgbouncer") or os.path.exists("/usr/sbin/pgbouncer")
+                                  else "pgbouncer is not installed (Debian: apt-get install pgbouncer)")
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    from postgres import _as_postgres_popen, _free_port
+
+    sweep = write_sweep(tmp_path, "bounced", epochs=2, space="weight_decay = [0.05, 0.2]", train_size=128)
+    with restartable_cluster() as cluster:
+        server = cluster.url.rsplit("@", 1)[1]  # 127.0.0.1:PORT/sweeps
+        host_port, database = server.split("/")
+        port = _free_port()
+        folder = Path(tempfile.mkdtemp(prefix="sweep-bouncer-"))
+        (folder / "users.txt").write_text('"postgres" ""\n')
+        (folder / "bouncer.ini").write_text(
+            f"[databases]\n{database} = host=127.0.0.1 port={host_port.split(':')[1]} dbname={database}\n"
+            f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n"
+            f"auth_file = {folder / 'users.txt'}\npool_mode = transaction\nmax_client_conn = 500\n"
+            f"default_pool_size = 10\nunix_socket_dir =\nignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {folder / 'bouncer.log'}\n"
+        )
+        if os.geteuid() == 0:
+            shutil.chown(folder, "postgres", "postgres")
+            for path in folder.iterdir():
+                shutil.chown(path, "postgres", "postgres")
+        bouncer = _as_postgres_popen([shutil.which("pgbouncer") or "/usr/sbin/pgbouncer", str(folder / "bouncer.ini")])
+        try:
+            time.sleep(2)
+            url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
+            done = subprocess.run([*SWEEP, "run", str(sweep), "--storage", url, "--workers", "2",
+                                   "--checkpoints", str(tmp_path / "checkpoints"), "--log-format", "plain"],
+                                  cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=1500)
+        finally:
+            bouncer.terminate()
+            bouncer.wait(30)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with ResultStore(cluster.url) as store:
+            runs = store.runs("bounced")
+    assert [r["state"] for r in runs] == ["complete"] * 2
