@@ -177,6 +177,7 @@ class Worker:
                 break
             try:
                 claimed = self._claim_next()
+                self.outage.reached()
                 if claimed is None:
                     if self._others_running():
                         time.sleep(POLL_SECONDS)  # they may die: then take their runs over
@@ -188,7 +189,6 @@ class Worker:
                 self.outage.failed(error)
                 self.outage.pause()
                 continue
-            self.outage.reached()
             self.attempts += 1
             self._attempt(*claimed)
 
