@@ -29,7 +29,7 @@ from results.store.eta import (
 )
 from results.report.frames import config_of, read_study
 from results.store import lifecycle
-from results.store.lifecycle import is_interrupted
+from results.store.lifecycle import Timing, is_interrupted
 from results.store.models import EPOCHS, RUN_STATES, RUNS
 from results.store.result_store import ResultStore
 from results.report.tables import raw_table
@@ -89,10 +89,10 @@ def _overview_rows(store: ResultStore) -> tuple[Sequence[Any], Sequence[Any]]:
             .join_from(EPOCHS, RUNS, EPOCHS.c.run_id == RUNS.c.id)
             .group_by(RUNS.c.id, RUNS.c.study, RUNS.c.label)
         ).all()
-    now = store.now()
+    now, grace = store.now(), Timing.from_env().grace_period
     tally: dict[tuple[str, str], int] = {(study, state): count for study, state, count in counted}
     for row in running:
-        state = "interrupted" if is_interrupted(dict(row._mapping), now) else "running"
+        state = "interrupted" if is_interrupted(dict(row._mapping), now, grace) else "running"
         tally[row.study, state] = tally.get((row.study, state), 0) + 1
     counts = [(study, state, count) for (study, state), count in sorted(tally.items())]
     return counts, bests
@@ -114,7 +114,8 @@ def study_status(
     runs, epochs = read_study(store, study)
     raw = raw_table(runs, epochs, threshold=threshold)
     if len(raw):
-        gone = [is_interrupted(row, now) for row in raw[["state", "worker", "heartbeat_at"]].to_dict("records")]
+        grace = Timing.from_env().grace_period
+        gone = [is_interrupted(row, now, grace) for row in raw[["state", "worker", "heartbeat_at"]].to_dict("records")]
         raw.loc[gone, "state"] = "interrupted"
     states = raw["state"].value_counts()
     shown = [state for state in SHOWN_STATES if states.get(state)]
