@@ -202,7 +202,7 @@ def _reach(url: str, *, wait: bool) -> None:
     Raises:
         DatabaseUnreachable: it refused connections (past the limit, with `wait`).
     """
-    from results.store.engine import DatabaseUnreachable, check_reachable
+    from results.store.engine import check_reachable
     from results.store.lifecycle import Timing
     from sweep_runner.outage import DatabaseAway, Outage
 
