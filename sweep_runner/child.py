@@ -24,6 +24,8 @@ import signal
 import stat
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,11 @@ _PR_SET_PDEATHSIG = 1
 #: not take even that): the worker names them instead of a bare status.
 EXIT_INPUT_ERROR = 3
 EXIT_DISK_FULL = 4
+#: The attempt lost its claim (another worker took the run over): it wrote nothing
+#: more for the run and stopped at once.
+EXIT_LOST_CLAIM = 5
+#: The database stayed away past the outage limit: the attempt stopped training.
+EXIT_DATABASE_AWAY = 6
 #: Below this many free bytes a folder's disk counts as full.
 FULL_BELOW = 1 << 20
 #: What a child imports before it has a run, besides the trainer's (`trainer.preload`)
@@ -60,6 +67,8 @@ class ChildSpec:
         report: report val_acc to Optuna each epoch (single-objective studies).
         pruner: the pruner's settings, or None.
         instance: the study instance the run's checkpoint folder must belong to.
+        attempt: the claim's token: every write for the run is conditional on it.
+        outage_limit: seconds to train on while the database is away.
     """
 
     url: str
@@ -74,6 +83,8 @@ class ChildSpec:
     report: bool = True
     pruner: dict[str, Any] | None = None
     instance: str | None = None
+    attempt: int | None = None
+    outage_limit: float = 300.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -174,12 +185,32 @@ def main(argv: list[str] | None = None) -> int:
 def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     """Trains the attempt `spec` describes; writes its outcome; returns the exit status.
 
+    Every write for the run is fenced by the claim (`spec.attempt`): the epoch rows and
+    the outcome in the store, the checkpoint made current and the outcome on disk. One
+    that finds the run taken over stops the attempt at once (`EXIT_LOST_CLAIM`).
+
     Args:
         spec: the attempt.
         interrupts: the process's Ctrl-C counter: the first press stops after the epoch.
     """
+    from results.store import LostClaim
+    from sweep_runner.outage import DatabaseAway
+
+    try:
+        return _train_attempt(spec, interrupts)
+    except LostClaim as error:
+        print(f"{error}: this attempt stops", file=sys.stderr, flush=True)
+        return EXIT_LOST_CLAIM
+    except DatabaseAway as error:
+        print(f"{error}: this attempt stops; its run is taken over once its claim expires",
+              file=sys.stderr, flush=True)
+        return EXIT_DATABASE_AWAY
+
+
+def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     from results.store import OptunaStudy, ResultStore
-    from sweep_runner.pruning import make_pruner, should_judge
+    from sweep_runner.outage import Outage
+    from sweep_runner.pruning import make_pruner
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig
     from sweeps.errors import InputError
@@ -187,26 +218,22 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
 
     quiet_optuna()
     config = RunConfig.model_validate(spec.config)
-    store = ResultStore(spec.url)
-    study = OptunaStudy.load(optuna_storage(store.storage), spec.study, pruner=make_pruner(spec.pruner))
+    outage = Outage(spec.outage_limit, f"run {spec.run_id}")  # a database away now is waited for
+    store = outage.call(lambda: ResultStore(spec.url))
+    study = outage.call(lambda: OptunaStudy.load(
+        optuna_storage(store.storage), spec.study, pruner=make_pruner(spec.pruner)
+    ))
     # The trial the worker made for this attempt, as Optuna's own `Trial`.
-    trial = study.handle(spec.trial_id)
-    pruned: list[int] = []
-
-    def on_epoch(record) -> None:  # noqa: ANN001 - trainer.records.EpochRecord
-        store.record_epoch(spec.run_id, record.as_dict())
-        if spec.report and math.isfinite(record.val_acc):
-            trial.report(record.val_acc, record.epoch)
-            if should_judge(spec.pruner, record.lr, config.learning_rate) and trial.should_prune():
-                pruned.append(record.epoch)
+    writer = _FencedWriter(spec, store, study.handle(spec.trial_id), config, outage)
 
     started = time.monotonic()
     try:
         result = train(
-            config, on_epoch, spec.checkpoint_dir,
+            config, writer.on_epoch, spec.checkpoint_dir,
             data_dir=spec.data_dir,
-            should_stop=lambda: interrupts.stopping or bool(pruned),
+            should_stop=lambda: interrupts.stopping or bool(writer.pruned),
             instance=spec.instance,
+            fence=writer.fence,
         )
     except InputError as error:
         # The input, not the machine: another attempt would fail alike.
@@ -218,7 +245,8 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
         reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
         return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
-    record_measurements(trial.set_user_attr, store.epochs(spec.run_id))
+    writer.record_measurements()
+    pruned = writer.pruned
     outcome = Outcome(
         status="pruned" if pruned and result.status == "stopped" else result.status,
         failure_reason=(
@@ -231,6 +259,110 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     Path(spec.outcome_path).write_text(outcome.model_dump_json(), encoding="utf-8")
     store.close()
     return 0
+
+
+class _FencedWriter:
+    """An attempt's writes for its run, each conditional on its claim; epochs that the
+    database cannot take now (an outage) wait here and are written when it is back."""
+
+    def __init__(self, spec: ChildSpec, store: Any, trial: Any, config: Any, outage: Any) -> None:
+        self.spec, self.store, self.trial = spec, store, trial
+        self.config, self.outage = config, outage
+        self.pending: list[dict[str, Any]] = []
+        self.pruned: list[int] = []
+        self.last_epoch = 0
+
+    def _flush(self) -> bool:
+        """Writes the epochs that wait; False while the database is away.
+
+        Raises:
+            LostClaim: the run was taken over.
+        """
+        from sweep_runner.outage import is_outage
+
+        while self.pending:
+            try:
+                self.store.record_epoch(self.spec.run_id, self.pending[0], attempt=self.spec.attempt)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                self.outage.failed(error)
+                return False
+            self.outage.reached()
+            self.pending.pop(0)
+        return True
+
+    def on_epoch(self, record: Any) -> None:  # trainer.records.EpochRecord
+        """The epoch's row (fenced), then its value for Optuna's pruner: check first
+        (the fenced row), write second."""
+        from sweep_runner.outage import is_outage
+        from sweep_runner.pruning import should_judge
+
+        self.pending.append(record.as_dict())
+        self.last_epoch = record.epoch
+        if not self._flush() or not (self.spec.report and math.isfinite(record.val_acc)):
+            return
+        try:
+            self.trial.report(record.val_acc, record.epoch)
+            if should_judge(self.spec.pruner, record.lr, self.config.learning_rate) and self.trial.should_prune():
+                self.pruned.append(record.epoch)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            self.outage.failed(error)  # the curve misses a point; the epochs are kept
+
+    @contextmanager
+    def fence(self, end: bool) -> Iterator[bool]:
+        """Holds the run while the trainer makes a checkpoint current or writes the
+        outcome. While the database is away an epoch's checkpoint is skipped (it must
+        not run ahead of the stored epochs); the run's end waits for the database.
+
+        Raises:
+            LostClaim: the run was taken over.
+            DatabaseAway: the run's end waited past the outage limit.
+        """
+        from sweep_runner.outage import is_outage
+
+        if self.spec.attempt is None:
+            yield True
+            return
+        entered = False
+        while True:
+            try:
+                if self._flush():
+                    with self.store.fenced(self.spec.run_id, self.spec.attempt):
+                        entered = True
+                        yield True
+                        # In the run's log, for whoever audits the attempts' writes.
+                        print(f"attempt {self.spec.attempt}: {'outcome' if end else 'checkpoint'} of "
+                              f"epoch {self.last_epoch} written", file=sys.stderr, flush=True)
+                    return
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                self.outage.failed(error)
+                if entered:
+                    return  # written; only the hold's COMMIT was lost with the connection
+            if not end:
+                yield False
+                return
+            self.outage.pause()
+
+    def record_measurements(self) -> None:
+        """The run's last measurements into the trial's user attributes, once the claim
+        is found still held (check first, write second)."""
+        from sweep_runner.outage import is_outage
+
+        try:
+            if self.spec.attempt is not None and not self.store.holds(self.spec.run_id, self.spec.attempt):
+                from results.store import LostClaim
+
+                raise LostClaim(self.spec.run_id, self.spec.attempt)
+            record_measurements(self.trial.set_user_attr, self.store.epochs(self.spec.run_id))
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            self.outage.failed(error)  # the trial's summary attributes only
 
 
 def disk_full(error: BaseException | None, folder: str | Path) -> bool:

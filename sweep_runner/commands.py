@@ -67,7 +67,9 @@ def add_parsers(
     worker = commands.add_parser("worker", help="join a study's workers from any machine")
     worker.add_argument("study")
     _add_launch(worker, add_storage)
-    worker.set_defaults(handler=_resume)
+    # What a cluster's scheduler starts: it waits for a database that is away (up to
+    # the outage limit) instead of failing at once as the commands a person runs do.
+    worker.set_defaults(handler=_resume, wait_for_database=True)
 
     retry = commands.add_parser("retry", help="hand failed or stopped runs out again (then `sweep resume`)")
     retry.add_argument("study")
@@ -188,6 +190,7 @@ def _run(args: argparse.Namespace) -> int:
     url = _storage(args)
     launch = launch_options(args, url)
     check_workers(launch, sweep)
+    _reach(url, wait=False)
     quiet_optuna()
     opened = prepare_study(sweep, url, args.new_study)
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
@@ -199,10 +202,31 @@ def _resume(args: argparse.Namespace) -> int:
 
     url = _storage(args)
     launch = launch_options(args, url)
+    _reach(url, wait=getattr(args, "wait_for_database", False))
     quiet_optuna()
     opened = load_study(args.study, url)
     check_workers(launch, opened.sweep)
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
+
+
+def _reach(url: str, *, wait: bool) -> None:
+    """A server database that refuses connections: one line and exit 2 at once, or,
+    with `wait` (`sweep worker`), after waiting for it up to the outage limit.
+
+    Raises:
+        DatabaseUnreachable: it refused connections (past the limit, with `wait`).
+    """
+    from results.store import Timing, check_reachable
+    from sweep_runner.outage import DatabaseAway, Outage
+
+    if not wait:
+        check_reachable(url)
+        return
+    limit = Timing.from_env().outage_limit
+    try:
+        Outage(limit, "sweep worker").call(lambda: check_reachable(url))
+    except DatabaseAway:
+        check_reachable(url)  # its one line, or it came back at the last moment
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -269,9 +293,9 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
 
 def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float) -> int:
     """Starts the workers, shows progress until they end, then prints the post's table."""
-    from results.store import FINAL_STATES, RunState
     from results.report import LiveReport
-    from results.store import ResultStore
+    from results.store import ResultStore, RunState, Timing, is_unfinished
+    from sweep_runner.outage import Outage, is_outage
     from sweep_runner.monitor import Monitor
     from trainer import EXIT_INTERRUPTED, Interrupts
 
@@ -306,11 +330,20 @@ def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float
     interrupts.install()
     store = ResultStore(url)
     live = LiveReport(store, study, launch.report) if launch.report else None
+    # The workers wait out a database that goes away; so does the progress display.
+    outage = Outage(Timing.from_env().outage_limit, "sweep")
     with Monitor(store, study, launch.log_format) as monitor:
         while any(p.poll() is None for p in workers):
-            monitor.poll()
-            if live is not None:
-                live.poll()
+            try:
+                monitor.poll()
+                if live is not None:
+                    live.poll()
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                outage.failed(error)
+            else:
+                outage.reached()
             time.sleep(0.5)
     codes = [p.returncode for p in workers]
     reported = live is not None and live.finish()
@@ -319,15 +352,15 @@ def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float
             sys.stderr.write(f"report: {launch.report}\n")
         sys.stderr.write(f"interrupted: continue with `sweep resume {study} --storage {url}`\n")
         return EXIT_INTERRUPTED
-    _print_table(url, study, threshold)
+    outage.call(lambda: _print_table(url, study, threshold))
     _say_moved_aside(log_dir, before)
     if reported:
         sys.stderr.write(f"report: {launch.report}\n")
     failed = [c for c in codes if c != 0]
     if failed:
         sys.stderr.write(f"{len(failed)} worker(s) ended with an error: see {log_dir}/worker-*.log\n")
-    runs = store.runs(study)
-    unfinished = [r for r in runs if r["state"] not in FINAL_STATES]
+    runs = outage.call(lambda: store.runs(study))
+    unfinished = [r for r in runs if is_unfinished(r["state"])]
     for run in unfinished:
         reason = f": {run['failure_reason']}" if run["failure_reason"] else ""
         state = "interrupted (its worker stopped)" if run["state"] == RunState.RUNNING else run["state"]

@@ -18,7 +18,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from results.store import FINAL_STATES, ResultStore, RunState, RunWork, eta_seconds, format_duration, timed_epochs
+from results.store import (
+    ResultStore, RunState, RunWork, epochs_left, eta_seconds, format_duration, is_final, timed_epochs,
+)
 
 
 @dataclass
@@ -121,13 +123,12 @@ class Monitor:
         work = []
         for run in runs:
             seen = self._seen.get(run["id"], _Seen())
-            planned = (run.get("config") or {}).get("epochs") or 0
-            left = 0 if run["state"] in FINAL_STATES else max(0, planned - max(seen.epoch, 0))
+            left = epochs_left(run, max(seen.epoch, 0))
             work.append(RunWork(left, seen.seconds, seen.timed))
         return eta_seconds(work, sum(run["state"] == RunState.RUNNING for run in runs))
 
     def _render(self, runs: list[dict[str, Any]], current: list) -> Group:
-        done = sum(r["state"] in FINAL_STATES for r in runs)
+        done = sum(is_final(r["state"]) for r in runs)
         elapsed = time.monotonic() - self.started
         eta = self.eta_seconds(runs)
         head = Text(

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict
 
 #: `completed`, `diverged`, `stopped` (the trainer's), `pruned` or `failed` (the runner's).
 OutcomeStatus = Literal["completed", "diverged", "stopped", "pruned", "failed"]
-#: Why a failure will not be retried (`input`: another attempt would fail alike) or
-#: stops the worker (`disk_full`).
-FailureKind = Literal["input", "disk_full"]
+#: Why a failure will not be retried (`input`: another attempt would fail alike), stops
+#: the worker (`disk_full`), or is no failure of the run (`lost_claim`: another worker
+#: took it over and records its outcome).
+FailureKind = Literal["input", "disk_full", "lost_claim"]
 
 
 class Outcome(BaseModel):

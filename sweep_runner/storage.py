@@ -7,16 +7,17 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from results.store import GRACE_PERIOD as _GRACE, HEARTBEAT_INTERVAL as _BEAT, Timing
 
 if TYPE_CHECKING:  # imported where used: `sweep --help` and `sweep check` need no Optuna
     import optuna
 
     from results.store import StorageUrl
 
-# Optuna's heartbeat (seconds, an integer for Optuna): a worker that stops beating for
-# GRACE_PERIOD is dead, and its run is handed out again.
-HEARTBEAT_INTERVAL = 5
-GRACE_PERIOD = 20
+# Optuna's heartbeat (whole seconds for Optuna), from the run lifecycle's: a worker
+# that stops beating for the grace period is dead, and its run is handed out again.
+HEARTBEAT_INTERVAL = round(_BEAT)
+GRACE_PERIOD = round(_GRACE)
 #: The database when neither --storage nor $SWEEP_STORAGE names one.
 DEFAULT_STORAGE = "sqlite:///sweeps.db"
 
@@ -37,10 +38,16 @@ def default_checkpoints(url: StorageUrl) -> Path:
 
 
 def optuna_storage(url: str | StorageUrl) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats, on the same URL as the results store."""
+    """Optuna's RDB storage with heartbeats, on the same URL as the results store, at
+    the run lifecycle's timing (settable for tests: `Timing.from_env`)."""
     from results.store import rdb_storage
 
-    return rdb_storage(url, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD)
+    timing = Timing.from_env()
+    return rdb_storage(
+        url,
+        heartbeat_interval=max(1, round(timing.heartbeat_interval)),
+        grace_period=max(2, round(timing.grace_period)),
+    )
 
 
 def quiet_optuna() -> None:

@@ -31,23 +31,28 @@ from optuna.trial import TrialState
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from results.store import FINAL_STATES, RunState, age_seconds, is_dead_local
-from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
+from results.store import INPUT_ERROR, LostClaim, RunState, Timing, is_claimable, is_dead_local, is_stale
+from sweep_runner.child import (
+    EXIT_DATABASE_AWAY,
+    EXIT_DISK_FULL,
+    EXIT_INPUT_ERROR,
+    EXIT_LOST_CLAIM,
+    ChildSpec,
+    disk_full,
+)
 from sweep_runner import logs
 from sweep_runner.children import Child, Children
+from sweep_runner.outage import DatabaseAway, Outage, is_outage
 from sweep_runner.outcome import Outcome
 from sweep_runner.pruning import pruner_settings
 from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owner
-from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
+from sweep_runner.storage import quiet_optuna
 from sweep_runner.study import OpenStudy, grid_trial, load_study, make_sampler, trial_attrs
 from sweeps.config import RunConfig
 
 POLL_SECONDS = 2.0
 #: How often a worker looks whether its child has imported (and the signals it got).
 AHEAD_POLL_SECONDS = 0.25
-#: The start of the failure reason of a run whose input is wrong (missing data files, an
-#: impossible image shape): another attempt would fail alike, so it is not retried.
-INPUT_ERROR = "input error: "
 DISK_FULL = "disk full"
 
 log = logging.getLogger(__name__)
@@ -114,9 +119,8 @@ def missing_epochs(epochs: list[dict[str, Any]], planned: int | None) -> list[in
     return [epoch for epoch in range(1, (planned or 0) + 1) if epoch not in stored]
 
 
-# `sweep status` tells dead workers apart by the same rules (results.store.liveness).
+# `sweep status` tells dead workers apart by the same rules (results.store.lifecycle).
 _is_dead_local = is_dead_local
-_age_seconds = age_seconds
 
 
 class Worker:
@@ -137,6 +141,9 @@ class Worker:
         self.children = Children(ahead=options.start_ahead)
         self.attempts = 0
         self.disk_full = False
+        self.database_away = False
+        self.timing = Timing.from_env()
+        self.outage = Outage(self.timing.outage_limit, f"worker {self.id}")
         self.interrupts = Interrupts(on_first=self._forward, on_second=self._abort)
 
     # The loop ---------------------------------------------------------------------
@@ -146,71 +153,114 @@ class Worker:
         self.interrupts.install()
         try:
             self._loop()
+        except DatabaseAway as error:
+            self.database_away = True
+            log.error("%s: stopped training; its run is taken over once its claim expires", error)
         finally:
             self.children.close()
+        if self.database_away:
+            return 1
         if self.disk_full:
             log.error("stopped: the disk of %s is full; free space, then `sweep resume`", self.options.checkpoints)
             return 1
         return EXIT_INTERRUPTED if self.interrupts.stopping else 0
 
     def _loop(self) -> None:
-        self.opened.trials.fail_stale()
-        self._release_interrupted()
-        while not self.interrupts.stopping and not self.disk_full:
+        self.outage.call(self.opened.trials.fail_stale)
+        self.outage.call(self._release_interrupted)
+        while not self.interrupts.stopping and not self.disk_full and not self.database_away:
             if self._attempts_spent():
                 break
-            run = self._claim_next()
-            if run is None:
-                if self._others_running():
-                    time.sleep(POLL_SECONDS)  # they may die: then take their runs over
-                    continue
-                break
+            try:
+                claimed = self._claim_next()
+                self.outage.reached()
+                if claimed is None:
+                    if self._others_running():
+                        time.sleep(POLL_SECONDS)  # they may die: then take their runs over
+                        continue
+                    break
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                self.outage.failed(error)
+                self.outage.pause()
+                continue
             self.attempts += 1
-            self._attempt(run)
+            self._attempt(*claimed)
 
     def _attempts_spent(self) -> bool:
         return self.options.max_trials is not None and self.attempts >= self.options.max_trials
 
     def _may_claim_again(self) -> bool:
         """Whether another run is likely after this one: only then is a child started ahead."""
-        return not self._attempts_spent() and not self.interrupts.stopping and bool(self._candidates())
+        if self._attempts_spent() or self.interrupts.stopping:
+            return False
+        try:
+            return bool(self._candidates())
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            self.outage.failed(error)  # the database is away: no child ahead for now
+            return False
 
-    def _is_stale(self, run: dict[str, Any]) -> bool:
-        return run["state"] == RunState.RUNNING and (
-            _age_seconds(run["heartbeat_at"]) > GRACE_PERIOD or _is_dead_local(run["worker"])
-        )
+    def _is_stale(self, run: dict[str, Any], now: datetime) -> bool:
+        return is_stale(run, now, self.timing.grace_period)
+
+    def _takeovers_allowed(self) -> bool:
+        """No run is taken over until the database has been reachable for a whole grace
+        period (this worker's view, and the server's uptime): after an outage the
+        runs' holders must get to beat first."""
+        if self.outage.reachable_for() < self.timing.grace_period:
+            return False
+        uptime = self.opened.store.uptime()
+        return uptime is None or uptime >= self.timing.grace_period
 
     def _release_interrupted(self) -> None:
         """Runs left "running" by workers that are gone (kill -9, a lost machine, a
         power cut) become "stopped": a new invocation continues them from their
         checkpoints whatever their retries, since being interrupted is not failing."""
-        for run in self.opened.store.runs(self.opened.name):
-            if self._is_stale(run):
-                self.opened.store.release_run(
-                    run["id"], stale_after=0.0 if _is_dead_local(run["worker"]) else float(GRACE_PERIOD),
-                    reason="interrupted: its worker stopped",
-                )
+        store = self.opened.store
+        now = store.now()
+        takeovers = None
+        for run in store.runs(self.opened.name):
+            if not self._is_stale(run, now):
+                continue
+            dead_local = _is_dead_local(run["worker"])
+            if not dead_local:
+                takeovers = self._takeovers_allowed() if takeovers is None else takeovers
+                if not takeovers:
+                    continue
+            store.release_run(
+                run["id"], stale_after=0.0 if dead_local else self.timing.grace_period,
+                reason="interrupted: its worker stopped",
+            )
 
     def _candidates(self) -> list[dict[str, Any]]:
-        runs = self.opened.store.runs(self.opened.name)
-        ready = [r for r in runs if r["state"] not in FINAL_STATES and r["state"] != RunState.RUNNING]
-        ready = [r for r in ready if r["state"] != RunState.FAILED or (
-            r["attempts"] < self.max_attempts and not (r["failure_reason"] or "").startswith(INPUT_ERROR)
-        )]
-        # A run whose worker died during this sweep is taken over, up to max_retries.
-        stale = [r for r in runs if self._is_stale(r)]
+        store = self.opened.store
+        runs = store.runs(self.opened.name)
+        now = store.now()
+        ready = [r for r in runs if r["state"] != RunState.RUNNING
+                 and is_claimable(r, now, self.max_attempts, grace_period=self.timing.grace_period)]
+        # A run whose worker died during this sweep is taken over, up to max_retries
+        # (one of this machine's dead workers at once, another machine's once the
+        # database has been reachable for a grace period).
+        stale = [r for r in runs if self._is_stale(r, now)]
+        if stale and not self._takeovers_allowed():
+            stale = [r for r in stale if _is_dead_local(r["worker"])]
         return stale + ready
 
-    def _claim_next(self) -> dict[str, Any] | None:
+    def _claim_next(self) -> tuple[dict[str, Any], int] | None:
+        """The next run this worker claims and the claim's attempt (its token)."""
         store = self.opened.store
         for run in self._candidates():
             dead_local = run["state"] == RunState.RUNNING and _is_dead_local(run["worker"])
-            if store.claim_run(
+            attempt = store.claim_run(
                 run["id"], worker=self.id, host=self.host,
-                stale_after=0.0 if dead_local else float(GRACE_PERIOD),
+                stale_after=0.0 if dead_local else self.timing.grace_period,
                 max_attempts=self.max_attempts,
-            ):
-                return store.get_run(run["id"])
+            )
+            if attempt is not None:
+                return store.get_run(run["id"]), attempt
         return None
 
     def _others_running(self) -> bool:
@@ -219,30 +269,53 @@ class Worker:
         A run under a dead worker that has no retries left does not count, or the
         worker would wait for it for ever; the next invocation continues it.
         """
-        runs = self.opened.store.runs(self.opened.name)
-        return any(r["state"] == RunState.RUNNING and not self._is_stale(r) for r in runs)
+        store = self.opened.store
+        runs = store.runs(self.opened.name)
+        now = store.now()
+        if any(r["state"] == RunState.RUNNING and not self._is_stale(r, now) for r in runs):
+            return True
+        # Runs that wait out the grace period after an outage before they are taken over.
+        return not self._takeovers_allowed() and any(
+            self._is_stale(r, now) and r["attempts"] < self.max_attempts for r in runs
+        )
 
     # One attempt --------------------------------------------------------------------
 
-    def _attempt(self, run: dict[str, Any]) -> None:
+    def _attempt(self, run: dict[str, Any], attempt: int) -> None:
+        """Trains one claimed run; every write for it carries the claim's `attempt`."""
         store = self.opened.store
         try:
             trial_id, run = self._open_trial(run)
         except Exception as error:  # a sampler or storage error fails this attempt only
+            if is_outage(error):  # not the run's fault: its claim expires, and it is taken again
+                self.outage.failed(error)
+                return
             log.exception("run %s: could not start", run["label"])
-            store.finish_run(run["id"], RunState.FAILED, failure_reason=f"could not start: {error}")
+            try:
+                store.finish_run(run["id"], RunState.FAILED, failure_reason=f"could not start: {error}",
+                                 attempt=attempt)
+            except LostClaim as lost:
+                log.warning("%s", lost)
             return
-        beat = _Heartbeat(self, run["id"], trial_id)
+        beat = _Heartbeat(self, run["id"], trial_id, attempt)
         beat.start()
         try:
-            outcome = self._train(run, trial_id)
+            outcome = self._train(run, trial_id, attempt)
         finally:
             beat.stop()
-        if beat.lost:
-            return  # another worker took the run over; it records the outcome
-        self._record(run, trial_id, self._verify(run, outcome))
+        if beat.away:
+            raise DatabaseAway(f"run {run['label']}: the database stayed unreachable past the outage limit")
+        if beat.lost or outcome.failure_kind == "lost_claim":
+            # Another worker took the run over; it records the outcome.
+            log.warning("run %s: attempt %d lost its claim (taken over by another worker): its child "
+                        "stopped and wrote nothing more for the run", run["label"], attempt)
+            return
+        try:
+            self._record(run, trial_id, self._verify(run, outcome, attempt), attempt)
+        except LostClaim as error:
+            log.warning("run %s: %s; its outcome is left to the attempt that holds it", run["label"], error)
 
-    def _verify(self, run: dict[str, Any], outcome: Outcome) -> Outcome:
+    def _verify(self, run: dict[str, Any], outcome: Outcome, attempt: int) -> Outcome:
         """The outcome as the store may take it: a run is complete only with every epoch
         stored; a full disk stops the run (and this worker) without spending a retry;
         an input error fails it for good."""
@@ -253,9 +326,13 @@ class Worker:
             return outcome.model_copy(update={"failure_reason": INPUT_ERROR + (outcome.failure_reason or "")})
         if outcome.status != "completed":
             return outcome
-        missing = missing_epochs(self.opened.store.epochs(run["id"]), run["config"].get("epochs"))
+        missing = missing_epochs(
+            self.outage.call(lambda: self.opened.store.epochs(run["id"])), run["config"].get("epochs")
+        )
         if not missing:
             return outcome
+        if not self.outage.call(lambda: self.opened.store.holds(run["id"], attempt)):
+            raise LostClaim(run["id"], attempt)  # the folder is another attempt's now
         directory = self.options.checkpoints / self.opened.name / run["run_key"]
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         aside = directory.with_name(f"{directory.name}.unstored-{stamp}")
@@ -317,14 +394,16 @@ class Worker:
         store.set_trial_number(run["id"], trial.number)
         return self.opened.trials.trial_id(trial.number), store.get_run(run["id"])
 
-    def _train(self, run: dict[str, Any], trial_id: int) -> Outcome:
+    def _train(self, run: dict[str, Any], trial_id: int, attempt: int) -> Outcome:
         """Runs the child; its outcome, or why it died."""
         sweep = self.opened.sweep
         checkpoint_dir = self.options.checkpoints / self.opened.name / run["run_key"]
         instance = instance_token(run)
         # Beside the checkpoints, not in /tmp: a worker killed with SIGKILL leaves
-        # nothing behind that the run's next attempt does not overwrite.
-        outcome_path = checkpoint_dir / "outcome.json"
+        # nothing behind that the run's next attempt does not overwrite. One per
+        # attempt: a child whose run was taken over never hands its outcome to the
+        # attempt that took it.
+        outcome_path = checkpoint_dir / f"outcome-{attempt}.json"
         log_path = checkpoint_dir / "train.log"
         spec = ChildSpec(
             url=str(self.opened.url), study=self.opened.name, run_id=run["id"], trial_id=trial_id,
@@ -334,6 +413,8 @@ class Worker:
             report=len(sweep.study.objectives) == 1,
             pruner=pruner_settings(sweep.study),
             instance=instance,
+            attempt=attempt,
+            outage_limit=self.timing.outage_limit,
         )
         try:
             if checkpoint_dir.exists():
@@ -360,6 +441,14 @@ class Worker:
             return outcome
         except (OSError, ValidationError):  # none, or cut short by a full disk
             outcome_path.unlink(missing_ok=True)
+        if returncode == EXIT_INTERRUPTED or self.interrupts.stopping:
+            # Ctrl-C (or SIGTERM) at any moment, the child's imports included, stops
+            # the run: it continues later and spends no retry.
+            return Outcome(status="stopped", failure_reason="interrupted (Ctrl-C or SIGTERM)")
+        if returncode == EXIT_LOST_CLAIM:
+            return Outcome.failed("lost its claim", "lost_claim")
+        if returncode == EXIT_DATABASE_AWAY:
+            raise DatabaseAway(f"run {run['label']}: the database stayed unreachable past the outage limit")
         return death_outcome(returncode, log_path)
 
     def _start_next_child_once_imported(self, child: Child) -> None:
@@ -380,15 +469,28 @@ class Worker:
                     self.children.prepare()
                 return
 
-    def _record(self, run: dict[str, Any], trial_id: int, outcome: Outcome) -> None:
-        """The outcome in the store first, then in Optuna: a kill between the two
-        leaves Optuna's trial stale, never a finished run to be trained again."""
-        store, trials = self.opened.store, self.opened.trials
+    def _record(self, run: dict[str, Any], trial_id: int, outcome: Outcome, attempt: int) -> None:
+        """The outcome in the store first (fenced by the claim), then in Optuna: a
+        writer that lost the run tells Optuna nothing, and a kill between the two
+        leaves Optuna's trial stale, never a finished run to be trained again. Both
+        wait for a database that is away (up to the outage limit).
+
+        Raises:
+            LostClaim: the claim no longer holds the run.
+        """
+        store = self.opened.store
         status = RunState.of_outcome(outcome.status)
-        store.finish_run(
+        self.outage.call(lambda: store.finish_run(
             run["id"], status, failure_reason=outcome.failure_reason,
             device=(outcome.versions or {}).get("device"), versions=outcome.versions,
-        )
+            attempt=attempt,
+        ))
+        self.outage.call(lambda: self._tell(run, trial_id, status, outcome))
+
+    def _tell(self, run: dict[str, Any], trial_id: int, status: str, outcome: Outcome) -> None:
+        """The run's outcome into its Optuna trial (a trial told already is left as it
+        is, so that a retry after a lost connection changes nothing)."""
+        store, trials = self.opened.store, self.opened.trials
         if status == RunState.COMPLETE:
             epochs = store.epochs(run["id"])
             reached = threshold_epoch(epochs, self.opened.sweep.report.threshold)
@@ -490,11 +592,13 @@ def death_outcome(returncode: int, log_path: Path) -> Outcome:
 
 
 class _Heartbeat:
-    """Beats for the run (results store) and its trial (Optuna) while the child trains."""
+    """Beats for the run (results store) and its trial (Optuna) while the child trains,
+    at the claim's attempt; waits out a database that is away, up to the outage limit."""
 
-    def __init__(self, worker: Worker, run_id: int, trial_id: int) -> None:
-        self.worker, self.run_id, self.trial_id = worker, run_id, trial_id
+    def __init__(self, worker: Worker, run_id: int, trial_id: int, attempt: int) -> None:
+        self.worker, self.run_id, self.trial_id, self.attempt = worker, run_id, trial_id, attempt
         self.lost = False
+        self.away = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
@@ -508,18 +612,30 @@ class _Heartbeat:
     def _beat(self) -> None:
         store = self.worker.opened.store
         trials = self.worker.opened.trials
+        outage = self.worker.outage
         try:
-            while not self._stop.wait(HEARTBEAT_INTERVAL):
+            while not self._stop.wait(self.worker.timing.heartbeat_interval):
                 try:
-                    if not store.heartbeat(self.run_id, self.worker.id):
-                        log.warning("run %d: taken over by another worker; its child is stopped", self.run_id)
+                    if not store.heartbeat(self.run_id, self.worker.id, self.attempt):
+                        log.warning("run %d: attempt %d taken over by another worker; its child is stopped",
+                                    self.run_id, self.attempt)
                         self._stop_child()
                         return
+                    outage.reached()
                     trials.heartbeat(self.trial_id)
                 except (OperationalError, StorageInternalError) as error:
-                    # A passing database error (a lock, a restarting server): the next
-                    # beat retries, well within the grace period.
-                    log.warning("run %d: heartbeat failed, retrying: %s", self.run_id, error)
+                    if not is_outage(error):
+                        # A passing lock: the next beat retries, well within the grace period.
+                        log.warning("run %d: heartbeat failed, retrying: %s", self.run_id, error)
+                        continue
+                    outage.failed(error)
+                    if outage.past_limit:
+                        log.error("run %d: the database has been unreachable for more than %g s: the "
+                                  "child is stopped; the run is taken over once its claim expires",
+                                  self.run_id, outage.limit)
+                        self.away = True
+                        self._stop_child()
+                        return
         except BaseException:
             # Without beats another worker would take the run over while this child
             # trains on: stop it, as if the run were taken over.
@@ -528,7 +644,7 @@ class _Heartbeat:
             raise
 
     def _stop_child(self) -> None:
-        self.lost = True  # presumed dead and taken over: never train twice
+        self.lost = not self.away  # presumed dead and taken over: never train twice
         child = self.worker.child
         if child is not None and child.poll() is None:
             child.kill()
@@ -546,7 +662,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure(args.log_format)
     quiet_optuna()
-    opened = load_study(args.study, args.storage)
+    # Started by `sweep run`/`worker` or a scheduler: a database that is away is waited for.
+    opened = Outage(Timing.from_env().outage_limit, "worker").call(lambda: load_study(args.study, args.storage))
     options = WorkerOptions(
         checkpoints=Path(args.checkpoints),
         data_dir=Path(args.data_dir) if args.data_dir else None,

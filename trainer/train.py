@@ -8,6 +8,8 @@ the training set (`EpochBatches`), validates, reports the epoch, and checkpoints
 
 `on_epoch` comes before the checkpoint, so a kill between the two re-trains at most
 that epoch (reported again, which the store upserts) and never loses an epoch's row.
+The checkpoint and the outcome are written inside the caller's `fence`, so that a
+process that lost its run to another never makes its checkpoint current.
 Validation uses the weights as they are during training, as the post's
 `fit(validation_data=…)` did; with EMA (and `evaluate_ema`) it runs a second time with
 the averaged weights, which are then replaced by the training weights exactly
@@ -24,7 +26,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +183,11 @@ def preload() -> None:
         importlib.import_module(name)
 
 
+@contextmanager
+def _always_write(_end: bool) -> Iterator[bool]:
+    yield True
+
+
 def train(
     config: RunConfig,
     on_epoch: Callable[[EpochRecord], None],
@@ -189,6 +197,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     verbose: bool = False,
     instance: str | None = None,
+    fence: Callable[[bool], AbstractContextManager[bool]] | None = None,
 ) -> TrainResult:
     """Trains one run, continuing after the last completed epoch in `checkpoint_dir`.
 
@@ -205,6 +214,11 @@ def train(
         verbose: show Keras' progress bar per epoch.
         instance: the study instance the run belongs to, written into its
             checkpoints; a folder of another instance is refused. None: unbound.
+        fence: entered around every write that makes a checkpoint current or ends
+            the run on disk, with True for the run's end: it yields whether to write
+            (False skips this epoch's checkpoint, e.g. while the epoch's record cannot
+            be stored), and raises to stop the run (its writer lost the run to another
+            process). None: always write.
 
     Returns:
         The outcome, with the Keras, backend and device versions.
@@ -248,6 +262,7 @@ def train(
             versions=run_versions, failure_reason=reason,
         )
 
+    guard = fence or _always_write
     watcher = _non_finite_loss_watcher()
     kernels = kernel_groups(model)
     for epoch in range(state.epochs_done, config.epochs):
@@ -271,27 +286,35 @@ def train(
         on_epoch(record)
 
         if diverged:
-            # The last good weights are the previous epoch's checkpoint.
-            if saved := checkpoint.load(directory, config.run_key, instance):
-                checkpoint.restore(saved, model, optimizer)
-                checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
             state.history.append(record.as_dict())
             ended = result("diverged", epoch + 1, f"diverged at epoch {epoch + 1}")
-            checkpoint.write_result(directory, ended, state)
+            with guard(True) as write:
+                # The last good weights are the previous epoch's checkpoint.
+                if write and (saved := checkpoint.load(directory, config.run_key, instance)):
+                    checkpoint.restore(saved, model, optimizer)
+                    checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
+                if write:
+                    checkpoint.write_result(directory, ended, state)
             return ended
 
         state.history.append(record.as_dict())
         state.epochs_done = epoch + 1
-        if state.best_val_acc is None or record.val_acc > state.best_val_acc:
+        better = state.best_val_acc is None or record.val_acc > state.best_val_acc
+        if better:
             state.best_val_acc, state.best_epoch = record.val_acc, epoch + 1
-            checkpoint.save_weights_atomically(model, directory / checkpoint.BEST)
-        checkpoint.save(directory, model, optimizer, state)
+        with guard(False) as write:
+            if write and better:
+                checkpoint.save_weights_atomically(model, directory / checkpoint.BEST)
+            if write:
+                checkpoint.save(directory, model, optimizer, state)
         if should_stop is not None and epoch + 1 < config.epochs and should_stop():
             return result("stopped", reason=f"stopped after epoch {epoch + 1}")
 
     # With EMA, the weights become the averages, as at the end of the post's fit().
     adamw_of(optimizer).finalize_run(model.trainable_variables)
-    checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
     ended = result("completed")
-    checkpoint.write_result(directory, ended, state)
+    with guard(True) as write:
+        if write:
+            checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
+            checkpoint.write_result(directory, ended, state)
     return ended

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from results.store.engine import safe_url
+from results.store.lifecycle import is_unfinished
 from results.store.models import RUN_STATES, utcnow
 from results.report.importance import Importances
 from results.store.result_store import ResultStore
@@ -76,8 +77,9 @@ class StudyData:
 
     @property
     def running(self) -> bool:
-        """Whether some run may still get epochs: waiting, running or stopped."""
-        return any(state in ("waiting", "running", "stopped") for state in self.states())
+        """Whether the study is not done: some run is unfinished (`lifecycle.is_unfinished`,
+        the rule `sweep status` and the ETA use)."""
+        return any(is_unfinished(state) for state in self.states())
 
     def distinct(self, column: str) -> list[str]:
         """The distinct non-empty values of a run column, as text, in run order."""

@@ -28,8 +28,9 @@ from results.store.eta import (
     timed_epochs,
 )
 from results.report.frames import config_of, read_study
-from results.store.liveness import is_interrupted
-from results.store.models import EPOCHS, RUN_STATES, RUNS, utcnow
+from results.store import lifecycle
+from results.store.lifecycle import Timing, is_interrupted
+from results.store.models import EPOCHS, RUN_STATES, RUNS
 from results.store.result_store import ResultStore
 from results.report.tables import raw_table
 
@@ -88,9 +89,10 @@ def _overview_rows(store: ResultStore) -> tuple[Sequence[Any], Sequence[Any]]:
             .join_from(EPOCHS, RUNS, EPOCHS.c.run_id == RUNS.c.id)
             .group_by(RUNS.c.id, RUNS.c.study, RUNS.c.label)
         ).all()
+    now, grace = store.now(), Timing.from_env().grace_period
     tally: dict[tuple[str, str], int] = {(study, state): count for study, state, count in counted}
     for row in running:
-        state = "interrupted" if is_interrupted(dict(row._mapping)) else "running"
+        state = "interrupted" if is_interrupted(dict(row._mapping), now, grace) else "running"
         tally[row.study, state] = tally.get((row.study, state), 0) + 1
     counts = [(study, state, count) for (study, state), count in sorted(tally.items())]
     return counts, bests
@@ -108,11 +110,12 @@ def study_status(
     Args:
         storage: the storage URL as the user gave it, for the commands shown.
     """
-    now = now or utcnow()
+    now = now or store.now()
     runs, epochs = read_study(store, study)
     raw = raw_table(runs, epochs, threshold=threshold)
     if len(raw):
-        gone = [is_interrupted(row) for row in raw[["state", "worker", "heartbeat_at"]].to_dict("records")]
+        grace = Timing.from_env().grace_period
+        gone = [is_interrupted(row, now, grace) for row in raw[["state", "worker", "heartbeat_at"]].to_dict("records")]
         raw.loc[gone, "state"] = "interrupted"
     states = raw["state"].value_counts()
     shown = [state for state in SHOWN_STATES if states.get(state)]
@@ -176,8 +179,7 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
     work: dict[Any, RunWork] = {}
     for row in raw.to_dict("records"):
         done = 0 if pd.isna(row["last_epoch"]) else int(row["last_epoch"])
-        unfinished = row["state"] in ("running", "waiting", "interrupted")
-        left = max(0, (_planned_epochs(row) or done) - done) if unfinished else 0
+        left = lifecycle.epochs_left({"state": row["state"], "config": {"epochs": _planned_epochs(row)}}, done)
         work[row["run_id"]] = RunWork(left, *timed.get(row["run_id"], (0.0, 0)))
     study_mean = study_seconds_per_epoch(list(work.values()))
     last = epochs.groupby("run_id").tail(1).set_index("run_id") if len(epochs) else pd.DataFrame()

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.request import pathname2url
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -184,8 +185,8 @@ def create_engine_for(url: str | URL, *, read_only: bool = False) -> Engine:
     """A SQLAlchemy engine for a checked storage URL.
 
     SQLite gets WAL (readers never block the writer), a busy timeout (writers queue
-    instead of failing) and foreign keys on, on every connection; PostgreSQL gets
-    pre-ping, so that a worker that idled through a server restart reconnects.
+    instead of failing) and foreign keys on, on every connection; PostgreSQL gets a
+    connection per transaction (`server_engine_kwargs`).
 
     Args:
         url: the checked URL.
@@ -197,7 +198,7 @@ def create_engine_for(url: str | URL, *, read_only: bool = False) -> Engine:
     if read_only:
         return create_engine(parsed, **read_only_engine_kwargs(parsed))
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, **server_engine_kwargs())
     engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT})
     in_memory = parsed.database in (None, "", ":memory:")
 
@@ -235,6 +236,19 @@ def read_only_sqlite_uri(path: Path) -> str:
     return f"file:{location}?mode=ro&immutable=1"
 
 
+def server_engine_kwargs() -> dict[str, Any]:
+    """`create_engine` arguments for PostgreSQL (the results store's and Optuna's).
+
+    No pool: a connection is opened for each transaction and closed after it, so that
+    no connection is held at rest and 128 workers with their children fit a server's
+    default `max_connections = 100` (each holds one only while it writes). It also
+    makes a restarted server transparent: there is no stale pooled connection.
+    `prepare_threshold=None`: no server-side prepared statements, which PgBouncer in
+    transaction mode (1.18, Debian's) cannot keep across transactions.
+    """
+    return {"poolclass": NullPool, "connect_args": {"prepare_threshold": None}}
+
+
 def read_only_engine_kwargs(url: str | URL) -> dict[str, Any]:
     """`create_engine` arguments that make an engine read-only (for Optuna's storage too).
 
@@ -244,7 +258,8 @@ def read_only_engine_kwargs(url: str | URL) -> dict[str, Any]:
     parsed = make_url(url)
     path = sqlite_file(parsed)
     if path is None:
-        return {"pool_pre_ping": True, "connect_args": {"options": "-c default_transaction_read_only=on"}}
+        server = server_engine_kwargs()
+        return {**server, "connect_args": {**server["connect_args"], "options": "-c default_transaction_read_only=on"}}
     uri = read_only_sqlite_uri(path)
 
     def connect() -> sqlite3.Connection:
@@ -254,6 +269,39 @@ def read_only_engine_kwargs(url: str | URL) -> dict[str, Any]:
         return connection
 
     return {"creator": connect}
+
+
+class DatabaseUnreachable(InputError):
+    """A database server that refuses connections (down, restarting, unreachable):
+    the commands a person runs stop with this one line and exit 2; workers wait."""
+
+
+def unreachable(url: str | URL, error: OperationalError) -> DatabaseUnreachable:
+    """The one-line error for a server that `error` says cannot be reached."""
+    reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error).splitlines()[0]
+    return DatabaseUnreachable(f"--storage {safe_url(url)}: the database refuses connections: {reason}")
+
+
+def check_reachable(url: Any) -> None:
+    """Connects once to a server database (nothing to do for SQLite).
+
+    Args:
+        url: a URL, its text, or a checked `StorageUrl` (its `url`).
+
+    Raises:
+        DatabaseUnreachable: the server refuses connections.
+    """
+    parsed = url if isinstance(url, URL) else getattr(url, "url", None) or make_url(url)
+    if sqlite_file(parsed) is not None or parsed.get_backend_name() == "sqlite":
+        return
+    engine = create_engine(parsed, **server_engine_kwargs())
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        raise unreachable(parsed, error) from None
+    finally:
+        engine.dispose()
 
 
 def is_locked(error: OperationalError) -> bool:

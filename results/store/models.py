@@ -188,6 +188,10 @@ def _epoch_columns() -> list[Column[Any]]:
         Column("trainings", Integer, nullable=False, default=1, server_default="1"),
         # NULL where not measured (no EMA, no test split, a diverged epoch).
         *(Column(name, Double(), nullable=True) for name in OPTIONAL_EPOCH_FIELDS),
+        # Revision 0005: the claim (attempt) that wrote the row; a write repeated by the
+        # same attempt (a retry after a lost COMMIT) does not count as another training.
+        # Last: later measurements are added before it (see the migrations' order).
+        Column("attempt", Integer, nullable=True),
     ]
 
 

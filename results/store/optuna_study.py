@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL, make_url
 
-from results.store.engine import BUSY_TIMEOUT, read_only_engine_kwargs, safe_url, sqlite_file
+from results.store.engine import BUSY_TIMEOUT, read_only_engine_kwargs, safe_url, server_engine_kwargs, sqlite_file, unreachable
 from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError
 
@@ -60,7 +60,7 @@ def rdb_storage(
         # Optuna's connections wait for a lock as long as the store's do.
         engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT}}
     else:
-        engine_kwargs = {"pool_pre_ping": True}
+        engine_kwargs = server_engine_kwargs()  # no connection held at rest
     with warnings.catch_warnings():  # heartbeats are experimental in Optuna 4
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
@@ -73,6 +73,11 @@ def rdb_storage(
                 skip_compatibility_check=read_only or not create_tables,
             )
         except Exception as error:  # Optuna wraps driver errors in several types
+            from sqlalchemy.exc import OperationalError
+
+            cause = error if isinstance(error, OperationalError) else error.__cause__ or error.__context__
+            if sqlite_file(parsed) is None and isinstance(cause, OperationalError):
+                raise unreachable(parsed, cause) from None  # a server down: workers wait for it
             raise InputError(f"--storage {safe_url(parsed)}: cannot open it for Optuna: {error}") from None
 
 

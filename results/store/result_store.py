@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Engine, func, inspect, literal, or_, select, update
+from sqlalchemy import Connection, Engine, case, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -25,11 +26,12 @@ from results.store.engine import (
     is_locked,
     safe_url,
     sqlite_file,
+    unreachable,
 )
+from results.store.lifecycle import claimable_where, holds, server_now, stale_where
 from results.store.models import (
     EPOCH_FIELDS,
     EPOCHS,
-    FINAL_STATES,
     REQUIRED_EPOCH_FIELDS,
     RUN_STATES,
     RUNS,
@@ -52,6 +54,18 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 _METRICS = EPOCH_FIELDS[1:]
+
+
+class LostClaim(Exception):
+    """A write for a run whose claim this writer no longer holds: another worker took
+    the run over, or it was put back. The writer must stop at once."""
+
+    def __init__(self, run_id: int, attempt: int) -> None:
+        super().__init__(
+            f"run {run_id}: attempt {attempt} no longer holds the run (taken over or put back); "
+            "nothing written"
+        )
+        self.run_id, self.attempt = run_id, attempt
 
 
 def _retrying(
@@ -161,6 +175,8 @@ class ResultStore:
         except OperationalError as error:
             if hasattr(self, "engine"):
                 self.engine.dispose()
+            if path is None:  # a server: down, restarting or unreachable
+                raise unreachable(self.url, error) from None
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             raise InputError(f"--storage {safe_url(self.url)}: cannot open the database: {reason}") from None
         except BaseException:
@@ -218,34 +234,53 @@ class ResultStore:
                 select(RUNS.c.id).where(RUNS.c.study == study, RUNS.c.run_key == run_key)
             ).scalar_one()
 
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`: which SQL the database's clock is read with."""
+        return self.engine.dialect.name
+
+    @_retrying
+    def now(self) -> datetime:
+        """The database server's time (aware UTC): every "how old is this heartbeat"
+        is measured against it, never against this machine's clock."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(server_now(self.dialect))).scalar_one()
+
+    @_retrying
+    def uptime(self) -> float | None:
+        """Seconds since the database server started (PostgreSQL), None for SQLite: no
+        run is taken over before a server that restarted has been up a grace period."""
+        if self.dialect != "postgresql":
+            return None
+        with self.engine.connect() as connection:
+            return float(connection.exec_driver_sql(
+                "SELECT extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())"
+            ).scalar_one())
+
     @_retrying
     def claim_run(
         self, run_id: int, *, worker: str, host: str, stale_after: float, max_attempts: int
-    ) -> bool:
-        """Takes a run for `worker` if nobody else trains it: one conditional UPDATE.
+    ) -> int | None:
+        """Takes a run for `worker` if nobody else trains it: one conditional UPDATE,
+        decided by the database's clock (`lifecycle.claimable_where`).
 
         The run is claimable when it is not final (complete, diverged, pruned), has
-        attempts left if it failed or its worker died, and is not running, or runs with a heartbeat older than
-        `stale_after` seconds (its worker died), or runs for this very worker (a
-        restarted worker takes its own run back).
+        attempts left if it failed or its worker died, and is not running, or runs with
+        a heartbeat older than `stale_after` seconds by the database server's clock (its
+        worker died), or runs for this very worker (a restarted worker takes its own run
+        back).
 
         Returns:
-            Whether this worker now owns the run.
+            The claim's attempt number, the token every later write for the run must
+            carry (`holds`), or None when another worker has the run.
         """
-        now = utcnow()
+        now = server_now(self.dialect)
         statement = (
             update(RUNS)
             .where(
                 RUNS.c.id == run_id,
-                RUNS.c.state.not_in(FINAL_STATES),
-                # Retries are counted for failures (a crashed child, a dead worker), not
-                # for a run that was stopped by Ctrl-C or has not started yet.
-                or_(RUNS.c.state.in_((RunState.WAITING, RunState.STOPPED)), RUNS.c.attempts < max_attempts),
-                or_(
-                    RUNS.c.state != RunState.RUNNING,
-                    RUNS.c.heartbeat_at.is_(None),
-                    RUNS.c.heartbeat_at < now - timedelta(seconds=stale_after),
-                    RUNS.c.worker == worker,
+                claimable_where(
+                    worker=worker, stale_after=stale_after, max_attempts=max_attempts, dialect=self.dialect
                 ),
             )
             .values(
@@ -254,42 +289,82 @@ class ResultStore:
                 host=host,
                 heartbeat_at=now,
                 attempts=RUNS.c.attempts + 1,
-                started=func.coalesce(RUNS.c.started, literal(now, type_=RUNS.c.started.type)),
+                started=func.coalesce(RUNS.c.started, now),
                 finished=None,
                 failure_reason=None,
             )
+            .returning(RUNS.c.attempts)
         )
         with self.engine.begin() as connection:
-            return connection.execute(statement).rowcount == 1
+            return connection.execute(statement).scalar_one_or_none()
 
     @_retrying
-    def heartbeat(self, run_id: int, worker: str) -> bool:
-        """Marks the worker alive on its run.
+    def heartbeat(self, run_id: int, worker: str, attempt: int | None = None) -> bool:
+        """Marks the worker alive on its run, at the database's time.
+
+        Args:
+            attempt: the claim's token; None accepts any attempt of this worker.
 
         Returns:
             False when the run is no longer this worker's (taken over, or ended).
         """
-        statement = (
-            update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.worker == worker, RUNS.c.state == RunState.RUNNING)
-            .values(heartbeat_at=utcnow())
-        )
+        where = [RUNS.c.id == run_id, RUNS.c.worker == worker, RUNS.c.state == RunState.RUNNING]
+        if attempt is not None:
+            where.append(RUNS.c.attempts == attempt)
+        statement = update(RUNS).where(*where).values(heartbeat_at=server_now(self.dialect))
         with self.engine.begin() as connection:
             return connection.execute(statement).rowcount == 1
 
+    def _hold(self, connection: Connection, run_id: int, attempt: int) -> None:
+        """Takes the run's row for this transaction if the claim `attempt` still holds
+        it: a no-op UPDATE, so that a takeover waits for this transaction's end.
+
+        Raises:
+            LostClaim: the run is no longer held at `attempt`.
+        """
+        statement = update(RUNS).where(holds(run_id, attempt)).values(attempts=RUNS.c.attempts)
+        if connection.execute(statement).rowcount != 1:
+            raise LostClaim(run_id, attempt)
+
+    def holds(self, run_id: int, attempt: int) -> bool:
+        """Whether the claim `attempt` still holds the run (check first, write second,
+        for what cannot be written in the database's transaction: Optuna's storage)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(RUNS.c.id).where(holds(run_id, attempt))).first() is not None
+
+    @contextmanager
+    def fenced(self, run_id: int, attempt: int) -> Iterator[None]:
+        """Holds the run's row while the block writes a file for it (a checkpoint made
+        current, the outcome): a takeover cannot commit before the block ends, and a
+        writer that lost the run writes nothing.
+
+        Raises:
+            LostClaim: before the block, when the run is no longer held at `attempt`.
+        """
+        with self.engine.begin() as connection:
+            self._hold(connection, run_id, attempt)
+            yield
+
     @_retrying
-    def record_epoch(self, run_id: int, record: Mapping[str, Any]) -> None:
+    def record_epoch(self, run_id: int, record: Mapping[str, Any], attempt: int | None = None) -> None:
         """Stores one epoch record; a re-trained epoch replaces the earlier row.
+
+        Idempotent per (run, attempt, epoch): the same write again (a retry after a lost
+        COMMIT) changes nothing; an epoch trained again by a later attempt counts one
+        more in `trainings`.
 
         Args:
             run_id: the run.
             record: `epoch` (1-based) and `loss, acc, val_loss, val_acc, lr, seconds,
                 images_per_second`, and any of the other `EPOCH_FIELDS` (missing ones
                 are NULL); other keys are ignored. NaN is stored as NULL.
+            attempt: the claim's token: written only while it holds the run. None
+                writes whoever holds it (tests, tools).
 
         Raises:
             ValueError: a key missing, or an epoch below 1.
             KeyError: no such run.
+            LostClaim: the claim `attempt` no longer holds the run.
         """
         missing = [key for key in REQUIRED_EPOCH_FIELDS if key not in record]
         if missing:
@@ -298,16 +373,16 @@ class ResultStore:
         if epoch < 1:
             raise ValueError(f"epoch record of run {run_id}: epoch must be >= 1, got {epoch}")
         values = {key: _number(record.get(key)) for key in _METRICS}
-        statement = (
-            self._insert(EPOCHS)
-            .values(run_id=run_id, epoch=epoch, **values)
-            .on_conflict_do_update(
-                index_elements=["run_id", "epoch"],
-                set_={**values, "trainings": EPOCHS.c.trainings + 1},
-            )
+        insert = self._insert(EPOCHS).values(run_id=run_id, epoch=epoch, attempt=attempt, **values)
+        retrained = case((EPOCHS.c.attempt == insert.excluded.attempt, 0), else_=1)
+        statement = insert.on_conflict_do_update(
+            index_elements=["run_id", "epoch"],
+            set_={**values, "attempt": insert.excluded.attempt, "trainings": EPOCHS.c.trainings + retrained},
         )
         try:
             with self.engine.begin() as connection:
+                if attempt is not None:
+                    self._hold(connection, run_id, attempt)
                 connection.execute(statement)
         except IntegrityError:
             raise KeyError(f"no run {run_id}") from None
@@ -321,39 +396,55 @@ class ResultStore:
         failure_reason: str | None = None,
         device: str | None = None,
         versions: dict[str, Any] | None = None,
+        attempt: int | None = None,
     ) -> None:
         """Ends a run in `state`; `device` and `versions` are kept when not given.
+
+        Args:
+            attempt: the claim's token: the run ends only while it holds the run. None
+                ends it whoever holds it (tests, tools).
 
         Raises:
             ValueError: an unknown state.
             KeyError: no such run.
+            LostClaim: the claim `attempt` no longer holds the run.
         """
         if state not in RUN_STATES:
             raise ValueError(f"state must be one of {', '.join(RUN_STATES)}, got {state!r}")
-        values: dict[str, Any] = {"state": state, "finished": utcnow(), "failure_reason": failure_reason}
+        values: dict[str, Any] = {
+            "state": state, "finished": server_now(self.dialect), "failure_reason": failure_reason,
+        }
         if device is not None:
             values["device"] = device
         if versions is not None:
             values["versions"] = versions
+        where = holds(run_id, attempt) if attempt is not None else RUNS.c.id == run_id
         with self.engine.begin() as connection:
-            if connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values)).rowcount != 1:
-                raise KeyError(f"no run {run_id}")
+            if connection.execute(update(RUNS).where(where).values(**values)).rowcount == 1:
+                return
+            if attempt is not None and self._exists(connection, run_id):
+                raise LostClaim(run_id, attempt)
+            raise KeyError(f"no run {run_id}")
+
+    @staticmethod
+    def _exists(connection: Connection, run_id: int) -> bool:
+        return connection.execute(select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is not None
 
     @_retrying
     def release_run(self, run_id: int, *, stale_after: float, reason: str) -> bool:
         """Puts a run whose worker stopped beating back as "stopped", claimable again.
 
         One conditional UPDATE: only a run still "running" with a heartbeat older than
-        `stale_after` seconds is released, so a live worker's run is never taken.
+        `stale_after` seconds by the database's clock is released, so a live worker's
+        run is never taken.
 
         Returns:
             Whether the run was released.
         """
-        stale_before = utcnow() - timedelta(seconds=stale_after)
         statement = (
             update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.state == RunState.RUNNING, RUNS.c.heartbeat_at < stale_before)
-            .values(state=RunState.STOPPED, finished=utcnow(), failure_reason=reason)
+            .where(RUNS.c.id == run_id, stale_where(stale_after, self.dialect))
+            .values(state=RunState.STOPPED, finished=server_now(self.dialect), failure_reason=reason)
         )
         with self.engine.begin() as connection:
             return connection.execute(statement).rowcount == 1
@@ -464,6 +555,16 @@ class ResultStore:
             return [cast(EpochRow, dict(row._mapping)) for row in rows]
 
     @_retrying
+    def epoch_attempts(self, run_id: int) -> dict[int, int | None]:
+        """Which attempt (claim) wrote each of a run's epoch rows; None for rows written
+        unfenced or before schema revision 0005."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(EPOCHS.c.epoch, EPOCHS.c.attempt).where(EPOCHS.c.run_id == run_id).order_by(EPOCHS.c.epoch)
+            )
+            return {epoch: attempt for epoch, attempt in rows}
+
+    @_retrying
     def studies(self) -> list[str]:
         """The studies that have runs, sorted."""
         if not self.has_tables:
@@ -472,4 +573,4 @@ class ResultStore:
             return list(connection.execute(select(RUNS.c.study).distinct().order_by(RUNS.c.study)).scalars())
 
 
-__all__ = ["ResultStore"]
+__all__ = ["LostClaim", "ResultStore"]

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The revision of the results tables this code reads and writes.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0005_claims"
 #: Our Alembic version table; not `alembic_version`, which is Optuna's.
 VERSION_TABLE = "sweep_alembic_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -156,8 +156,7 @@ def creation_lock(url: str | StorageUrl) -> Iterator[None]:
 
     SQLite: an exclusive `flock` on the database's folder (the file may not exist
     yet; SQLite's own locks are fcntl locks and do not interfere). PostgreSQL: a
-    session-level advisory lock, on a connection of its own in autocommit so that it
-    does not hold a transaction open.
+    transaction-level advisory lock, in a transaction of its own held open meanwhile.
 
     Args:
         url: the storage URL (checked).
@@ -183,12 +182,13 @@ def creation_lock(url: str | StorageUrl) -> Iterator[None]:
         return
     engine = create_engine_for(StorageUrl.parse(url).url)
     try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STUDY_LOCK})
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _STUDY_LOCK})
+        # A transaction-level lock in a transaction held open on a connection of its
+        # own: released by the COMMIT whatever happens, and PgBouncer in transaction
+        # mode keeps the transaction on one server connection (a session-level lock
+        # and its unlock could land on two).
+        with engine.connect() as connection, connection.begin():
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STUDY_LOCK})
+            yield
     finally:
         engine.dispose()
 

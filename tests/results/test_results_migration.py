@@ -28,7 +28,7 @@ def test_the_epoch_record_and_the_epochs_table_have_the_same_columns():
     assert OPTIONAL_EPOCH_FIELDS[:len(NEW_COLUMNS)] == NEW_COLUMNS
     assert all(math.isnan(record.as_dict()[name]) for name in OPTIONAL_EPOCH_FIELDS)
     # The table is generated from the record, in the migrations' column order.
-    assert tuple(EPOCHS.c.keys()) == ("run_id", *REQUIRED_EPOCH_FIELDS, "trainings", *OPTIONAL_EPOCH_FIELDS)
+    assert tuple(EPOCHS.c.keys()) == ("run_id", *REQUIRED_EPOCH_FIELDS, "trainings", *OPTIONAL_EPOCH_FIELDS, "attempt")
 
 
 @pytest.mark.timeout(120)

@@ -19,7 +19,7 @@ class _Store:
     def __init__(self, errors: list[BaseException]) -> None:
         self.errors, self.beats = errors, 0
 
-    def heartbeat(self, run_id: int, worker: str) -> bool:
+    def heartbeat(self, run_id: int, worker: str, attempt: int | None = None) -> bool:
         self.beats += 1
         if self.errors:
             raise self.errors.pop(0)
@@ -27,14 +27,14 @@ class _Store:
 
 
 def _beat(monkeypatch, errors: list[BaseException]) -> tuple[worker_module._Heartbeat, _Store, subprocess.Popen]:  # noqa: ANN001
-    monkeypatch.setattr(worker_module, "HEARTBEAT_INTERVAL", 0.01)
     store = _Store(errors)
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     fake = SimpleNamespace(
         opened=SimpleNamespace(store=store, storage=SimpleNamespace(record_heartbeat=lambda trial_id: None)),
         id="host/1/x", child=child,
+        timing=SimpleNamespace(heartbeat_interval=0.01), outage=worker_module.Outage(300.0, "worker host/1/x"),
     )
-    return worker_module._Heartbeat(fake, 1, 1), store, child
+    return worker_module._Heartbeat(fake, 1, 1, 1), store, child
 
 
 @pytest.mark.timeout(60)
