@@ -76,6 +76,10 @@ def add_parsers(
     add_storage(retry)
     retry.set_defaults(handler=_retry)
 
+    from sweep_runner.submit import add_parser as add_submit
+
+    add_submit(commands, add_storage)
+
 
 def _add_launch(parser: argparse.ArgumentParser, add_storage: Callable) -> None:
     add_storage(parser)

@@ -37,6 +37,7 @@ from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk
 from sweep_runner import logs
 from sweep_runner.children import Child, Children
 from sweep_runner.pruning import pruner_settings
+from sweep_runner.slurm import current_task as slurm_task
 from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
 from sweep_runner.study import OpenStudy, fixed_params, load_study, make_sampler, point_distributions, trial_attrs
@@ -96,9 +97,12 @@ def adopt_folder(directory: Path, run_key: str, instance: str) -> Path | None:
     Returns:
         Where the folder went, or None when it was this instance's (or empty).
     """
-    found = checkpoint.owner(directory)
-    if found is None or found == (run_key, instance):
+    # A folder with any file of the run's own is the run's: a stray file of another
+    # run in it is set aside by `checkpoint.load`, the run's own checkpoints kept.
+    owners = checkpoint.owners(directory)
+    if not owners or (run_key, instance) in owners:
         return None
+    found = sorted(owners, key=str)[0]
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     aside = directory.with_name(f"{directory.name}.foreign-{stamp}")
     os.replace(directory, aside)
@@ -211,6 +215,8 @@ class Worker:
                 stale_after=0.0 if dead_local else float(GRACE_PERIOD),
                 max_attempts=self.max_attempts,
             ):
+                # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
+                store.set_slurm_job(run["id"], self.id, slurm_task())
                 return store.get_run(run["id"])
         return None
 

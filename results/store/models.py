@@ -139,6 +139,7 @@ class Run(Base):
         heartbeat_at: the worker's last sign of life.
         device, versions: what it ran on (accelerator; library versions).
         registered, started, finished: when it was registered, first claimed, ended.
+        slurm_job: the Slurm array task (`ARRAY_TASK`) of the attempt's worker, if any.
     """
 
     __tablename__ = "runs"
@@ -169,6 +170,8 @@ class Run(Base):
     registered: Mapped[datetime]
     started: Mapped[datetime | None]
     finished: Mapped[datetime | None]
+    # Revision 0004_slurm: which Slurm job array task trains (or trained) the run.
+    slurm_job: Mapped[str | None] = mapped_column(String(64))
 
 
 class Epoch(Base):
@@ -229,6 +232,7 @@ class RunRow(TypedDict):
     registered: datetime
     started: datetime | None
     finished: datetime | None
+    slurm_job: str | None
 
 
 class EpochRow(TypedDict):
