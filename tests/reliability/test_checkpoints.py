@@ -208,3 +208,37 @@ def test_another_runs_file_beside_the_runs_own_is_set_aside(tmp_path: Path, capl
     with pytest.raises(InputError, match="holds run other-run"):
         checkpoint.load(only_other, "run-key", "inst-a")
     assert (only_other / checkpoint.CHECKPOINT).is_file()  # refused, not renamed
+
+
+@pytest.mark.timeout(300)
+def test_training_continues_from_the_newest_checkpoint_that_fits_with_its_optimizer_state(
+    tmp_path: Path, caplog
+) -> None:
+    """The real trainer: the latest checkpoint holds another depth's arrays under this
+    run's header; the run continues after the epoch before it, optimizer state and all."""
+    from sweeps.config import RunConfig
+    from trainer import train
+
+    config = RunConfig(
+        dataset="synthetic", depth=11, epochs=3, batch_size=16, image_shape=(16, 16, 3), train_size=64,
+        validation_size=32, learning_rate=1e-3, schedule="[1.e-3, 0][1.e-4, 3]", precision="float32",
+    )
+    done = iter([False, True])  # stop after epoch 2: the latest is epoch 2, the one before epoch 1
+    first = []
+    train(config, first.append, tmp_path, should_stop=lambda: next(done), instance="inst-a")
+    assert [r.epoch for r in first] == [1, 2]
+    latest = tmp_path / checkpoint.CHECKPOINT
+    with np.load(latest) as saved:
+        arrays = dict(saved)
+    arrays["model_0"] = np.zeros((3, 3, 3, 32), np.float32)  # another model's first kernel
+    with open(latest, "wb") as stream:
+        np.savez(stream, **arrays)
+
+    rest = []
+    with caplog.at_level(logging.WARNING, logger="trainer.checkpoint"):
+        result = train(config, rest.append, tmp_path, instance="inst-a")
+    assert result.status == "completed" and result.epochs_completed == 3
+    assert [r.epoch for r in rest] == [2, 3]  # epoch 2 again: its row is replaced, trainings 2
+    # The optimizer's step count came back with the weights: epoch 2's learning rate.
+    assert rest[0].lr == pytest.approx(first[1].lr, rel=1e-6)
+    assert "has shape (3, 3, 3, 32)" in caplog.text and (tmp_path / "checkpoint.npz.bad").is_file()

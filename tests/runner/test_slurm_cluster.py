@@ -41,6 +41,18 @@ def _running(url: str, study: str) -> list[dict]:
         return [run for run in store.runs(study) if run["state"] == RunState.RUNNING]
 
 
+def _start_when_pending(cluster, task: str) -> None:
+    """Slurm holds a requeued batch job back for two minutes (its BeginTime): the test
+    moves that to now once the task is pending again, to save the wait."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = cluster.run("squeue", "--noheader", "--states=all", f"--jobs={task}", "--format=%T", check=False)
+        if state.stdout.strip() == "PENDING":
+            cluster.run("scontrol", "update", f"JobId={task}", "StartTime=now", check=False)
+            return
+        time.sleep(0.5)
+
+
 @pytest.mark.long
 @pytest.mark.timeout(600)
 def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_path: Path) -> None:
@@ -67,6 +79,7 @@ def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_
         assert task is not None and task.endswith("_0"), running[0]  # the attempt names its task
         requeued = cluster.run("scontrol", "requeue", task, check=False)
         assert requeued.returncode == 0, requeued.stderr
+        _start_when_pending(cluster, task)
         out, err = submit.communicate(timeout=420)
     finally:
         if submit.poll() is None:
