@@ -34,6 +34,10 @@ def missing_reason() -> str | None:
     missing += [name for name in _CLIENTS if shutil.which(name) is None]
     if missing:
         return f"Slurm is not installed ({', '.join(missing)} missing; Debian: apt-get install slurm-wlm munge)"
+    try:
+        pwd.getpwnam("munge")
+    except KeyError:
+        return "no munge user (Debian's munge package makes it: apt-get install munge)"
     if os.geteuid() != 0:
         return "a one-node Slurm cluster needs root (slurmd runs jobs as their users)"
     return None
