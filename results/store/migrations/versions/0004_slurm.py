@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("slurm_job")
+    # A plain DROP COLUMN (SQLite 3.35+ has it), not batch mode: batch mode copies
+    # `runs`, and dropping the old copy would cascade to every row of `epochs`.
+    op.drop_column("runs", "slurm_job")
