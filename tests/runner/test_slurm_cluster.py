@@ -101,3 +101,30 @@ def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_
     assert interrupted["attempts"] == 2 and interrupted["slurm_job"] == task, interrupted
     shown = cluster.run("scontrol", "--oneliner", "show", "job", task).stdout
     assert "Restarts=1" in shown, shown
+
+
+@pytest.mark.long
+@pytest.mark.timeout(600)
+def test_wait_ends_with_slurms_reason_when_the_array_is_cancelled_with_runs_left(cluster, tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "cancelled", epochs=EPOCHS, space="weight_decay = [0.05, 0.2]")
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    submit = subprocess.Popen(
+        [*SWEEP, "submit", str(sweep), "--workers", "1", "--wait", "--storage", url,
+         "--checkpoints", str(tmp_path / "checkpoints"), "--log-format", "plain"],
+        cwd=tmp_path, env={**env(), **cluster.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and submit.poll() is None and not _running(url, "cancelled"):
+            time.sleep(0.5)
+        (run,) = _running(url, "cancelled")
+        array = run["slurm_job"].split("_")[0]
+        assert cluster.run("scancel", array, check=False).returncode == 0
+        out, err = submit.communicate(timeout=300)
+    finally:
+        if submit.poll() is None:
+            submit.kill()
+    assert submit.returncode == 1, err
+    # Why, from Slurm (the task's state), and which runs are left.
+    assert f"job array {array} ended: task {array}_0 CANCELLED" in err, err
+    assert "with 2 run(s) of study cancelled not done" in err and "run λ=0.20: waiting" in err, err
