@@ -41,6 +41,20 @@ def _running(url: str, study: str) -> list[dict]:
         return [run for run in store.runs(study) if run["state"] == RunState.RUNNING]
 
 
+def _status(url: str, study: str) -> str:
+    """`sweep status STUDY` as a terminal 200 wide shows it."""
+    import io
+
+    from rich.console import Console
+
+    from results.report.status import study_status
+
+    out = io.StringIO()
+    with ResultStore(url, create=False) as store:
+        Console(file=out, width=200).print(study_status(store, study, threshold=0.92))
+    return out.getvalue()
+
+
 def _start_when_pending(cluster, task: str) -> None:
     """Slurm holds a requeued batch job back for two minutes (its BeginTime): the test
     moves that to now once the task is pending again, to save the wait."""
@@ -77,6 +91,7 @@ def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_
         assert running and submit.poll() is None, f"no run got half-way\n{cluster.logs()}"
         task = running[0]["slurm_job"]
         assert task is not None and task.endswith("_0"), running[0]  # the attempt names its task
+        assert task in _status(url, "slurmed")
         requeued = cluster.run("scontrol", "requeue", task, check=False)
         assert requeued.returncode == 0, requeued.stderr
         _start_when_pending(cluster, task)

@@ -155,3 +155,34 @@ def test_the_slurm_task_of_a_worker_and_why_an_array_ended() -> None:
     tasks = [Task("40_0", "CANCELLED", "None"), Task("40_1", "COMPLETED", "None")]
     assert describe_end("40", tasks).startswith("job array 40 ended: task 40_0 CANCELLED; task 40_1 COMPLETED")
     assert describe_end("40", []) == "job array 40 is no longer in Slurm's queue"
+
+
+@pytest.mark.timeout(60)
+def test_status_shows_the_slurm_task_that_trains_each_run(tmp_path: Path) -> None:
+    import io
+    import socket
+
+    from rich.console import Console
+
+    from results.report.status import study_status
+    from results.store.result_store import ResultStore
+
+    store = ResultStore(f"sqlite:///{tmp_path / 'sweeps.db'}")
+    config = {"epochs": 3, "learning_rate": 1e-3, "weight_decay": 0.1}
+    slurmed, local = (store.register_run("s", f"k{i}", label=f"run{i}", comment=None, config=config)
+                      for i in range(2))
+    me = f"{socket.gethostname()}/1/x"  # pid 1 lives: the runs are not interrupted
+    for run_id in (slurmed, local):
+        store.claim_run(run_id, worker=me, host="h", stale_after=20, max_attempts=3)
+    # What a worker's claim records (the Slurm test sees a real one do it).
+    task = current_task({"SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": "3"})
+    assert store.set_slurm_job(slurmed, me, task) and store.set_slurm_job(local, me, current_task({}))
+    assert not store.set_slurm_job(local, "another worker", "1_1")  # only the run's own worker
+
+    out = io.StringIO()
+    Console(file=out, width=200).print(study_status(store, "s", threshold=0.92))
+    lines = out.getvalue().splitlines()
+    assert "slurm job" in next(line for line in lines if "worker@host" in line)
+    assert "4242_3" in next(line for line in lines if "run0" in line)
+    assert "4242" not in next(line for line in lines if "run1" in line)
+    store.close()
