@@ -10,8 +10,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweeps.errors import InputError
+
+if TYPE_CHECKING:  # imported where used: `sweep submit --dry-run` needs no Optuna
+    from sweep_runner.slurm import JobArray
+    from sweep_runner.study import OpenStudy
+    from sweeps.sweep_file import Sweep
 
 #: Seconds between two looks at the array's tasks while waiting.
 SQUEUE_SECONDS = 5.0
@@ -66,13 +72,74 @@ def _is_file(target: str) -> bool:
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    """Checks every flag, starts the study, writes the job script and submits it."""
-    from results.store.engine import check_url, check_writable
-    from sweep_runner.commands import _check_checkpoints
-    from sweep_runner.slurm import JobArray, find_sbatch
-    from sweep_runner.storage import default_checkpoints, default_storage
+    """Checks every flag, starts the study, writes the job script and submits it;
+    with `--wait`, follows the study to its end.
+
+    Args:
+        args: the parsed `sweep submit` flags.
+
+    Returns:
+        The exit status: 0 submitted (with `--wait`: the study complete), 1 refused by
+        sbatch or ended with runs left, 130 waiting stopped by Ctrl-C.
+
+    Raises:
+        InputError: a bad flag, file, study, storage or folder, or no sbatch (exit 2),
+            before anything is written or submitted.
+    """
+    from results.store.models import FINAL_STATES
+    from sweep_runner.slurm import find_sbatch
+    from sweep_runner.storage import default_storage
 
     url = args.storage or default_storage()
+    job, sweep = _job_array(args, url)
+    if sweep is not None:
+        _check_workers(args.workers, sweep)
+    elif args.dry_run:  # a started study: its runs bound the workers
+        started = _start(args.target, None, url)
+        started.store.close()
+        _check_workers(args.workers, started.sweep)
+    if args.dry_run:
+        sys.stdout.write(job.script())
+        return 0
+    sbatch = find_sbatch()
+    opened = _start(args.target, sweep, url)
+    _check_workers(args.workers, opened.sweep)
+    threshold = opened.sweep.report.threshold
+    done = all(run["state"] in FINAL_STATES for run in opened.store.runs(job.study))
+    opened.store.close()
+    if done:
+        sys.stderr.write(f"study {job.study}: every run is done already; nothing submitted\n")
+        return 0
+    script = _write_script(job)
+    try:
+        from sweep_runner.slurm import submit
+
+        array = submit(script, sbatch)
+    except RuntimeError as error:
+        sys.stderr.write(f"{error}\n")
+        return 1
+    sys.stderr.write(
+        f"study {job.study}: job array {array} submitted ({args.workers} worker(s)); script {script}; "
+        f"follow it with `sweep status {job.study} --storage {url}`\n"
+    )
+    if not args.wait:
+        return 0
+    log_format = args.log_format or ("rich" if sys.stdout.isatty() else "plain")
+    return wait(job.study, url, array, log_format, threshold)
+
+
+def _job_array(args: argparse.Namespace, url: str) -> tuple[JobArray, Sweep | None]:
+    """The job array the flags ask for, every flag checked, and the sweep file's sweep
+    (None for a started study).
+
+    Raises:
+        InputError: a bad flag, sweep file, storage or folder.
+    """
+    from results.store.engine import check_url, check_writable
+    from sweep_runner.commands import _check_checkpoints
+    from sweep_runner.slurm import JobArray
+    from sweep_runner.storage import default_checkpoints
+
     check_writable(check_url(url))
     checkpoints = Path(args.checkpoints) if args.checkpoints else default_checkpoints(url)
     _check_checkpoints(checkpoints, url, given=bool(args.checkpoints))
@@ -88,37 +155,10 @@ def submit_command(args: argparse.Namespace) -> int:
         start_ahead=args.start_ahead,
     )
     job.check()
-    if sweep is not None:
-        _check_workers(args.workers, sweep)
-    elif args.dry_run:  # a started study: its runs bound the workers
-        _check_workers(args.workers, _start(args.target, None, url).sweep)
-    if args.dry_run:
-        sys.stdout.write(job.script())
-        return 0
-    sbatch = find_sbatch()
-    opened = _start(args.target, sweep, url)
-    _check_workers(args.workers, opened.sweep)
-    threshold = opened.sweep.report.threshold
-    opened.store.close()
-    script = _write_script(job)
-    try:
-        from sweep_runner.slurm import submit
-
-        array = submit(script, sbatch)
-    except RuntimeError as error:
-        sys.stderr.write(f"{error}\n")
-        return 1
-    sys.stderr.write(
-        f"study {name}: job array {array} submitted ({args.workers} worker(s)); script {script}; "
-        f"follow it with `sweep status {name} --storage {url}`\n"
-    )
-    if not args.wait:
-        return 0
-    log_format = args.log_format or ("rich" if sys.stdout.isatty() else "plain")
-    return wait(name, url, array, log_format, threshold)
+    return job, sweep
 
 
-def _target(target: str, url: str):  # noqa: ANN202 - (Sweep | None, str)
+def _target(target: str, url: str) -> tuple[Sweep | None, str]:
     """The sweep file's (sweep, study name), or (None, name) for a started study."""
     from sweeps.sweep_file import load_sweep
 
@@ -132,7 +172,7 @@ def _target(target: str, url: str):  # noqa: ANN202 - (Sweep | None, str)
     return None, target
 
 
-def _start(target: str, sweep, url: str):  # noqa: ANN001, ANN202 - sweeps.Sweep, OpenStudy
+def _start(target: str, sweep: Sweep | None, url: str) -> OpenStudy:
     """The study, created or extended from its file (as `sweep run --max-trials 0`), or
     the started study of that name."""
     from sweep_runner.storage import quiet_optuna
@@ -144,7 +184,7 @@ def _start(target: str, sweep, url: str):  # noqa: ANN001, ANN202 - sweeps.Sweep
     return load_study(target, url)
 
 
-def _check_workers(workers: int, sweep) -> None:  # noqa: ANN001 - sweeps.Sweep
+def _check_workers(workers: int, sweep: Sweep) -> None:
     """More array tasks than runs would only queue idle workers; local cores do not
     matter (the tasks run on the cluster's nodes)."""
     runs = sweep.search.n_trials if sweep.search is not None else len(sweep.trials())
@@ -155,7 +195,7 @@ def _check_workers(workers: int, sweep) -> None:  # noqa: ANN001 - sweeps.Sweep
         )
 
 
-def _write_script(job) -> Path:  # noqa: ANN001 - slurm.JobArray
+def _write_script(job: JobArray) -> Path:
     """The job script beside the workers' logs (mode 0600: it holds the storage URL)."""
     job.log_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")

@@ -85,7 +85,7 @@ class Cluster:
 def _config(folder: Path, node: str, ports: list[int], cpus: int) -> str:
     return f"""\
 ClusterName=sweeptest
-SlurmctldHost={node}
+SlurmctldHost={node}(127.0.0.1)
 SlurmctldPort={ports[0]}
 SlurmdPort={ports[1]}
 SlurmUser=root
@@ -109,7 +109,7 @@ MpiDefault=none
 KillWait=30
 MinJobAge=600
 SchedulerParameters=sched_interval=1
-NodeName={node} CPUs={cpus} RealMemory=4000 State=UNKNOWN
+NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=4000 State=UNKNOWN
 PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 """
 

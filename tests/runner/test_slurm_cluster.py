@@ -18,7 +18,12 @@ from sweeping import SWEEP, env, write_sweep
 EPOCHS = 6
 
 
-@pytest.fixture
+# One cluster for the module's tests, one test at a time (an xdist group): two
+# clusters on one machine would share its cores and its hostname.
+pytestmark = pytest.mark.xdist_group("slurm-cluster")
+
+
+@pytest.fixture(scope="module")
 def cluster():
     reason = missing_reason()
     if reason is not None:

@@ -186,3 +186,18 @@ def test_status_shows_the_slurm_task_that_trains_each_run(tmp_path: Path) -> Non
     assert "4242_3" in next(line for line in lines if "run0" in line)
     assert "4242" not in next(line for line in lines if "run1" in line)
     store.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_started_study_is_submitted_by_name_bounded_by_its_runs(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "grid", epochs=2)  # two runs
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    assert _sweep(["run", str(sweep), "--storage", url, "--max-trials", "0"], tmp_path).returncode == 0
+
+    done = _sweep(["submit", "grid", "--workers", "2", "--storage", url, "--dry-run"], tmp_path, path="/none")
+    assert done.returncode == 0, done.stderr
+    assert "#SBATCH --array=0-1" in done.stdout and " worker grid --storage " in done.stdout
+    too_many = _sweep(["submit", "grid", "--workers", "3", "--storage", url, "--dry-run"], tmp_path)
+    assert too_many.returncode == 2 and "at most 2" in too_many.stderr
+    unknown = _sweep(["submit", "nosuch", "--workers", "1", "--storage", url, "--dry-run"], tmp_path)
+    assert unknown.returncode == 2 and "study 'nosuch': not in" in unknown.stderr
