@@ -72,9 +72,19 @@ def _start_when_pending(cluster, task: str) -> None:
         time.sleep(0.5)
 
 
+# How a task is interrupted: Slurm requeues it (SIGTERM to every process: `scontrol
+# requeue`, a pre-emption), or it nears its time limit (USR1 to the batch shell alone,
+# `--signal=B:USR1@120`, and the script requeues its own task).
+INTERRUPTIONS = {
+    "scontrol requeue": lambda task: ("scontrol", "requeue", task),
+    "time limit near": lambda task: ("scancel", "--batch", "--signal=USR1", task),
+}
+
+
 @pytest.mark.long
 @pytest.mark.timeout(600)
-def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("interruption", list(INTERRUPTIONS))
+def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_path: Path, interruption) -> None:
     sweep = write_sweep(tmp_path, "slurmed", epochs=EPOCHS, space="weight_decay = [0.05, 0.2]")
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     submit = subprocess.Popen(
@@ -97,7 +107,7 @@ def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_
         task = running[0]["slurm_job"]
         assert task is not None and task.endswith("_0"), running[0]  # the attempt names its task
         assert task in _status(url, "slurmed")
-        requeued = cluster.run("scontrol", "requeue", task, check=False)
+        requeued = cluster.run(*INTERRUPTIONS[interruption](task), check=False)
         assert requeued.returncode == 0, requeued.stderr
         _start_when_pending(cluster, task)
         out, err = submit.communicate(timeout=420)
