@@ -129,8 +129,14 @@ def test_a_requeued_task_continues_its_run_and_the_study_completes(cluster, tmp_
     assert trained_twice <= 1, epochs
     interrupted = runs[running[0]["label"]]
     assert interrupted["attempts"] == 2 and interrupted["slurm_job"] == task, interrupted
-    shown = cluster.run("scontrol", "--oneliner", "show", "job", task).stdout
-    assert "Restarts=1" in shown, shown
+    # The requeued task, left with nothing to do once the study is complete, ends well.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shown = cluster.run("scontrol", "--oneliner", "show", "job", task).stdout
+        if "JobState=COMPLETED" in shown or "JobState=FAILED" in shown:
+            break
+        time.sleep(1)
+    assert "Restarts=1" in shown and "JobState=COMPLETED" in shown and "ExitCode=0:0" in shown, shown
 
 
 @pytest.mark.long
