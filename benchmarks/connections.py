@@ -37,9 +37,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-sys.path[:0] = [str(HERE.parents[1]), str(HERE.parents[1] / "tests")]
 
-from common import SWEEP, write_sweep  # noqa: E402
+from common import SWEEP, write_sweep  # noqa: E402 - common puts the project and testkit on the path
 
 POOLED = "SWEEP_BENCH_POOLED"
 COUNTERS = "SWEEP_BENCH_COUNTERS"
@@ -155,8 +154,8 @@ def _sample(url: str, stop: threading.Event, peak: list[int]) -> None:
 
 def measure(base_url: str, workers: int, args: argparse.Namespace, pooled: bool, folder: Path) -> dict[str, Any]:
     """One study of `workers × runs` runs, trained by `workers` workers at once."""
-    from postgres import create_database
-    from results.store.result_store import ResultStore
+    from testkit.postgres import create_database
+    from results.store import ResultStore
 
     name = f"conn{workers}{'p' if pooled else 's'}"
     url = create_database(base_url, f"bench_{name}_{os.getpid()}")
@@ -213,7 +212,7 @@ def main() -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="sweep-conn-") as folder:
         base = os.environ.get("SWEEP_TEST_POSTGRES_URL")
         if not base:
-            from postgres import missing_reason, postgres_cluster
+            from testkit.postgres import missing_reason, postgres_cluster
 
             if missing_reason():
                 print(f"connections.py: {missing_reason()}", file=sys.stderr)

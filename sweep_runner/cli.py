@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     from sweep_runner import commands as runner_commands  # the runner's own verbs
 
     runner_commands.add_parsers(commands, _add_storage)
+    # `sweep submit` uses the launch commands' helpers: registered here, not by them.
+    from sweep_runner import submit
+
+    submit.add_parser(commands, _add_storage)
 
     export = commands.add_parser("export", help="export a study's results table")
     export.add_argument("study")

@@ -310,8 +310,12 @@ def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float
     log_dir = launch.checkpoints / study
     log_dir.mkdir(parents=True, exist_ok=True)
     before = set(log_dir.iterdir())
+    # The tasks of a Slurm job array share this folder: each logs to files of its own.
+    from sweep_runner.slurm import current_task
+
+    prefix = f"worker-{task}-" if (task := current_task()) else "worker-"
     workers = [
-        _start_worker(study, url, launch, i, log_dir / f"worker-{i}.log")
+        _start_worker(study, url, launch, i, log_dir / f"{prefix}{i}.log")
         for i in range(launch.workers)
     ]
 

@@ -45,9 +45,10 @@ from sweep_runner.children import Child, Children
 from sweep_runner.outage import DatabaseAway, Outage, is_outage
 from sweep_runner.outcome import Outcome
 from sweep_runner.pruning import pruner_settings
-from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owner
+from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owners
 from sweep_runner.storage import quiet_optuna
 from sweep_runner.study import OpenStudy, grid_trial, load_study, make_sampler, trial_attrs
+from sweep_runner.slurm import current_task as slurm_task
 from sweeps.config import RunConfig
 
 POLL_SECONDS = 2.0
@@ -100,9 +101,12 @@ def adopt_folder(directory: Path, run_key: str, instance: str) -> Path | None:
     Returns:
         Where the folder went, or None when it was this instance's (or empty).
     """
-    found = checkpoint_owner(directory)
-    if found is None or found == (run_key, instance):
+    # A folder with any file of the run's own is the run's: a stray file of another
+    # run in it is set aside by `checkpoint.load`, the run's own checkpoints kept.
+    owners = checkpoint_owners(directory)
+    if not owners or (run_key, instance) in owners:
         return None
+    found = sorted(owners, key=str)[0]
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     aside = directory.with_name(f"{directory.name}.foreign-{stamp}")
     os.replace(directory, aside)
@@ -260,6 +264,8 @@ class Worker:
                 max_attempts=self.max_attempts,
             )
             if attempt is not None:
+                # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
+                store.set_slurm_job(run["id"], self.id, slurm_task())
                 return store.get_run(run["id"]), attempt
         return None
 

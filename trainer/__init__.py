@@ -27,7 +27,7 @@ from trainer.train import build_model, preload, train
 _PUBLIC = {
     "EXIT_INTERRUPTED": "trainer.interrupts",
     "Interrupts": "trainer.interrupts",
-    "checkpoint_owner": ("trainer.checkpoint", "owner"),
+    "checkpoint_owners": ("trainer.checkpoint", "owners"),
     "train_command": "trainer.cli",
     "model_command": "trainer.summary",
 }

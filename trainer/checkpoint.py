@@ -110,35 +110,88 @@ def save(directory: Path, model: Any, optimizer: Any, state: RunState) -> None:
     write_atomically(latest, write)
 
 
-def load(directory: Path, run_key: str, instance: str | None = None) -> Checkpoint | None:
-    """The folder's newest whole checkpoint, None when there is none.
+def load(
+    directory: Path, run_key: str, instance: str | None = None, *, model: Any = None, optimizer: Any = None
+) -> Checkpoint | None:
+    """The folder's newest intact checkpoint of this run, None when there is none.
 
-    A damaged file (truncated by a kill or a full disk) is renamed `*.bad`, logged
-    with its path and error, and the previous epoch's checkpoint is taken instead.
+    A damaged file is renamed `*.bad` and logged with its path and what is wrong with
+    it, and the checkpoint before is taken instead: a file cut short (a kill, a full
+    disk), a directory or anything else that is not a file, another run's file beside
+    this run's own, and, given the model and optimizer, arrays they cannot take
+    (another depth). A checkpoint without an intact one before it means a fresh start.
 
     Args:
         directory: the run's folder.
         run_key: the run it must belong to.
         instance: the study instance it must belong to; None accepts any.
+        model, optimizer: the built run whose variables the checkpoint must fit.
 
     Raises:
-        InputError: the folder holds another run's or another study instance's
-            checkpoint.
+        InputError: the folder holds only another run's or another study instance's
+            checkpoints: it is another run's folder.
     """
-    for name in (CHECKPOINT, PREVIOUS):
-        path = directory / name
+    foreign: list[tuple[Path, str]] = []
+    candidates = [directory / name for name in (CHECKPOINT, PREVIOUS)]
+    # Not a file (a directory): the next save could not replace it, so it goes now,
+    # even when the newer file is intact.
+    for path in candidates:
+        if (path.exists() or path.is_symlink()) and not path.is_file():
+            set_aside(path, "not a file (a directory?)")
+    for path in candidates:
         if not path.is_file():
             continue
         try:
             loaded = _read(path)
         except DAMAGED as error:
-            bad = _aside(path)
-            os.replace(path, bad)
-            log.warning("checkpoint %s is damaged (%s: %s): moved to %s; falling back to the epoch before",
-                        path, type(error).__name__, error, bad.name)
+            set_aside(path, f"{type(error).__name__}: {error}")
             continue
-        _check_owner(directory, loaded.state.run_key, run_key, loaded.state.instance, instance)
+        if (problem := _owner_problem(directory, loaded.state, run_key, instance)) is not None:
+            foreign.append((path, problem))
+            continue
+        if model is not None and (misfit := _misfit(loaded, model, optimizer)) is not None:
+            set_aside(path, misfit)
+            continue
+        for other, problem in foreign:  # another run's file beside this run's own
+            set_aside(other, problem)
         return loaded
+    if foreign:
+        raise InputError(foreign[0][1])
+    return None
+
+
+def trained_before(directory: Path) -> bool:
+    """Whether the run's folder shows epochs trained earlier (best weights, a file set
+    aside): a start from epoch 1 there means its checkpoints were lost."""
+    return (directory / BEST).exists() or any(directory.glob("checkpoint*.bad*"))
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Renames a damaged file `*.bad` (kept for a look) and logs why, for the run's log.
+
+    Returns:
+        Where it went.
+    """
+    bad = _aside(path)
+    os.replace(path, bad)
+    log.warning("checkpoint %s is damaged (%s): moved to %s; falling back to the epoch before", path, reason, bad.name)
+    return bad
+
+
+def _misfit(loaded: Checkpoint, model: Any, optimizer: Any) -> str | None:
+    """Why the checkpoint's arrays cannot go into the run's variables, or None."""
+    for variables, values, what in (
+        (model.variables, loaded.model_values, "model"),
+        (optimizer.variables if optimizer is not None else None, loaded.optimizer_values, "optimizer"),
+    ):
+        if variables is None:
+            continue
+        if len(variables) != len(values):
+            return f"{len(values)} {what} variables, the run has {len(variables)}: another model's file"
+        for variable, value in zip(variables, values, strict=True):
+            if tuple(variable.shape) != value.shape:
+                return (f"{what} variable {variable.path} has shape {value.shape}, the run's is "
+                        f"{tuple(variable.shape)}: another model's file")
     return None
 
 
@@ -183,20 +236,47 @@ def owner(directory: Path) -> tuple[str, str | None] | None:
     return None
 
 
+def owners(directory: Path) -> set[tuple[str, str | None]]:
+    """(run key, instance) of each readable outcome and checkpoint in the folder: a
+    folder with none of the run's own is another run's (or another database's)."""
+    found: set[tuple[str, str | None]] = set()
+    result = directory / RESULT
+    if result.is_file():
+        try:
+            document = json.loads(result.read_text())
+            found.add((document["run_key"], document.get("instance")))
+        except (ValueError, KeyError, OSError, TypeError):
+            pass
+    for name in (CHECKPOINT, PREVIOUS):
+        path = directory / name
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as archive:
+                    state = json.loads(str(archive["state"]))
+                found.add((state["run_key"], state.get("instance")))
+            except DAMAGED:
+                continue
+    return found
+
+
+def _owner_problem(directory: Path, state: RunState, run_key: str, instance: str | None) -> str | None:
+    """Why a checkpoint is not this run's, or None."""
+    if state.run_key != run_key:
+        return (f"checkpoint folder {directory}: holds run {state.run_key}, not this run ({run_key}); "
+                "use a fresh folder for each run")
+    if instance is not None and state.instance != instance:
+        return (f"checkpoint folder {directory}: was written for another study instance "
+                f"({state.instance or 'unknown'}, not {instance}): a database that was deleted or "
+                "replaced; move the folder away")
+    return None
+
+
 def _check_owner(
     directory: Path, found_key: str, expected_key: str, found: str | None, expected: str | None
 ) -> None:
-    if found_key != expected_key:
-        raise InputError(
-            f"checkpoint folder {directory}: holds run {found_key}, not this run ({expected_key}); "
-            "use a fresh folder for each run"
-        )
-    if expected is not None and found != expected:
-        raise InputError(
-            f"checkpoint folder {directory}: was written for another study instance "
-            f"({found or 'unknown'}, not {expected}): a database that was deleted or "
-            "replaced; move the folder away"
-        )
+    state = RunState(found_key, instance=found)
+    if (problem := _owner_problem(directory, state, expected_key, expected)) is not None:
+        raise InputError(problem)
 
 
 def _assign(variables: list[Any], values: list[np.ndarray], what: str) -> None:

@@ -23,6 +23,7 @@ TensorFlow is imported inside `train()` only, so `import trainer` stays cheap.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer.records import EpochRecord, TrainResult
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sweeps.config import RunConfig
@@ -246,8 +249,11 @@ def train(
     steps_per_epoch = math.ceil(train_count / config.batch_size)
     model, optimizer = build_model(config, data.input_shape, data.num_classes, steps_per_epoch)
     _build_metrics(model, data.x_train[:1], data.y_train[:1])
-    saved = checkpoint.load(directory, config.run_key, instance)
+    saved = checkpoint.load(directory, config.run_key, instance, model=model, optimizer=optimizer)
     state = checkpoint.RunState(config.run_key, instance=instance)
+    if saved is None and checkpoint.trained_before(directory):
+        # The epochs already reported are trained again and replace their rows.
+        log.warning("no intact checkpoint in %s: the run trains again from epoch 1", directory)
     if saved is not None:
         checkpoint.restore(saved, model, optimizer)
         state = saved.state
@@ -290,7 +296,7 @@ def train(
             ended = result("diverged", epoch + 1, f"diverged at epoch {epoch + 1}")
             with guard(True) as write:
                 # The last good weights are the previous epoch's checkpoint.
-                if write and (saved := checkpoint.load(directory, config.run_key, instance)):
+                if write and (saved := checkpoint.load(directory, config.run_key, instance, model=model, optimizer=optimizer)):
                     checkpoint.restore(saved, model, optimizer)
                     checkpoint.save_weights_atomically(model, directory / checkpoint.LAST)
                 if write:

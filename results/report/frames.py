@@ -34,6 +34,7 @@ RUN_COLUMNS = (
     "worker",
     "host",
     "heartbeat_at",
+    "slurm_job",
     "device",
     "versions",
     "registered",

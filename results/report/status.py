@@ -186,6 +186,10 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
     table = Table(title="Running", header_style="bold")
     table.add_column("run", no_wrap=True)
     table.add_column("worker@host", overflow="fold")
+    # Workers started by `sweep submit`: the Slurm job array task (`squeue`'s JOBID).
+    slurm = "slurm_job" in running and running["slurm_job"].notna().any()
+    if slurm:
+        table.add_column("slurm job", no_wrap=True)
     for column in ("epoch", "val_acc", "best", "s/epoch", "seen", "left"):
         table.add_column(column, justify="right", no_wrap=True)
     for row in running.to_dict("records"):
@@ -197,6 +201,7 @@ def _running(raw: pd.DataFrame, running: pd.DataFrame, epochs: pd.DataFrame, now
         table.add_row(
             str(row["label"]),
             f"{row['worker'] or '?'}@{row['host'] or '?'}",
+            *([row["slurm_job"] if isinstance(row["slurm_job"], str) else ""] if slurm else []),
             f"{done}/{_planned_epochs(row) or '?'}",
             "" if pd.isna(val_acc) else f"{val_acc:.4f}",
             "" if pd.isna(row["val_acc_best"]) else f"{row['val_acc_best']:.4f}",

@@ -137,6 +137,7 @@ class Run(Base):
         heartbeat_at: the worker's last sign of life.
         device, versions: what it ran on (accelerator; library versions).
         registered, started, finished: when it was registered, first claimed, ended.
+        slurm_job: the Slurm array task (`ARRAY_TASK`) of the attempt's worker, if any.
     """
 
     __tablename__ = "runs"
@@ -167,6 +168,8 @@ class Run(Base):
     registered: Mapped[datetime]
     started: Mapped[datetime | None]
     finished: Mapped[datetime | None]
+    # Revision 0004_slurm: which Slurm job array task trains (or trained) the run.
+    slurm_job: Mapped[str | None] = mapped_column(String(64))
 
 
 def _epoch_columns() -> list[Column[Any]]:
@@ -227,6 +230,7 @@ class RunRow(TypedDict):
     registered: datetime
     started: datetime | None
     finished: datetime | None
+    slurm_job: str | None
 
 
 #: An `epochs` row as the store returns it: the trainer's record (None for NaN) and

@@ -474,6 +474,21 @@ class ResultStore:
             return sorted(connection.execute(statement).scalars())
 
     @_retrying
+    def set_slurm_job(self, run_id: int, worker: str, slurm_job: str | None) -> bool:
+        """Names the Slurm job array task (`ARRAY_TASK`) whose worker trains the run.
+
+        Returns:
+            False when the run is no longer this worker's.
+        """
+        statement = (
+            update(RUNS)
+            .where(RUNS.c.id == run_id, RUNS.c.worker == worker, RUNS.c.state == RunState.RUNNING)
+            .values(slurm_job=slurm_job)
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    @_retrying
     def set_trial_number(self, run_id: int, trial_number: int) -> None:
         """Links a run to the Optuna trial that asked for it."""
         with self.engine.begin() as connection:

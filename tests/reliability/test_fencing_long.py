@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from results.store.result_store import ResultStore
-from tiny_sweeps import write_sweep
+from testkit.tiny_sweeps import write_sweep
 
 FAST = {"SWEEP_GRACE_PERIOD": "4", "SWEEP_HEARTBEAT_INTERVAL": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 

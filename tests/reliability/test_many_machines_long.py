@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from postgres import missing_reason, restartable_cluster
+from testkit.postgres import missing_reason, restartable_cluster
 from results.store.result_store import ResultStore
-from tiny_sweeps import write_sweep
+from testkit.tiny_sweeps import write_sweep
 
 SWEEP = [sys.executable, "-m", "sweep_runner"]
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from results.store.result_store import ResultStore
-from sweeping import kill, start, write_sweep
+from testkit.sweeping import kill, start, write_sweep
 
 
 @pytest.mark.timeout(300)

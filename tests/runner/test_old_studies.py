@@ -11,8 +11,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from sweeping import run
-from tiny_sweeps import sweep_text
+from testkit.sweeping import run
+from testkit.tiny_sweeps import sweep_text
 
 OLD_PARAMS = ("weight_decay", "learning_rate", "ema_momentum")
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_claims"
-down_revision = "0002"
+down_revision = "0004_slurm"
 branch_labels = None
 depends_on = None
 
