@@ -30,7 +30,7 @@ def _beat(monkeypatch, errors: list[BaseException]) -> tuple[worker_module._Hear
     store = _Store(errors)
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     fake = SimpleNamespace(
-        opened=SimpleNamespace(store=store, storage=SimpleNamespace(record_heartbeat=lambda trial_id: None)),
+        opened=SimpleNamespace(store=store, trials=SimpleNamespace(heartbeat=lambda trial_id: None)),
         id="host/1/x", child=child,
         timing=SimpleNamespace(heartbeat_interval=0.01), outage=worker_module.Outage(300.0, "worker host/1/x"),
     )
