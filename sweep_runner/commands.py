@@ -386,12 +386,12 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
 
 
 def _print_table(url: str, study: str, threshold: float) -> None:
-    from rich.console import Console
-
     import results
-    from results.report.tables import post_table, render_rich
+    from results.report.tables import summary_table
+    from results.report.terminal import print_fitted
 
     runs, epochs = results.load(url, study), results.load_epochs(url, study)
     if len(runs):
-        width = None if sys.stdout.isatty() else 240
-        Console(width=width).print(render_rich(post_table(runs, epochs, threshold=threshold)))
+        # To a pipe or a log without COLUMNS, wide enough for the whole table.
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
+        print_fitted(summary_table(runs, epochs, threshold=threshold), study=study, width=width)

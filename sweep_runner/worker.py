@@ -441,8 +441,10 @@ def objective_values(epochs: list[dict[str, Any]], sweep: Any) -> list[float]:
     it counts as one past its last epoch, so a minimising objective ranks it last."""
     accs = [(e["epoch"], e["val_acc"]) for e in epochs if e["val_acc"] is not None]
     best = max((a for _, a in accs), default=0.0)
-    reached = [epoch for epoch, a in accs if a >= sweep.report.threshold]
-    threshold_epoch = float(reached[0]) if reached else float(len(epochs) + 1)
+    from results.report.metrics import threshold_epoch as first_epoch_at  # the tables' one rule
+
+    reached = first_epoch_at([e for e, _ in accs], [a for _, a in accs], sweep.report.threshold)
+    threshold_epoch = float(reached) if reached is not None else float(len(epochs) + 1)
     return [best, threshold_epoch]
 
 

@@ -129,7 +129,7 @@ def study_status(
             if pd.isna(top["threshold_epoch"])
             else (
                 f", val_acc ≥ {threshold:g} at epoch {top['threshold_epoch']}"
-                if top["reached"]
+                if top["threshold_reached"]
                 else f", never ≥ {threshold:g}"
             )
         )
