@@ -38,14 +38,39 @@ def priority(frame: pd.DataFrame) -> list[str]:
     ranked = [names.get(name, name) for name in TERMINAL_PRIORITY]
     order = [name for name in ranked if name in frame.columns]
     order += [name for name in frame.columns if name not in order]
+    constant = _constants(frame, order)
+    return [name for name in order if name not in constant] + constant
+
+
+def _constants(frame: pd.DataFrame, order: Sequence[str]) -> list[str]:
+    """The columns, metrics and the label aside, that hold one value for every run."""
     if len(frame) < 2:
-        return order
-    constant = [
+        return []
+    return [
         name
         for name in order
         if name not in _METRIC_NAMES and frame[name].astype(str).nunique(dropna=False) <= 1
     ]
-    return [name for name in order if name not in constant] + constant
+
+
+def shown_columns(frame: pd.DataFrame, width: int) -> list[str] | None:
+    """The columns of `frame` a table `width` wide keeps, in the order shown; None
+    when not even the label and the first `ESSENTIAL - 1` columns after it fit (one
+    block per run then)."""
+    text = as_text(frame)
+    order = [name for name in priority(frame) if name in text.columns]
+    if not order:
+        return []
+    widths = {name: max([cell_len(str(name)), *(cell_len(str(v)) for v in text[name])]) for name in order}
+    first = order[0]
+    # The label may wrap at its spaces, the only column that may.
+    shrunk = {**widths, first: max([cell_len(str(first)), *(_longest_word(str(v)) for v in text[first])])}
+    constant = set(_constants(frame, order))
+    for sizes in (widths, shrunk):
+        kept = _pack(order, sizes, width, constant)
+        if kept[:ESSENTIAL] == order[:ESSENTIAL]:
+            return kept
+    return None
 
 
 def fitted_table(
@@ -61,27 +86,20 @@ def fitted_table(
         title: a title above the table.
     """
     text = as_text(frame)
-    order = priority(text)
-    if not order:
-        return Text("")
-    widths = {name: max([cell_len(str(name)), *(cell_len(str(v)) for v in text[name])]) for name in order}
-    first = order[0]
-    shrunk = dict(widths)
-    shrunk[first] = max([cell_len(str(first)), *(_longest_word(str(v)) for v in text[first])])
-    for sizes in (widths, shrunk):
-        kept = _pack(order, sizes, width)
-        if kept[: ESSENTIAL] == order[:ESSENTIAL] or len(kept) == len(order):
-            break
-    else:
+    order = [name for name in priority(frame) if name in text.columns]
+    kept = shown_columns(frame, width)
+    if kept is None:
         return _blocks(text, order, title)
+    if not kept:
+        return Text("")
     table = Table(
         title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", title_justify="left"
     )
     for name in kept:
-        numeric = name in _METRIC_NAMES and name not in ("label", "#") or _looks_numeric(text[name])
-        label = name == first
+        label = name == order[0]
+        numeric = not label and (name in _METRIC_NAMES or _looks_numeric(text[name]))
         table.add_column(
-            str(name), justify="right" if numeric and not label else "left",
+            str(name), justify="right" if numeric else "left",
             no_wrap=not label, overflow="fold" if label else "ellipsis",
         )
     for row in text[kept].itertuples(index=False):
@@ -92,14 +110,18 @@ def fitted_table(
     return Group(table, Text(_hint(left_out, study), style="dim"))
 
 
-def _pack(order: Sequence[str], widths: dict[str, int], width: int) -> list[str]:
-    """The columns that fit in `width`, in order, each taken if it still fits."""
+def _pack(order: Sequence[str], widths: dict[str, int], width: int, constant: set[str]) -> list[str]:
+    """The columns that fit in `width`, in order, each taken if it still fits; a
+    constant one only while none before it was left out (a narrower, lower column
+    should not take the place of a wider, more telling one)."""
     kept: list[str] = []
-    used = -GAP
+    used, skipped = -GAP, False
     for name in order:
-        if used + GAP + widths[name] <= width:
+        if used + GAP + widths[name] <= width and not (skipped and name in constant):
             kept.append(name)
             used += GAP + widths[name]
+        else:
+            skipped = True
     return kept
 
 
