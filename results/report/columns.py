@@ -291,8 +291,9 @@ def glossary_rows(columns: tuple[Column, ...]) -> list[str]:
 
 
 def glossary_markdown() -> str:
-    """The README's glossary tables: a run's columns, then an epoch's."""
+    """The README's glossary tables: a run's columns, an epoch's, and the names renamed."""
     head = ["| column | post | meaning |", "| --- | --- | --- |"]
+    renamed = ", ".join(f"`{old}` → `{new}`" for old, new in RENAMED.items())
     return "\n".join(
         [
             "Per run (`sweep export`, `sweep export --style raw`, `results.load()`):",
@@ -305,6 +306,9 @@ def glossary_markdown() -> str:
             "",
             *head,
             *glossary_rows(EPOCHS),
+            "",
+            f"Renamed in this version: {renamed}, `epochs_to_0_92` → `threshold_epoch_0_92`. "
+            "`results.load()` still reads the old names, with a DeprecationWarning, until the next version.",
         ]
     )
 
