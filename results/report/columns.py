@@ -82,11 +82,13 @@ def format_value(format: str, value: Any) -> str:
 
 #: A run's metrics, in the raw table's order.
 METRICS = (
-    Column("threshold", "the val_acc threshold of `threshold_epoch` (`[report] threshold`, `--threshold`)", "number"),
+    Column(
+        "threshold", "the val_acc threshold of `threshold_epoch` (`[report] threshold`, `--threshold`)", "number"
+    ),
     Column(
         "threshold_epoch",
-        f"the first epoch whose val_acc is at least the threshold (within {THRESHOLD_TOLERANCE:g}); empty when the "
-        "run never reached it",
+        f"the first epoch whose val_acc is at least the threshold (within {THRESHOLD_TOLERANCE:g}); "
+        "empty when the run never reached it",
         "integer",
         "epoch",
     ),
@@ -101,7 +103,8 @@ METRICS = (
     ),
     Column(
         "val_acc_level",
-        "the threshold, or for a run below it the highest 0.01 level its val_acc reached (the post's `(0.91)` rows)",
+        "the threshold, or for a run below it the highest 0.01 level its val_acc reached "
+        "(the post's `(0.91)` rows)",
         "number",
     ),
     Column("epoch_level", "the first epoch at `val_acc_level` (the post's `(47)`)", "integer"),
@@ -116,8 +119,8 @@ METRICS = (
     ),
     Column(
         "delta_val_loss",
-        "Δval_loss, the fluctuation amplitude: the largest swing of val_loss above its downward trend while the LR "
-        "is above a tenth of α",
+        "Δval_loss, the fluctuation amplitude: the largest swing of val_loss above its downward trend "
+        "while the LR is above a tenth of α",
     ),
     Column("val_loss_range", "max − min of val_loss from its first local minimum to the end of that window"),
     Column("epoch_best_ema", "the epoch of `val_acc_ema_best`", "integer"),
@@ -168,7 +171,9 @@ SETTINGS = (
     Column("learning_rate", "`[train] learning_rate`, α, the initial learning rate", "setting", "α"),
     Column("schedule", "`[train] schedule` as written (factors η when `schedule_relative`)", "text"),
     Column("schedule_relative", "whether the schedule is relative to α", "flag"),
-    Column("lr_schedule", "the schedule in learning rates, η·α (the post's reduction model)", "text", "reduction model"),
+    Column(
+        "lr_schedule", "the schedule in learning rates, η·α (the post's reduction model)", "text", "reduction model"
+    ),
 )
 
 #: The per-epoch columns (`sweep export --epochs`, `results.load_epochs()`).

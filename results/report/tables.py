@@ -209,7 +209,10 @@ def summary_table(
         `threshold_epoch`, `val_acc_at_threshold` and `acc_at_threshold` are empty
         (NaN, `<NA>`) for a run that never reached the threshold.
     """
-    metrics = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=())
+    return _summary(runs_df, metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=()))
+
+
+def _summary(runs_df: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(index=runs_df.index)
     for name in SUMMARY:
         if name in metrics.columns:
@@ -238,7 +241,7 @@ def post_table(
         highest 0.01 level the run reached (the post's `(47)`).
     """
     metrics = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=())
-    summary = summary_table(runs_df, epochs_df, threshold).set_axis(runs_df.index)
+    summary = _summary(runs_df, metrics).set_axis(runs_df.index)
     table = pd.DataFrame(
         {
             header: metrics[_POST_METRICS[header]] if header in _POST_METRICS else summary[name]

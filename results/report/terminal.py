@@ -93,7 +93,8 @@ def fitted_table(
     if not kept:
         return Text("")
     table = Table(
-        title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", title_justify="left"
+        title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold",
+        title_justify="left",
     )
     for name in kept:
         label = name == order[0]

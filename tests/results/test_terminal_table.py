@@ -69,7 +69,8 @@ def assert_numbers_whole(frame: pd.DataFrame, text: pd.DataFrame, lines: list[st
     blocks = not shown
     if not blocks:  # the header names the columns kept, in their order
         header = next(line for line in lines if line.split() and line.split()[0] in ("label", "#"))
-        found = [re.search(rf"(?:^|(?<=  )){re.escape(name)}(?=  |$)", header) for name in shown]  # columns 3 apart
+        # Columns stand 3 apart; a header's own words 1 apart (the post's `val acc best`).
+        found = [re.search(rf"(?:^|(?<=  )){re.escape(name)}(?=  |$)", header) for name in shown]
         assert None not in found, (shown, header)
         assert [m.start() for m in found] == sorted(m.start() for m in found), (shown, header)
     for _, row in text.iterrows():
