@@ -111,7 +111,7 @@ def test_an_output_link_stays_a_link_and_its_target_is_written(study_db, sweep):
     link.symlink_to(target)
     assert sweep("export", "s", "--storage", url, "--format", "csv", "--output", str(link))[0] == 0
     assert link.is_symlink() and os.readlink(link) == str(target)
-    assert pd.read_csv(target)["#"].astype(str).tolist() == ["1", "2"]
+    assert pd.read_csv(target)["label"].astype(str).tolist() == ["1", "2"]
 
 
 @pytest.mark.timeout(120)
