@@ -120,6 +120,16 @@ def test_the_studys_own_threshold_is_the_default(post_study, capsys):
     assert pd.read_csv(io.StringIO(out), dtype={"label": str}).set_index("label").loc["10", "threshold_epoch"] == 43
 
 
+def test_status_says_when_the_best_run_never_reached_the_threshold(post_study, capsys):
+    import optuna
+
+    url, study, _ = post_study
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(storage=url, study_name=study).set_user_attr("report_threshold", 0.99)
+    code, out, _ = _sweep(capsys, "status", study, "--storage", url)
+    assert code == 0 and "Best run so far: 10" in out and "never ≥ 0.99" in out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
