@@ -264,7 +264,7 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
 
 
 def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> int:
-    """Starts the workers, shows progress until they end, then prints the post's table."""
+    """Starts the workers, shows progress until they end, then prints the results table."""
     from results.store.models import FINAL_STATES, RunState
     from results.report.live_page import LiveReport
     from results.store.result_store import ResultStore

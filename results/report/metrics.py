@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-#: The post's threshold of the `epoch` column.
+#: The val_acc of `threshold_epoch` (the post's 0.92).
 DEFAULT_THRESHOLD = 0.92
 #: The thresholds whose epochs the raw table lists.
 DEFAULT_THRESHOLDS = (0.92, 0.93)
