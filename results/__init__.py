@@ -31,14 +31,18 @@ def load(
 ) -> pd.DataFrame:
     """A study's runs, one row each: label, the metrics, the configuration flattened.
 
-    The raw table (`results.report.tables.raw_table`): run columns (`study`, `label`,
-    `trial_number`, `run_key`, `run_id`, `state`, `attempts`), the metrics
-    (`threshold_epoch`, `reached`, `acc_val`, `acc`, `epoch_best`, `val_acc_best`,
-    `final_loss`, `final_val_loss`, `epochs_to_0_92`, …, `delta_val_loss` (the
-    fluctuation amplitude), `val_loss_range`, `val_acc_ema_best`, `epoch_best_ema`,
-    `final_weight_norm`), timing,
-    then every configuration value (`weight_decay`, `learning_rate`, …,
-    `reduction_model`), in the sweep file's order of runs.
+    The raw table (`results.report.tables.raw_table`), its columns named as the
+    README's glossary and `results.report.columns` name them: run columns (`study`,
+    `label`, `trial_number`, `run_key`, `run_id`, `state`, `attempts`), the metrics
+    (`threshold_epoch`, empty for a run that never reached the threshold,
+    `val_acc_at_threshold`, `epoch_best`, `val_acc_best`, `loss_min`,
+    `threshold_epoch_0_92`, …, `delta_val_loss` (the fluctuation amplitude), …,
+    `weight_norm_final`), timing, then every configuration value (`weight_decay`,
+    `learning_rate`, …, `lr_schedule`), in the sweep file's order of runs.
+
+    The columns' old names (`acc_val`, `reached`, `final_loss`, `epochs_to_0_92`, …)
+    still read, with a DeprecationWarning, until the next version
+    (`results.report.renamed.RunFrame`).
 
     Args:
         storage: the database URL.
@@ -68,7 +72,9 @@ def load(
         from sweeps.errors import InputError
 
         raise InputError(str(error)) from None
-    return raw_table(runs, epochs, threshold, own_thresholds if thresholds is None else tuple(thresholds))
+    from results.report.renamed import RunFrame
+
+    return RunFrame(raw_table(runs, epochs, threshold, own_thresholds if thresholds is None else tuple(thresholds)))
 
 
 def load_epochs(storage: str | StorageUrl, study: str) -> pd.DataFrame:

@@ -71,8 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a study's results table")
     export.add_argument("study")
-    export.add_argument("--format", choices=["csv", "md", "html", "latex", "json"], default="md")
-    export.add_argument("--style", choices=["post", "raw"], default="post")
+    export.add_argument(
+        "--format", choices=["csv", "md", "html", "latex", "json"], default=None,
+        help="default: to a terminal the table fitted to its width, else md",
+    )
+    export.add_argument(
+        "--style", choices=["summary", "post", "raw"], default="summary",
+        help="summary (default): the post's columns by their names; post: the post's headers, for md, html, "
+        "latex; raw: every metric and setting",
+    )
     export.add_argument("--output", default=None, help="file to write (default: stdout)")
     export.add_argument("--threshold", type=float, default=None, help="val_acc threshold (default: the sweep's, else 0.92)")
     export.add_argument("--epochs", action="store_true", help="the long per-epoch table instead")

@@ -292,7 +292,7 @@ def check_workers(launch: Launch, sweep: Sweep) -> None:
 
 
 def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float) -> int:
-    """Starts the workers, shows progress until they end, then prints the post's table."""
+    """Starts the workers, shows progress until they end, then prints the results table."""
     from results.report import LiveReport
     from results.store import ResultStore, RunState, Timing, is_unfinished
     from sweep_runner.outage import Outage, is_outage
@@ -441,12 +441,11 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
 
 
 def _print_table(url: StorageUrl, study: str, threshold: float) -> None:
-    from rich.console import Console
-
     import results
-    from results.report import post_table, render_rich
+    from results.report import print_fitted, summary_table
 
     runs, epochs = results.load(url, study), results.load_epochs(url, study)
     if len(runs):
-        width = None if sys.stdout.isatty() else 240
-        Console(width=width).print(render_rich(post_table(runs, epochs, threshold=threshold)))
+        # To a pipe or a log without COLUMNS, wide enough for the whole table.
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
+        print_fitted(summary_table(runs, epochs, threshold=threshold), study=study, width=width)

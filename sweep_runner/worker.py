@@ -525,10 +525,12 @@ class Worker:
         os._exit(EXIT_INTERRUPTED)
 
 
-def threshold_epoch(epochs: list[dict[str, Any]], threshold: float) -> float | None:
-    """The first epoch whose val_acc reached `threshold`; None when none did."""
-    reached = [e["epoch"] for e in epochs if e["val_acc"] is not None and e["val_acc"] >= threshold]
-    return float(reached[0]) if reached else None
+def threshold_epoch(epochs: list[dict[str, Any]], threshold: float) -> int | None:
+    """The threshold epoch of stored epochs by the tables' one rule (its tolerance
+    included); None when none reached it."""
+    from results.report import threshold_epoch as first_epoch_at  # numpy only: no pandas here
+
+    return first_epoch_at([e["epoch"] for e in epochs], [e["val_acc"] for e in epochs], threshold)
 
 
 def objective_values(epochs: list[dict[str, Any]], sweep: Any) -> list[float]:
@@ -536,7 +538,7 @@ def objective_values(epochs: list[dict[str, Any]], sweep: Any) -> list[float]:
     it counts as one past its last epoch, so a minimising objective ranks it last."""
     best = max((e["val_acc"] for e in epochs if e["val_acc"] is not None), default=0.0)
     reached = threshold_epoch(epochs, sweep.report.threshold)
-    return [best, reached if reached is not None else float(len(epochs) + 1)]
+    return [best, float(reached) if reached is not None else float(len(epochs) + 1)]
 
 
 def choice_labels(choices: list[Any]) -> list[Any]:

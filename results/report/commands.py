@@ -6,6 +6,8 @@ anything, and reports bad input as an `InputError`: one line, exit status 2.
 
 from __future__ import annotations
 
+import sys
+
 from results.store.engine import safe_url
 from results.report.labels import select_runs
 from results.report.outputs import refuse_file, refuse_folder, storage_files
@@ -30,8 +32,8 @@ def export_command(
     study: str,
     *,
     storage: str,
-    format: str = "md",
-    style: str = "post",
+    format: str | None = None,
+    style: str = "summary",
     output: str | None = None,
     threshold: float | None = None,
     epochs: bool = False,
@@ -42,11 +44,13 @@ def export_command(
     Args:
         study: the study's name.
         storage: the database URL.
-        format: `csv`, `md`, `html`, `latex` or `json`.
-        style: `post` (the post's columns and number formats) or `raw` (snake_case,
-            full precision, every setting).
+        format: `csv`, `md`, `html`, `latex` or `json`; None: to a terminal the table
+            fitted to its width (`results.report.terminal`), else `md`.
+        style: `summary` (the post's columns by their names), `post` (the post's
+            headers and number formats, for md, html and latex) or `raw` (every
+            metric and setting, full precision).
         output: a file to write; stdout when None.
-        threshold: the val_acc of the `epoch` column; None: the study's own
+        threshold: the val_acc of `threshold_epoch`; None: the study's own
             (`[report] threshold`), else 0.92.
         epochs: the long per-epoch table of every run instead (full precision,
             whatever the style).
@@ -56,12 +60,26 @@ def export_command(
     Returns:
         0.
     """
-    from results.report.export import FORMATS, STYLES, check_output, frame_text, post_text, write_text
+    from results.report.export import (
+        FORMATS,
+        READING,
+        STYLES,
+        check_output,
+        frame_text,
+        post_text,
+        summary_text,
+        write_text,
+    )
 
-    if format not in FORMATS:
+    if format is not None and format not in FORMATS:
         raise InputError(f"--format {format}: must be one of {', '.join(FORMATS)}")
     if style not in STYLES:
         raise InputError(f"--style {style}: must be one of {', '.join(STYLES)}")
+    if style == "post" and format not in (None, *READING) and not epochs:
+        raise InputError(
+            f"--style post --format {format}: the post's headers (spaces, λ, α) are for "
+            f"{', '.join(READING)}; {format} has the same columns named: --style summary"
+        )
     from results.report.tables import SORTS
 
     if sort not in SORTS:
@@ -70,10 +88,11 @@ def export_command(
         raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
     storage = StorageUrl.parse(storage)  # checked once, for each use below
     path = check_output(output, protected=storage_files(storage))
+    fit = format is None and path is None and sys.stdout.isatty()
 
     from results.report.frames import read_study
     from results.report.study_settings import report_thresholds
-    from results.report.tables import epochs_table, post_table, raw_table, sort_runs
+    from results.report.tables import epochs_table, post_table, raw_table, sort_runs, summary_table
 
     with open_store(storage) as store:
         require_study(store, study)
@@ -82,11 +101,23 @@ def export_command(
     threshold = own_threshold if threshold is None else threshold
     runs = sort_runs(runs, epoch_rows, sort, threshold)
     if epochs:
-        text = frame_text(epochs_table(runs, epoch_rows), format)
+        table = epochs_table(runs, epoch_rows)
+    elif style == "summary":
+        table = summary_table(runs, epoch_rows, threshold)
     elif style == "post":
-        text = post_text(post_table(runs, epoch_rows, threshold), format)
+        table = post_table(runs, epoch_rows, threshold)
     else:
-        text = frame_text(raw_table(runs, epoch_rows, threshold, thresholds), format)
+        table = raw_table(runs, epoch_rows, threshold, thresholds)
+    if fit:
+        from results.report.terminal import print_fitted
+
+        print_fitted(table, study=study)
+        return 0
+    format = format or "md"
+    if epochs or style == "raw":
+        text = frame_text(table, format)
+    else:
+        text = (summary_text if style == "summary" else post_text)(table, format)
     write_text(text, path)
     return 0
 

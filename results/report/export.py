@@ -1,9 +1,11 @@
 """Tables as text: CSV, Markdown, HTML, LaTeX and JSON, and where the text goes.
 
-Markdown, HTML and LaTeX are for reading: the post's number formats and `(47)` for a
-run that never reached the threshold. CSV and JSON are for the next analysis: they
-read back (`pandas.read_csv`, `json.loads`) to the values the table shows, with the
-`reached` flag as a column of its own.
+Markdown, HTML and LaTeX are for reading: each column in its format
+(`results.report.columns`), or with `--style post` the post's headers, number formats
+and `(47)` for a run that never reached the threshold. CSV and JSON are for the next
+analysis: snake_case names, full precision, `threshold_epoch` empty (null) for a run
+that never reached the threshold; they read back (`pandas.read_csv`, `json.loads`) to
+the table's values.
 """
 
 from __future__ import annotations
@@ -20,38 +22,38 @@ import numpy as np
 import pandas as pd
 
 from results.report.outputs import refuse_file, write_output
-from results.report.tables import POST_COLUMNS, REACHED, format_post, looks_numeric, stringify
+from results.report.columns import EPOCHS, RUN_COLUMNS
+from results.report.tables import POST_COLUMNS, format_post, format_summary, looks_numeric, stringify
 
 FORMATS = ("csv", "md", "html", "latex", "json")
-STYLES = ("post", "raw")
-_POST_TEXT = ("#", "reduction model", "comment")
-_POST_INTEGERS = ("epoch", "epo best")
+#: `summary`: the post's columns by their names; `post`: the post's headers and
+#: number formats, for the paper's tables; `raw`: every metric and setting.
+STYLES = ("summary", "post", "raw")
+#: The formats for reading; CSV and JSON are for the next analysis.
+READING = ("md", "html", "latex")
+_TEXT = {"#", "reduction model", *(c.name for c in (*RUN_COLUMNS, *EPOCHS) if c.format == "text")}
+
+
+def summary_text(table: pd.DataFrame, format: str) -> str:
+    """A `summary_table` frame in a format: for reading in each column's format, CSV
+    and JSON at full precision (`threshold_epoch` empty, null, for a run that never
+    reached the threshold)."""
+    if format in READING:
+        return _RENDERERS[format](format_summary(table))
+    return frame_text(table, format)
 
 
 def post_text(table: pd.DataFrame, format: str) -> str:
-    """A `post_table` frame in a format."""
-    if format in ("md", "html", "latex"):
-        return _RENDERERS[format](format_post(table, marks=True))
-    plain = format_post(table, marks=False)
-    if format == "csv":
-        return csv_safe(plain).to_csv(index=False)
-    return _json(
-        [
-            {column: _post_value(column, value) for column, value in row.items()}
-            for row in plain.to_dict("records")
-        ]
-    )
+    """A `post_table` frame in a format for reading (md, html, latex): the post's
+    headers and number formats, `(47)` for a run that never reached the threshold.
 
-
-def _post_value(column: str, cell: Any) -> Any:
-    """A formatted post cell back as the number it shows (JSON holds what CSV holds)."""
-    if column == REACHED:
-        return bool(cell)
-    if column in _POST_TEXT:
-        return cell
-    if cell == "":
-        return None
-    return int(cell) if column in _POST_INTEGERS else float(cell)
+    Raises:
+        ValueError: CSV or JSON, whose column names have no spaces or Greek letters
+            (`summary_text` has the same columns, named).
+    """
+    if format not in READING:
+        raise ValueError(f"the post's headers are for {', '.join(READING)}, not {format}")
+    return _RENDERERS[format](format_post(table, marks=True))
 
 
 def frame_text(frame: pd.DataFrame, format: str) -> str:
@@ -185,7 +187,7 @@ def latex(text: pd.DataFrame) -> str:
 
 
 def _numeric(text: pd.DataFrame, column: Any) -> bool:
-    return column not in _POST_TEXT and looks_numeric(text[column])
+    return column not in _TEXT and looks_numeric(text[column])
 
 
 _RENDERERS = {"md": markdown, "html": html_table, "latex": latex}
@@ -217,4 +219,14 @@ def write_text(text: str, path: Path | None) -> None:
     write_output(path, text)
 
 
-__all__ = ["FORMATS", "POST_COLUMNS", "STYLES", "check_output", "frame_text", "post_text", "write_text"]
+__all__ = [
+    "FORMATS",
+    "POST_COLUMNS",
+    "READING",
+    "STYLES",
+    "check_output",
+    "frame_text",
+    "post_text",
+    "summary_text",
+    "write_text",
+]

@@ -33,7 +33,7 @@ Figure = dict[str, Any]
 SCHEDULE_POINTS = 241
 _HEIGHT_ROW = 300
 # Configuration keys that never count as swept: derived from others, or bookkeeping.
-_NOT_SWEPT = {"reduction_model", "schedule_relative"}
+_NOT_SWEPT = {"lr_schedule", "schedule_relative"}
 
 
 @dataclass(frozen=True)
@@ -260,13 +260,13 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
 
     Args:
         runs: the raw table (`weight_decay`, `learning_rate`, `val_acc_best`,
-            `threshold_epoch`, `reached`).
+            `threshold_epoch`, `threshold_reached`).
         threshold: the val_acc of the threshold epoch.
     """
     frame = runs.dropna(subset=["weight_decay", "learning_rate"])
     lambdas = _sorted_categories(frame["weight_decay"])
     alphas = _sorted_categories(frame["learning_rate"])
-    reached = frame["threshold_epoch"].where(frame["reached"].astype(bool)).astype("float64")
+    reached = frame["threshold_epoch"].where(frame["threshold_reached"].astype(bool)).astype("float64")
     best = frame.groupby(["weight_decay", "learning_rate"])["val_acc_best"].max()
     first = frame.assign(reached_epoch=reached).groupby(["weight_decay", "learning_rate"])["reached_epoch"].min()
     figures = []
@@ -306,7 +306,7 @@ def against_figures(runs: pd.DataFrame, key: str, threshold: float) -> list[Figu
     categories = [_category(v) for v in order]
     x = [_category(v) if not pd.isna(v) else "" for v in runs[key]]
     labels = [plot_text(label) for label in runs["label"]]
-    reached = runs["threshold_epoch"].where(runs["reached"].astype(bool)).astype("float64")
+    reached = runs["threshold_epoch"].where(runs["threshold_reached"].astype(bool)).astype("float64")
     figures = []
     for y, title in ((runs["val_acc_best"], "best val_acc"), (reached, f"first epoch with val_acc ≥ {threshold:g}")):
         figures.append({

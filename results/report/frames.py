@@ -3,7 +3,7 @@
 An export reads a whole study at once: one query for its runs, one for all their
 epochs, whatever the number of runs. The run frame carries each run's configuration
 flattened into columns (`weight_decay`, `learning_rate`, …) and the post's
-`reduction_model`; the epoch frame one row per run and epoch.
+`lr_schedule` (its reduction model); the epoch frame one row per run and epoch.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def flatten_config(config: dict[str, Any], notations: dict[str, str] | None = No
     """A stored configuration as flat columns.
 
     Scalars stay as they are; the schedule becomes its notation as written
-    (`schedule`, factors η when `schedule_relative`) and `reduction_model` the
-    schedule in learning rates; lists and other nested values become JSON text.
+    (`schedule`, factors η when `schedule_relative`) and `lr_schedule` the
+    schedule in learning rates (the post's reduction model); lists and other nested values become JSON text.
 
     Args:
         config: a stored configuration (empty for a search trial not yet asked).
@@ -87,12 +87,12 @@ def flatten_config(config: dict[str, Any], notations: dict[str, str] | None = No
         else:
             flat[key] = value
     if notations is None or not config:
-        flat["reduction_model"] = reduction_model(config)
+        flat["lr_schedule"] = reduction_model(config)
         return flat
     key = json.dumps([config.get("learning_rate"), config.get("schedule")], sort_keys=True)
     if key not in notations:
         notations[key] = reduction_model(config)
-    flat["reduction_model"] = notations[key]
+    flat["lr_schedule"] = notations[key]
     return flat
 
 

@@ -1,7 +1,8 @@
 """The metrics of one run, as pure functions over its epoch history.
 
-The post's columns (`epoch`, `acc_val`, `acc`, `epo best`, `val acc best`, `final loss`,
-`final val loss`), the epochs to each of several thresholds, Δval_loss, the
+The threshold epoch (one rule, `threshold_epoch`, which the runner's objective calls
+too), the post's columns (`epoch`, `acc_val`, `acc`, `epo best`, `val acc best`,
+`final loss`, `final val loss`), the threshold epochs of several thresholds, Δval_loss, the
 fluctuation amplitude of the validation loss while the learning rate is high, and
 the EMA weights' best val_acc and the final kernel norm.
 
@@ -21,7 +22,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-#: The post's threshold of the `epoch` column.
+#: The val_acc of `threshold_epoch` (the post's 0.92).
 DEFAULT_THRESHOLD = 0.92
 #: The thresholds whose epochs the raw table lists.
 DEFAULT_THRESHOLDS = (0.92, 0.93)
@@ -29,9 +30,8 @@ DEFAULT_THRESHOLDS = (0.92, 0.93)
 LR_FRACTION = 0.1
 #: The epoch columns a `History` holds.
 HISTORY_COLUMNS = ("loss", "acc", "val_loss", "val_acc", "lr", "val_acc_ema", "weight_norm")
-# val_acc from float32 (0.92 stored as 0.91999996): a level counts as reached within this.
-_EPS = 1e-6
-
+#: val_acc from float32 (0.92 stored as 0.91999996): a level counts as reached within this.
+THRESHOLD_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class History:
@@ -75,9 +75,31 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def threshold_epoch(
+    epochs: Sequence[int] | NDArray[np.int64],
+    val_acc: Sequence[float | None] | FloatArray,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> int | None:
+    """The threshold epoch: the first epoch whose val_acc is at least `threshold`
+    (within `THRESHOLD_TOLERANCE`); None for a run that never reached it.
+
+    The one rule of every table, export and of the runner's objective. A missing
+    val_acc (None, NaN: a diverged epoch) never counts.
+    """
+    epochs = np.asarray(epochs, dtype=np.int64)
+    values = (
+        val_acc.astype(np.float64, copy=False)
+        if isinstance(val_acc, np.ndarray)
+        else np.array([math.nan if v is None else v for v in val_acc], dtype=np.float64)
+    )
+    hits = np.flatnonzero(values >= threshold - THRESHOLD_TOLERANCE)  # NaN compares False
+    return int(epochs[hits[0]]) if hits.size else None
+
+
 @dataclass(frozen=True)
-class ThresholdEpoch:
-    """Where a run crosses the threshold, or, if it never does, its highest 0.01 level.
+class Level:
+    """The post's `epoch` column: where a run crosses the threshold, or, if it never
+    does, where it first reached its highest 0.01 level (shown as `(47)`).
 
     Args:
         epoch: the first epoch at `level` (None for a run without val_acc).
@@ -91,28 +113,23 @@ class ThresholdEpoch:
     level: float | None
 
 
-def _first_at_or_above(epochs: NDArray[np.int64], values: FloatArray, level: float) -> int | None:
-    hits = np.flatnonzero(values >= level - _EPS)  # NaN compares False
-    return int(epochs[hits[0]]) if hits.size else None
-
-
-def threshold_epoch(
+def level_epoch(
     epochs: Sequence[int] | NDArray[np.int64],
     val_acc: Sequence[float] | FloatArray,
     threshold: float = DEFAULT_THRESHOLD,
-) -> ThresholdEpoch:
-    """The first epoch with `val_acc ≥ threshold`; else where the run first reached
-    its highest 0.01 level (`floor(best·100)/100`), flagged `reached=False`."""
+) -> Level:
+    """The post's epoch: the `threshold_epoch`; else where the run first reached its
+    highest 0.01 level (`floor(best·100)/100`), flagged `reached=False`."""
     epochs = np.asarray(epochs, dtype=np.int64)
     val_acc = np.asarray(val_acc, dtype=np.float64)
-    epoch = _first_at_or_above(epochs, val_acc, threshold)
+    epoch = threshold_epoch(epochs, val_acc, threshold)
     if epoch is not None:
-        return ThresholdEpoch(epoch, True, threshold)
+        return Level(epoch, True, threshold)
     if not np.any(np.isfinite(val_acc)):
-        return ThresholdEpoch(None, False, None)
-    # Round to _EPS first: 0.57 * 100 is 56.99999999999999, float32's 0.57 is 0.56999999.
+        return Level(None, False, None)
+    # Round first: 0.57 * 100 is 56.99999999999999, float32's 0.57 is 0.56999999.
     level = math.floor(round(float(np.nanmax(val_acc)) * 100, 4)) / 100
-    return ThresholdEpoch(_first_at_or_above(epochs, val_acc, level), False, level)
+    return Level(threshold_epoch(epochs, val_acc, level), False, level)
 
 
 def best_epoch(
@@ -127,7 +144,8 @@ def best_epoch(
 
 
 def final_minimum(values: Sequence[float] | FloatArray) -> float:
-    """The post's `final loss` / `final val loss`: the lowest value the run reached.
+    """`loss_min` / `val_loss_min`, the post's `final loss` / `final val loss`: the
+    lowest value the run reached.
 
     The post describes it as the value "reached before the loss went up again": the
     lowest point before a late rise, which is the minimum of the whole history (a
@@ -142,10 +160,10 @@ def epochs_to_thresholds(
     val_acc: Sequence[float] | FloatArray,
     thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
 ) -> dict[float, int | None]:
-    """For each threshold, the first epoch with `val_acc ≥` it (None: never)."""
+    """For each threshold, its `threshold_epoch` (None: never)."""
     epochs = np.asarray(epochs, dtype=np.int64)
     val_acc = np.asarray(val_acc, dtype=np.float64)
-    return {float(t): _first_at_or_above(epochs, val_acc, float(t)) for t in thresholds}
+    return {float(t): threshold_epoch(epochs, val_acc, float(t)) for t in thresholds}
 
 
 def first_local_minimum(values: Sequence[float] | FloatArray) -> int | None:
@@ -261,42 +279,54 @@ def val_loss_range(
 
 @dataclass(frozen=True)
 class RunMetrics:
-    """Every metric of one run.
+    """Every metric of one run, named as the tables name them
+    (`results.report.columns`).
 
     Args:
-        threshold_epoch: the `epoch` column (see `threshold_epoch`).
-        reached: whether the run reached the threshold (else the 0.01 level).
-        level: the threshold, or the level shown instead.
-        acc_val, acc: val_acc and acc at `threshold_epoch`.
-        epoch_best, val_acc_best: `epo best`, `val acc best`.
-        final_loss, final_val_loss: the lowest loss and val_loss.
-        epochs_to: epochs to each threshold of a list.
+        threshold_epoch: the first epoch at the threshold (`threshold_epoch`); None: never.
+        threshold_reached: whether the run reached the threshold.
+        val_acc_at_threshold, acc_at_threshold: val_acc and acc at `threshold_epoch`.
+        val_acc_level: the threshold, or the highest 0.01 level below it (`level_epoch`).
+        epoch_level: the first epoch at `val_acc_level`, the post's `epoch` column.
+        val_acc_at_level, acc_at_level: val_acc and acc there, the post's `acc_val`, `acc`.
+        epoch_best, val_acc_best: the post's `epo best`, `val acc best`.
+        loss_min, val_loss_min: the lowest loss and val_loss (the post's `final loss`).
         delta_val_loss: Δval_loss, the fluctuation amplitude (`delta_val_loss`).
         val_loss_range: max − min of val_loss in the window (`val_loss_range`).
         epoch_best_ema, val_acc_ema_best: the same as `epoch_best`, `val_acc_best`
             for the validation with the EMA weights.
-        final_weight_norm: the conv kernels' norm at the last epoch that has one.
+        weight_norm_final: the conv kernels' norm at the last epoch that has one.
         epochs_done: epochs recorded.
         last_epoch: the last recorded epoch.
+        threshold_epochs: the threshold epoch of each threshold of a list.
     """
 
     threshold_epoch: int | None
-    reached: bool
-    level: float | None
-    acc_val: float
-    acc: float
+    threshold_reached: bool
+    val_acc_at_threshold: float
+    acc_at_threshold: float
+    val_acc_level: float | None
+    epoch_level: int | None
+    val_acc_at_level: float
+    acc_at_level: float
     epoch_best: int | None
     val_acc_best: float
-    final_loss: float
-    final_val_loss: float
+    loss_min: float
+    val_loss_min: float
     delta_val_loss: float
     val_loss_range: float
     epoch_best_ema: int | None
     val_acc_ema_best: float
-    final_weight_norm: float
+    weight_norm_final: float
     epochs_done: int
     last_epoch: int | None
-    epochs_to: dict[float, int | None] = field(default_factory=dict)
+    threshold_epochs: dict[float, int | None] = field(default_factory=dict)
+
+
+def _at(history: History, name: str, epoch: int | None) -> float:
+    """A per-epoch value at an epoch; NaN when there is none."""
+    at = np.flatnonzero(history.epoch == epoch) if epoch is not None else np.array([], dtype=np.intp)
+    return float(history.column(name)[at[0]]) if len(at) else math.nan
 
 
 def run_metrics(
@@ -309,32 +339,31 @@ def run_metrics(
     """All metrics of one run from its history (a `History` or epoch records)."""
     if not isinstance(history, History):
         history = History.from_records(history)
-    crossing = threshold_epoch(history.epoch, history.val_acc, threshold)
-    at = (
-        np.flatnonzero(history.epoch == crossing.epoch)
-        if crossing.epoch is not None
-        else np.array([], dtype=np.intp)
-    )
+    level = level_epoch(history.epoch, history.val_acc, threshold)
+    crossed = level.epoch if level.reached else None
     epoch_best, val_acc_best = best_epoch(history.epoch, history.val_acc)
     epoch_best_ema, val_acc_ema_best = best_epoch(history.epoch, history.column("val_acc_ema"))
     norms = history.column("weight_norm")
     measured = norms[~np.isnan(norms)]
     return RunMetrics(
-        threshold_epoch=crossing.epoch,
-        reached=crossing.reached,
-        level=crossing.level,
-        acc_val=float(history.val_acc[at[0]]) if len(at) else math.nan,
-        acc=float(history.acc[at[0]]) if len(at) else math.nan,
+        threshold_epoch=crossed,
+        threshold_reached=level.reached,
+        val_acc_at_threshold=_at(history, "val_acc", crossed),
+        acc_at_threshold=_at(history, "acc", crossed),
+        val_acc_level=level.level,
+        epoch_level=level.epoch,
+        val_acc_at_level=_at(history, "val_acc", level.epoch),
+        acc_at_level=_at(history, "acc", level.epoch),
         epoch_best=epoch_best,
         val_acc_best=val_acc_best,
-        final_loss=final_minimum(history.loss),
-        final_val_loss=final_minimum(history.val_loss),
+        loss_min=final_minimum(history.loss),
+        val_loss_min=final_minimum(history.val_loss),
         delta_val_loss=delta_val_loss(history.val_loss, history.lr, alpha),
         val_loss_range=val_loss_range(history.val_loss, history.lr, alpha),
         epoch_best_ema=epoch_best_ema,
         val_acc_ema_best=val_acc_ema_best,
-        final_weight_norm=float(measured[-1]) if measured.size else math.nan,
+        weight_norm_final=float(measured[-1]) if measured.size else math.nan,
         epochs_done=len(history),
         last_epoch=int(history.epoch[-1]) if len(history) else None,
-        epochs_to=epochs_to_thresholds(history.epoch, history.val_acc, thresholds),
+        threshold_epochs=epochs_to_thresholds(history.epoch, history.val_acc, thresholds),
     )

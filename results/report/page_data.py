@@ -30,9 +30,9 @@ class StudyData:
         study: the study's name.
         storage: the database URL, password hidden.
         runs: the raw table (`results.load`), in label order.
-        post: the post's table (`results.report.tables.post_table`), row for row with `runs`.
+        table: the summary (`results.report.tables.summary_table`), row for row with `runs`.
         epochs: the epoch table (`results.load_epochs`).
-        threshold: the val_acc of the `epoch` column.
+        threshold: the val_acc of `threshold_epoch`.
         thresholds: the levels drawn on the accuracy plots, the first solid.
         sweep_text: the sweep file as written (empty if the study was not made by
             `sweep run`).
@@ -44,7 +44,7 @@ class StudyData:
     study: str
     storage: str
     runs: pd.DataFrame
-    post: pd.DataFrame
+    table: pd.DataFrame
     epochs: pd.DataFrame
     threshold: float
     thresholds: tuple[float, ...]
@@ -114,7 +114,7 @@ def read_study_data(store: ResultStore, study: str, *, importances: bool = True)
     """
     from results.report.frames import read_study
     from results.report.study_settings import report_thresholds, study_user_attrs
-    from results.report.tables import post_table, raw_table
+    from results.report.tables import raw_table, summary_table
 
     attrs = study_user_attrs(store, study)
     threshold, thresholds = report_thresholds(store, study)
@@ -123,7 +123,7 @@ def read_study_data(store: ResultStore, study: str, *, importances: bool = True)
         study=study,
         storage=safe_url(store.url),
         runs=raw_table(run_frame, epochs, threshold, thresholds),
-        post=post_table(run_frame, epochs, threshold),
+        table=summary_table(run_frame, epochs, threshold),
         epochs=epochs,
         threshold=threshold,
         thresholds=tuple(dict.fromkeys((threshold, *thresholds))),

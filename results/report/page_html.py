@@ -228,7 +228,7 @@ def _run_meta(row: dict[str, Any], config: dict[str, Any] | None, threshold: flo
     facts = [f"state {row['state']}", f"attempts {row['attempts']}", f"{row.get('epochs_done', 0)}/{epochs} epochs"]
     if not pd.isna(row.get("val_acc_best")):
         facts.append(f"best val_acc {_number(row['val_acc_best'], '.5f')} at epoch {row['epoch_best']}")
-    if row.get("reached"):
+    if row.get("threshold_reached"):
         facts.append(f"val_acc ≥ {threshold:g} at epoch {row['threshold_epoch']}")
     elif row.get("epochs_done"):
         facts.append(f"never reached val_acc {threshold:g}")
@@ -279,13 +279,13 @@ def render_page(data: StudyData, *, reload_seconds: int | None = None) -> str:
     legend = (
         '<p class="legend"><span class="reached-cell">highlighted</span>: the first epoch with val_acc ≥ '
         f"{_e(format(data.threshold, 'g'))} and its accuracies; "
-        "<span>(47)</span>: a run that never reached it, at the highest 0.01 level it did reach (shaded row). "
+        "a shaded row: a run that never reached it (its <code>threshold_epoch</code> empty). "
         "Click a column's name to sort.</p>"
     )
     body = "".join([
         _header(data, reload_seconds),
         '<section id="table"><h2>Runs</h2>',
-        '<div class="table-wrap">', table_html(data.post, data.runs, data.threshold), "</div>", legend, "</section>",
+        '<div class="table-wrap">', table_html(data.table, data.runs, data.threshold), "</div>", legend, "</section>",
         study_plots,
         run_sections,
     ])

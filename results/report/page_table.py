@@ -1,10 +1,10 @@
-"""The report's table: the post's columns, one row per run, sortable in the page.
+"""The report's table: the summary's columns, one row per run, sortable in the page.
 
 Each cell carries its sort value (`data-v`: the number, or the label's place in the
 post's order) beside the text it shows, so that the page's script sorts numbers as
 numbers and a missing value last. The threshold cells of a run that reached the
-threshold are marked; a run that never did shows the post's `(47)` and a row class
-of its own. Every label links to its run's section.
+threshold are marked; a run that never did has them empty and a row class of its
+own. Every label links to its run's section.
 """
 
 from __future__ import annotations
@@ -15,21 +15,23 @@ from typing import Any
 
 import pandas as pd
 
-from results.report.tables import POST_COLUMNS, REACHED, format_post
-from sweeps.notation import MEANINGS, SYMBOLS
+from results.report.columns import SUMMARY
+from results.report.columns import column as glossary_column
+from results.report.tables import REACHED, format_summary
 
-#: The columns shown, in order: the post's, with the run's state after its label.
-COLUMNS = ("#", "state", *POST_COLUMNS[1:])
-_THRESHOLD_CELLS = ("epoch", "acc_val", "acc")
-_TEXT = ("#", "state", "reduction model", "comment")
-_TITLES = {
-    "#": "the run's label; sorting restores the post's order",
-    "epoch": "first epoch with val_acc at the threshold; (47): the highest 0.01 level reached instead",
-    "acc_val": "val_acc at that epoch",
-    "acc": "training accuracy at that epoch",
-    "epo best": "epoch of the best val_acc",
-    **{SYMBOLS[name]: meaning for name, meaning in MEANINGS.items()},
-}
+#: The columns shown, in order: the summary's, with the run's state after its label.
+COLUMNS = ("label", "state", *(name for name in SUMMARY[1:] if name != REACHED))
+_THRESHOLD_CELLS = ("threshold_epoch", "val_acc_at_threshold", "acc_at_threshold")
+_TEXT = ("label", "state", "lr_schedule", "comment")
+
+
+def _title(name: str, threshold: float) -> str:
+    """A column's tooltip: its meaning from the glossary, and the post's header."""
+    if name == "state":
+        return "the run's state"
+    definition = glossary_column(name)
+    text = definition.description.replace("`", "").replace("the threshold", f"the threshold {threshold:g}")
+    return text + (f" (the post's {definition.post})" if definition.post else "")
 
 
 def run_anchor(run_id: Any) -> str:
@@ -53,20 +55,20 @@ def _attribute(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def table_html(post: pd.DataFrame, runs: pd.DataFrame, threshold: float) -> str:
+def table_html(table: pd.DataFrame, runs: pd.DataFrame, threshold: float) -> str:
     """The sortable `<table>` of a study.
 
     Args:
-        post: the post's table (`results.report.tables.post_table`).
-        runs: the raw table, row for row with `post` (`run_id`, `state`).
-        threshold: the val_acc of the `epoch` column, for the header's tooltip.
+        table: the summary (`results.report.tables.summary_table`).
+        runs: the raw table, row for row with `table` (`run_id`, `state`).
+        threshold: the val_acc of `threshold_epoch`, for the header's tooltip.
     """
-    text = format_post(post, marks=True)
-    reached = post[REACHED].astype(bool).tolist()
-    has_epochs = post["val acc best"].notna().tolist()
+    text = format_summary(table)
+    reached = table[REACHED].astype(bool).tolist()
+    has_epochs = table["val_acc_best"].notna().tolist()
     head = "".join(
-        f'<th scope="col" data-type="{"text" if c in _TEXT and c != "#" else "number"}"'
-        f' title="{_attribute(_TITLES.get(c, c).replace("the threshold", f"the threshold {threshold:g}"))}">'
+        f'<th scope="col" data-type="{"text" if c in _TEXT and c != "label" else "number"}"'
+        f' title="{_attribute(_title(c, threshold))}">'
         f"<button type=\"button\">{html.escape(c)}</button></th>"
         for c in COLUMNS
     )
@@ -77,8 +79,8 @@ def table_html(post: pd.DataFrame, runs: pd.DataFrame, threshold: float) -> str:
             classes.append("never")
         cells = []
         for column in COLUMNS:
-            if column == "#":
-                label = post["#"].iloc[position]
+            if column == "label":
+                label = table["label"].iloc[position]
                 cells.append(
                     f'<th scope="row" data-v="{position}"><a href="#{run_anchor(run_id)}">'
                     f"{html.escape(str(label))}</a></th>"
@@ -88,7 +90,7 @@ def table_html(post: pd.DataFrame, runs: pd.DataFrame, threshold: float) -> str:
                 cells.append(f'<td data-v="{_attribute(state)}">{html.escape(str(state))}</td>')
                 continue
             shown = text[column].iloc[position]
-            value = post[column].iloc[position]
+            value = table[column].iloc[position]
             sort = _attribute(value) if column in _TEXT else sort_value(value)
             mark = ""
             if column in _THRESHOLD_CELLS and shown:

@@ -141,7 +141,7 @@ def ema_and_norm_figure(raw: pd.DataFrame, *, title: str) -> Figure:
 
     Args:
         raw: the raw table (`ema_momentum`, `weight_decay`, `val_acc_best`,
-            `val_acc_ema_best`, `final_weight_norm`).
+            `val_acc_ema_best`, `weight_norm_final`).
         title: the figure title.
     """
     figure = Figure(figsize=(13, 5), dpi=_DPI, layout="constrained")
@@ -160,7 +160,7 @@ def ema_and_norm_figure(raw: pd.DataFrame, *, title: str) -> Figure:
     points(m_axes, "ema_momentum", "val_acc_ema_best", marker="x", color="tab:red",
            label="best val_acc, EMA weights")
     m_axes.set(xlabel="m (EMA momentum)", ylabel="best val_acc", title="best val_acc against m")
-    points(norm_axes, "weight_decay", "final_weight_norm", marker="o", color="black", label="final ‖w‖")
+    points(norm_axes, "weight_decay", "weight_norm_final", marker="o", color="black", label="final ‖w‖")
     norm_axes.set(xlabel=axis_title("weight_decay"), ylabel="L2 norm of the conv kernels",
                   title="final kernel norm against λ")
     for axes in (m_axes, norm_axes):
@@ -194,7 +194,7 @@ def heatmap_figure(raw: pd.DataFrame, *, title: str) -> Figure:
 
     Args:
         raw: the raw table (`weight_decay`, `learning_rate`, `val_acc_best`,
-            `threshold_epoch`, `reached`). Runs that share a cell (other schedules,
+            `threshold_epoch`, `threshold_reached`). Runs that share a cell (other schedules,
             seeds) show the cell's best: the highest val_acc, the earliest epoch.
         title: the figure title.
     """
@@ -203,7 +203,7 @@ def heatmap_figure(raw: pd.DataFrame, *, title: str) -> Figure:
     if not {"weight_decay", "learning_rate"} <= set(raw.columns):  # no configuration known yet
         raw = raw.assign(weight_decay=math.nan, learning_rate=math.nan)
     frame = raw.dropna(subset=["weight_decay", "learning_rate"])
-    reached = frame["threshold_epoch"].where(frame["reached"].astype(bool)).astype("float64")
+    reached = frame["threshold_epoch"].where(frame["threshold_reached"].astype(bool)).astype("float64")
     best = frame.pivot_table(
         index="weight_decay", columns="learning_rate", values="val_acc_best", aggfunc="max", dropna=False
     )

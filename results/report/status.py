@@ -128,13 +128,9 @@ def study_status(
     if raw["val_acc_best"].notna().any():
         top = raw.loc[raw["val_acc_best"].idxmax()]
         crossing = (
-            ""
-            if pd.isna(top["threshold_epoch"])
-            else (
-                f", val_acc ≥ {threshold:g} at epoch {top['threshold_epoch']}"
-                if top["reached"]
-                else f", never ≥ {threshold:g}"
-            )
+            f", val_acc ≥ {threshold:g} at epoch {top['threshold_epoch']}"
+            if top["threshold_reached"]
+            else f", never ≥ {threshold:g}"
         )
         parts.append(
             Text(

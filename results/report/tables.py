@@ -1,9 +1,11 @@
-"""The post's table, the raw table and the epoch table of a study, as DataFrames.
+"""The summary, the post's table, the raw table and the epoch table of a study, as DataFrames.
 
-`post_table` has the post's columns in its order, as numbers; `format_post` writes
-them as the post does (`0.91230`, `8.e-4`, `(47)` for a run that never reached the
-threshold); `render_rich` prints them. `raw_table` has every metric and setting of a
-run in snake_case columns at full precision.
+Every column is named as `results.report.columns` defines it. `summary_table` has the
+post's columns under those names, as numbers, `format_summary` writes them for
+reading; `post_table` has them under the post's headers (`--style post`) and
+`format_post` writes them as the post does (`0.91230`, `8.e-4`, `(47)` for a run that
+never reached the threshold). `raw_table` has every metric and setting of a run at
+full precision. `results.report.terminal` fits them to a terminal.
 
 The inputs are the frames of `results.report.frames.read_study` (or `results.load` and
 `results.load_epochs`): a run frame with `run_id`, `label`, `comment` and the
@@ -14,11 +16,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from results.report.columns import (
+    IDENTITY,
+    METRICS,
+    SUMMARY,
+    column,
+    format_value,
+    post_headers,
+    threshold_column,
+)
 from results.report.labels import label_order
 from results.report.metrics import (
     DEFAULT_THRESHOLD,
@@ -28,46 +40,31 @@ from results.report.metrics import (
     RunMetrics,
     run_metrics,
 )
-from sweeps.notation import SYMBOLS, format_number
 
-if TYPE_CHECKING:
-    from rich.table import Table
-
-#: The post's columns, in its order.
-POST_COLUMNS = (
-    "#",
-    "epoch",
-    "acc_val",
-    "acc",
-    "epo best",
-    "val acc best",
-    "final loss",
-    "final val loss",
-    "shift",
-    "l2",
-    SYMBOLS["weight_decay"],
-    SYMBOLS["ema_momentum"],
-    SYMBOLS["learning_rate"],
-    "reduction model",
-    "comment",
-)
+#: The post's columns, in its order (`--style post`).
+POST_COLUMNS = tuple(post_headers().values())
 #: `post_table`'s flag column: whether `epoch` is the threshold's or the 0.01 level's.
-REACHED = "reached"
-#: The post's columns that come from the configuration, and where.
-_SETTINGS = {
-    "shift": "shift", "l2": "l2",
-    **{SYMBOLS[name]: name for name in ("weight_decay", "ema_momentum", "learning_rate")},
+REACHED = "threshold_reached"
+#: The post table's columns from `metrics_frame` (at the 0.01 level when the threshold
+#: was never reached, the post's `(47)`), and those from the run frame.
+_POST_METRICS = {
+    "epoch": "epoch_level",
+    "acc_val": "val_acc_at_level",
+    "acc": "acc_at_level",
+    "epo best": "epoch_best",
+    "val acc best": "val_acc_best",
+    "final loss": "loss_min",
+    "final val loss": "val_loss_min",
 }
-# Decimals of the post's accuracy columns.
-_DECIMALS = {"acc_val": 5, "acc": 4, "val acc best": 5}
-_INTEGERS = ("epoch", "epo best")
-_LOSSES = ("final loss", "final val loss")
-_FIRST_RAW = ("study", "label", "trial_number", "run_key", "run_id", "state", "attempts")
+_FIRST_RAW = tuple(c.name for c in IDENTITY)
+#: `metrics_frame`'s columns beyond the definition's, for the post's table only.
+_LEVEL_VALUES = ("val_acc_at_level", "acc_at_level")
+_METRIC_FIELDS = tuple(f.name for f in fields(RunMetrics) if f.name != "threshold_epochs")
 
 
-def threshold_column(threshold: float) -> str:
-    """The raw column of the epochs to a threshold: 0.92 → `epochs_to_0_92`."""
-    return "epochs_to_" + format(threshold, "g").replace(".", "_").replace("-", "m")
+def threshold_columns(thresholds: Iterable[float]) -> list[str]:
+    """The raw table's `threshold_epoch_<t>` columns of some thresholds."""
+    return [threshold_column(t) for t in thresholds]
 
 
 def _join_key(runs: pd.DataFrame, epochs: pd.DataFrame) -> str:
@@ -123,66 +120,21 @@ def metrics_frame(
                 run_metrics(history, threshold=threshold, thresholds=thresholds, alpha=alpha), thresholds
             )
         )
-    columns = [
-        "threshold_epoch",
-        "reached",
-        "level",
-        "acc_val",
-        "acc",
-        "epoch_best",
-        "val_acc_best",
-        "final_loss",
-        "final_val_loss",
-        *map(threshold_column, thresholds),
-        "delta_val_loss",
-        "val_loss_range",
-        "epoch_best_ema",
-        "val_acc_ema_best",
-        "final_weight_norm",
-        "epochs_done",
-        "last_epoch",
-    ]
+    columns = [*_METRIC_FIELDS, *threshold_columns(thresholds)]
     frame = pd.DataFrame.from_records(rows, columns=columns, index=runs.index)
-    integers = ["threshold_epoch", "epoch_best", "epoch_best_ema", "last_epoch", *map(threshold_column, thresholds)]
-    frame = frame.astype({name: "Int64" for name in integers} | {"reached": "bool", "epochs_done": "int64"})
-    return frame.astype(
-        {
-            name: "float64"
-            for name in (
-                "level",
-                "acc_val",
-                "acc",
-                "val_acc_best",
-                "final_loss",
-                "final_val_loss",
-                "delta_val_loss",
-                "val_loss_range",
-                "val_acc_ema_best",
-                "final_weight_norm",
-            )
-        }
-    )
+    return frame.astype({name: _dtype(name) for name in columns})
+
+
+def _dtype(name: str) -> str:
+    """The pandas dtype of a metric column, from its format in the definition."""
+    format = column(name).format
+    return "Int64" if format == "integer" else "bool" if format == "flag" else "float64"
 
 
 def _metric_row(metrics: RunMetrics, thresholds: Sequence[float]) -> tuple[Any, ...]:
     return (
-        metrics.threshold_epoch,
-        metrics.reached,
-        metrics.level,
-        metrics.acc_val,
-        metrics.acc,
-        metrics.epoch_best,
-        metrics.val_acc_best,
-        metrics.final_loss,
-        metrics.final_val_loss,
-        *(metrics.epochs_to[float(t)] for t in thresholds),
-        metrics.delta_val_loss,
-        metrics.val_loss_range,
-        metrics.epoch_best_ema,
-        metrics.val_acc_ema_best,
-        metrics.final_weight_norm,
-        metrics.epochs_done,
-        metrics.last_epoch,
+        *(getattr(metrics, name) for name in _METRIC_FIELDS),
+        *(metrics.threshold_epochs[float(t)] for t in thresholds),
     )
 
 
@@ -199,7 +151,7 @@ SORTS = (
     "val_acc_ema_best",
     "threshold_epoch",
     "delta_val_loss",
-    "final_weight_norm",
+    "weight_norm_final",
     "weight_decay",
     "learning_rate",
     "ema_momentum",
@@ -239,42 +191,65 @@ def sort_runs(
     return runs_df.iloc[order].reset_index(drop=True)
 
 
-def post_table(
+def summary_table(
     runs_df: pd.DataFrame, epochs_df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD
 ) -> pd.DataFrame:
-    """The post's table: `POST_COLUMNS` then `reached`, one row per run in the order of
-    `runs_df` (`sort_runs` orders it).
+    """The table of `sweep run`, `sweep export` and the report: the post's columns by
+    their names (`results.report.columns.SUMMARY`), as numbers, one row per run in the
+    order of `runs_df` (`sort_runs` orders it).
 
     Args:
         runs_df: the run frame (`label`, `comment`, `shift`, `l2`, `weight_decay`,
-            `ema_momentum`, `learning_rate`, `reduction_model`, and a key shared with
+            `ema_momentum`, `learning_rate`, `lr_schedule`, and a key shared with
             `epochs_df`: `run_id`, else `run_key`, else `label`).
+        epochs_df: the epoch frame.
+        threshold: the val_acc of `threshold_epoch`.
+
+    Returns:
+        `threshold_epoch`, `val_acc_at_threshold` and `acc_at_threshold` are empty
+        (NaN, `<NA>`) for a run that never reached the threshold.
+    """
+    return _summary(runs_df, metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=()))
+
+
+def _summary(runs_df: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    table = pd.DataFrame(index=runs_df.index)
+    for name in SUMMARY:
+        if name in metrics.columns:
+            table[name] = metrics[name]
+        elif column(name).format == "setting":
+            table[name] = pd.to_numeric(_column(runs_df, name), errors="coerce").astype("float64")
+        else:
+            table[name] = _column(runs_df, name, "").fillna("").astype(str)
+    return table.reset_index(drop=True)
+
+
+def post_table(
+    runs_df: pd.DataFrame, epochs_df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
+    """The post's table (`--style post`): `POST_COLUMNS` then `threshold_reached`, one
+    row per run in the order of `runs_df`.
+
+    Args:
+        runs_df: the run frame, as for `summary_table`.
         epochs_df: the epoch frame.
         threshold: the val_acc of the `epoch` column.
 
     Returns:
         Numbers, not text (`format_post` writes them as the post does). `epoch`,
-        `acc_val` and `acc` are at the threshold when `reached`, else at the highest
-        0.01 level the run reached.
+        `acc_val` and `acc` are at the threshold when `threshold_reached`, else at the
+        highest 0.01 level the run reached (the post's `(47)`).
     """
     metrics = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=())
+    summary = _summary(runs_df, metrics).set_axis(runs_df.index)
     table = pd.DataFrame(
         {
-            "#": _column(runs_df, "label", "").astype(str),
-            "epoch": metrics["threshold_epoch"],
-            "acc_val": metrics["acc_val"],
-            "acc": metrics["acc"],
-            "epo best": metrics["epoch_best"],
-            "val acc best": metrics["val_acc_best"],
-            "final loss": metrics["final_loss"],
-            "final val loss": metrics["final_val_loss"],
-            **{column: _column(runs_df, source).astype("float64") for column, source in _SETTINGS.items()},
-            "reduction model": _column(runs_df, "reduction_model", "").fillna("").astype(str),
-            "comment": _column(runs_df, "comment", "").fillna("").astype(str),
-            REACHED: metrics["reached"],
+            header: metrics[_POST_METRICS[header]] if header in _POST_METRICS else summary[name]
+            for name, header in post_headers().items()
         },
         index=runs_df.index,
     )
+    table[REACHED] = metrics["threshold_reached"]
     return table.reset_index(drop=True)
 
 
@@ -284,36 +259,36 @@ def raw_table(
     threshold: float = DEFAULT_THRESHOLD,
     thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
 ) -> pd.DataFrame:
-    """Every metric and setting of each run, snake_case, full precision, in the order
-    of `runs_df`.
+    """Every metric and setting of each run, named as `results.report.columns`
+    defines them, full precision, in the order of `runs_df`.
 
-    The run columns (study, label, trial number, run key, state, attempts, …), the
-    metrics (`threshold`, `threshold_epoch`, `reached`, `level`, `acc_val`, `acc`,
-    `epoch_best`, `val_acc_best`, `final_loss`, `final_val_loss`, `epochs_to_0_92`, …,
-    `delta_val_loss` (the fluctuation amplitude), `val_loss_range`, `epoch_best_ema`,
-    `val_acc_ema_best`, `final_weight_norm`, `epochs_done`, `last_epoch`), `duration` (seconds from the first
-    claim to the end), `train_seconds` (the epochs' seconds summed), then every
+    The run columns (`study`, `label`, `trial_number`, `run_key`, `run_id`, `state`,
+    `attempts`), the metrics (`results.report.columns.METRICS`: `threshold`,
+    `threshold_epoch` (empty when never reached), …, `threshold_epoch_0_92`, …,
+    `last_epoch`), `duration` (seconds from the first claim to the end),
+    `train_seconds` (the epochs' seconds summed), then the run's record and every
     configuration value.
     """
+    thresholds = tuple(thresholds)
     metrics = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=thresholds)
+    metrics.insert(0, "threshold", float(threshold))
     key = _join_key(runs_df, epochs_df)
     train_seconds = (
         epochs_df.groupby(key)["seconds"].sum(min_count=1) if len(epochs_df) else pd.Series(dtype="float64")
     )
     extra = pd.DataFrame(
         {
-            "threshold": float(threshold),
             "duration": _duration(runs_df),
             "train_seconds": runs_df[key].map(train_seconds).astype("float64"),
         },
         index=runs_df.index,
     )
+    names = [c.name for c in METRICS]
+    at = names.index("threshold_epoch_<t>")
+    names[at : at + 1] = threshold_columns(thresholds)
     first = [name for name in _FIRST_RAW if name in runs_df.columns]
     rest = [name for name in runs_df.columns if name not in first]
-    table = pd.concat(
-        [runs_df[first], extra[["threshold"]], metrics, extra[["duration", "train_seconds"]], runs_df[rest]],
-        axis=1,
-    )
+    table = pd.concat([runs_df[first], metrics[names], extra, runs_df[rest]], axis=1)
     return table.reset_index(drop=True)
 
 
@@ -335,23 +310,22 @@ def epochs_table(runs_df: pd.DataFrame, epochs_df: pd.DataFrame) -> pd.DataFrame
     return epochs_df[[name for name in EPOCH_COLUMNS if name != "run_id"]].reset_index(drop=True)
 
 
-# -- the post's number formats ------------------------------------------------------
-
-
-def _decimals(value: Any, decimals: int) -> str:
-    return "" if pd.isna(value) else f"{float(value):.{decimals}f}"
+# -- tables as text for reading ---------------------------------------------------
 
 
 def format_loss(value: Any) -> str:
-    """`final loss` as the post writes it: `0.0251`, and `2.5160e-04` below 0.001."""
-    if pd.isna(value):
-        return ""
-    value = float(value)
-    return f"{value:.4e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+    """A loss as the post writes it: `0.0251`, and `2.5160e-04` below 0.001."""
+    return format_value("loss", value)
 
 
-def _integer(value: Any) -> str:
-    return "" if pd.isna(value) else str(int(value))
+def format_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Any table of the definition's columns as text, each column in its format
+    (`results.report.columns`); missing values, and the threshold columns of a run
+    that never reached the threshold, empty."""
+    text = pd.DataFrame(index=table.index)
+    for name in table.columns:
+        text[name] = table[name].map(column(name).text).astype(object)
+    return text
 
 
 def format_post(table: pd.DataFrame, *, marks: bool = True) -> pd.DataFrame:
@@ -360,45 +334,35 @@ def format_post(table: pd.DataFrame, *, marks: bool = True) -> pd.DataFrame:
     Args:
         table: `post_table`'s frame.
         marks: put a run that never reached the threshold in parentheses (`(47)`,
-            `(0.91230)`) and drop `reached`, for reading; `False` keeps the plain
-            numbers and the `reached` column, for CSV and JSON.
+            `(0.91230)`) and drop `threshold_reached`; `False` keeps the plain numbers
+            and the flag.
     """
     text = pd.DataFrame(index=table.index)
     reached = table[REACHED].astype(bool) if REACHED in table.columns else pd.Series(True, index=table.index)
-    for column in POST_COLUMNS:
-        values = table[column]
-        if column in _INTEGERS:
-            cells = values.map(_integer)
-        elif column in _DECIMALS:
-            cells = values.map(lambda v, d=_DECIMALS[column]: _decimals(v, d))
-        elif column in _LOSSES:
-            cells = values.map(format_loss)
-        elif column in _SETTINGS:
-            cells = values.map(lambda v: "" if pd.isna(v) else format_number(float(v)))
-        else:
-            cells = values.fillna("").astype(str)
-        if marks and column in ("epoch", "acc_val", "acc"):
+    formats = {header: column(name).format for name, header in post_headers().items()}
+    for header in POST_COLUMNS:
+        cells = table[header].map(lambda v, f=formats[header]: format_value(f, v))
+        if marks and header in ("epoch", "acc_val", "acc"):
             cells = cells.where(reached | (cells == ""), "(" + cells + ")")
-        text[column] = cells.astype(object)
+        text[header] = cells.astype(object)
     if not marks:
         text[REACHED] = reached
     return text
 
 
-def render_rich(df: pd.DataFrame, *, title: str | None = None) -> Table:
-    """A rich table of a post table (formatted with `format_post`) or any frame."""
-    from rich.table import Table
+def is_post(frame: pd.DataFrame) -> bool:
+    """Whether a frame is `post_table`'s."""
+    return set(POST_COLUMNS) <= set(frame.columns) and REACHED in frame.columns
 
-    text = (
-        format_post(df) if set(POST_COLUMNS) <= set(df.columns) and REACHED in df.columns else stringify(df)
-    )
-    table = Table(title=title, header_style="bold")
-    for column in text.columns:
-        numeric = column not in ("#", "reduction model", "comment") and looks_numeric(text[column])
-        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
-    for row in text.itertuples(index=False):
-        table.add_row(*row)
-    return table
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as the terminal and the reading formats show it: the post's table in its
+    formats, the summary in the definition's, anything else at full precision."""
+    if is_post(frame):
+        return format_post(frame)
+    if set(frame.columns) <= set(SUMMARY):
+        return format_summary(frame)
+    return stringify(frame)
 
 
 def looks_numeric(cells: pd.Series) -> bool:

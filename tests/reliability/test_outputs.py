@@ -111,7 +111,7 @@ def test_an_output_link_stays_a_link_and_its_target_is_written(study_db, sweep):
     link.symlink_to(target)
     assert sweep("export", "s", "--storage", url, "--format", "csv", "--output", str(link))[0] == 0
     assert link.is_symlink() and os.readlink(link) == str(target)
-    assert pd.read_csv(target)["#"].astype(str).tolist() == ["1", "2"]
+    assert pd.read_csv(target)["label"].astype(str).tolist() == ["1", "2"]
 
 
 @pytest.mark.timeout(120)
@@ -129,7 +129,7 @@ def test_an_unwritable_output_folder_is_one_line_and_nothing_written(tmp_path):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("style", ["post", "raw"])
+@pytest.mark.parametrize("style", ["summary", "raw"])
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path, sweep, style):
     """OWASP: a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`; numbers stay numbers."""
     import csv
@@ -142,7 +142,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path, sweep,
     assert code == 0, err
     with open(output, newline="", encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
-    first = "#" if style == "post" else "label"
+    first = "label"
     quoted = ["'" + label.replace("\r", "\n") for label in labels[:-1]]  # a CR would end the row
     assert sorted(row[first] for row in rows) == sorted([*quoted, "3A"])
     assert {row["comment"] for row in rows} == {"'=cmd|' /C calc'!A0"}

@@ -100,7 +100,7 @@ def test_sorting_a_column_reorders_the_rows(browser: Any, report: tuple) -> None
     try:
         post_order = opened.labels()
         best = {run["label"]: run.get("val_acc_best") for run in runs}
-        header = opened.page.locator("#runs-table thead button", has_text="val acc best")
+        header = opened.page.locator("#runs-table thead button", has_text="val_acc_best")
         header.click()
         ascending = opened.labels()
         with_values = sorted((label for label in post_order if best[label] is not None), key=lambda l: best[l])
@@ -114,7 +114,7 @@ def test_sorting_a_column_reorders_the_rows(browser: Any, report: tuple) -> None
             (best[label] for label in with_values), reverse=True
         )
         assert descending[-1] == ascending[-1]  # missing values last either way
-        opened.page.locator("#runs-table thead button", has_text="#").click()
+        opened.page.locator("#runs-table thead button", has_text="label").click()
         assert opened.labels() == post_order
         assert opened.errors == [] and opened.requests == []
     finally:

@@ -24,18 +24,37 @@ def _sweep(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_export_prints_the_post_table(post_study, capsys):
+def test_export_prints_the_summary_and_the_posts_table(post_study, capsys):
     url, study, _ = post_study
     code, out, err = _sweep(capsys, "export", study, "--storage", url)
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].startswith(
+        "| label | threshold_epoch | val_acc_at_threshold | acc_at_threshold | epoch_best | val_acc_best |"
+    )
+    assert "| 0 |  |  |  | 60 | 0.91290 |" in out  # never reached 0.92: empty
+    code, out, err = _sweep(capsys, "export", study, "--storage", url, "--style", "post")
     assert code == 0 and err == ""
     assert out.splitlines()[0].startswith("| # | epoch | acc_val | acc | epo best | val acc best |")
     assert "| 0 | (47) | (0.91230) |" in out
 
 
+def test_the_posts_headers_are_refused_in_csv_and_json(post_study, capsys, tmp_path):
+    url, study, _ = post_study
+    for format in ("csv", "json"):
+        code, out, err = _sweep(
+            capsys, "export", study, "--storage", url, "--style", "post", "--format", format,
+            "--output", str(tmp_path / f"t.{format}"),
+        )
+        assert (code, out) == (2, "") and err.count("\n") == 1 and "--style summary" in err
+    assert not list(tmp_path.glob("t.*"))
+
+
 def test_export_writes_a_file_in_each_format(post_study, capsys, tmp_path):
     url, study, _ = post_study
     for format in ("csv", "md", "html", "latex", "json"):
-        for style in ("post", "raw"):
+        for style in ("summary", "post", "raw"):
+            if style == "post" and format in ("csv", "json"):
+                continue
             path = tmp_path / f"table-{style}.{format}"
             assert _sweep(
                 capsys,
@@ -72,22 +91,20 @@ def test_the_post_table_agrees_with_its_own_epoch_export(post_study, capsys, tmp
             )[0]
             == 0
         )
-    post = pd.read_csv(tmp_path / "post.csv", dtype={"#": str}).set_index("#")
+    post = pd.read_csv(tmp_path / "post.csv", dtype={"label": str}).set_index("label")
     epochs = pd.read_csv(tmp_path / "epochs.csv", dtype={"label": str})
     assert set(epochs["label"]) == set(post.index) - {"13"}
     for label, run in epochs.groupby("label"):
         row = post.loc[label]
         best = run.loc[run["val_acc"].idxmax()]
-        assert (row["epo best"], row["val acc best"]) == (best["epoch"], round(best["val_acc"], 5))
-        assert row["final loss"] == pytest.approx(run["loss"].min(), abs=5e-5)
-        assert row["final val loss"] == pytest.approx(run["val_loss"].min(), abs=5e-5)
+        assert (row["epoch_best"], row["val_acc_best"]) == (best["epoch"], best["val_acc"])
+        assert row["loss_min"] == run["loss"].min() and row["val_loss_min"] == run["val_loss"].min()
         crossed = run[run["val_acc"] >= 0.92]
-        if row["reached"]:
-            assert row["epoch"] == crossed["epoch"].iloc[0]
-            assert row["acc_val"] == round(crossed["val_acc"].iloc[0], 5)
+        if row["threshold_reached"]:
+            assert row["threshold_epoch"] == crossed["epoch"].iloc[0]
+            assert row["val_acc_at_threshold"] == crossed["val_acc"].iloc[0]
         else:
-            level = int(run["val_acc"].max() * 100) / 100
-            assert crossed.empty and row["epoch"] == run[run["val_acc"] >= level]["epoch"].iloc[0]
+            assert crossed.empty and pd.isna(row["threshold_epoch"]) and pd.isna(row["val_acc_at_threshold"])
 
 
 def test_the_studys_own_threshold_is_the_default(post_study, capsys):
@@ -97,9 +114,19 @@ def test_the_studys_own_threshold_is_the_default(post_study, capsys):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna.create_study(storage=url, study_name=study).set_user_attr("report_threshold", 0.93)
     _, out, _ = _sweep(capsys, "export", study, "--storage", url, "--format", "csv")
-    assert pd.read_csv(io.StringIO(out), dtype={"#": str}).set_index("#").loc["10", "epoch"] == 45
+    assert pd.read_csv(io.StringIO(out), dtype={"label": str}).set_index("label").loc["10", "threshold_epoch"] == 45
     _, out, _ = _sweep(capsys, "export", study, "--storage", url, "--format", "csv", "--threshold", "0.92")
-    assert pd.read_csv(io.StringIO(out), dtype={"#": str}).set_index("#").loc["10", "epoch"] == 43
+    assert pd.read_csv(io.StringIO(out), dtype={"label": str}).set_index("label").loc["10", "threshold_epoch"] == 43
+
+
+def test_status_says_when_the_best_run_never_reached_the_threshold(post_study, capsys):
+    import optuna
+
+    url, study, _ = post_study
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(storage=url, study_name=study).set_user_attr("report_threshold", 0.99)
+    code, out, _ = _sweep(capsys, "status", study, "--storage", url)
+    assert code == 0 and "Best run so far: 10" in out and "never ≥ 0.99" in out
 
 
 @pytest.mark.parametrize(
@@ -216,12 +243,12 @@ def test_results_load_and_load_epochs(post_study):
     assert list(results.load(url, study, sort="label")["label"]) == ["0", "1", "2", "3A", "3B", "10", "11", "12", "13"]
     assert {
         "threshold_epoch",
-        "reached",
+        "threshold_reached",
         "val_acc_best",
         "delta_val_loss",
         "weight_decay",
         "learning_rate",
-        "reduction_model",
+        "lr_schedule",
         "state",
     } <= set(frame.columns)
     assert results.load(url, study, threshold=0.93).set_index("label").loc["10", "threshold_epoch"] == 45
@@ -232,6 +259,37 @@ def test_results_load_and_load_epochs(post_study):
 
     with pytest.raises(InputError, match="unknown study"):
         results.load(url, "nope")
+
+
+def test_results_load_reads_the_old_column_names_with_a_deprecation_warning(post_study):
+    import warnings
+
+    url, study, _ = post_study
+    frame = results.load(url, study)
+    # The new names only: an old one is no column of its own, nor does it warn.
+    assert not {"acc_val", "reached", "final_loss", "epochs_to_0_92", "reduction_model"} & set(frame.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame["val_acc_at_threshold"], frame.label, frame[["label", "threshold_epoch"]]  # noqa: B018
+    ways = {
+        "item": lambda f: f["acc_val"],
+        "attribute": lambda f: f.acc_val,
+        "get": lambda f: f.get("acc_val"),
+        "list": lambda f: f[["label", "acc_val"]]["val_acc_at_threshold"],
+    }
+    for way, read in ways.items():
+        with pytest.warns(DeprecationWarning, match="'acc_val' is now 'val_acc_at_threshold'"):
+            old = read(frame)
+        pd.testing.assert_series_equal(old, frame["val_acc_at_threshold"], check_names=False, obj=way)
+    with pytest.warns(DeprecationWarning, match="'epochs_to_0_92' is now 'threshold_epoch_0_92'"):
+        assert frame.set_index("label")["epochs_to_0_92"]["10"] == 43
+    with pytest.warns(DeprecationWarning, match="'reached' is now 'threshold_reached'"):
+        assert "reached" in frame and list(frame["reached"]) == list(frame["threshold_reached"])
+    with pytest.warns(DeprecationWarning, match="'final_loss' is now 'loss_min'"):
+        assert frame["final_loss"].equals(frame["loss_min"])
+    with pytest.raises(KeyError):
+        frame["no_such_column"]  # noqa: B018
+    assert type(frame[frame["state"] == "complete"]).__name__ == "RunFrame"  # a selection reads them too
 
 
 def test_an_export_makes_a_constant_number_of_queries(tmp_path, build_study):

@@ -17,6 +17,7 @@ from results.report.metrics import (
     epochs_to_thresholds,
     final_minimum,
     first_local_minimum,
+    level_epoch,
     run_metrics,
     threshold_epoch,
 )
@@ -26,10 +27,11 @@ def test_threshold_epoch_is_the_first_epoch_at_or_above_the_threshold(history):
     val_acc = [0.5, 0.8, 0.915, 0.921, 0.93, 0.925]
     records = history(val_acc, acc=[0.6, 0.85, 0.95, 0.9512, 0.96, 0.97])
     metrics = run_metrics(records)
-    assert (metrics.threshold_epoch, metrics.reached, metrics.level) == (4, True, 0.92)
-    assert metrics.acc_val == 0.921 and metrics.acc == 0.9512
+    assert (metrics.threshold_epoch, metrics.threshold_reached, metrics.val_acc_level) == (4, True, 0.92)
+    assert metrics.val_acc_at_threshold == 0.921 and metrics.acc_at_threshold == 0.9512
+    assert (metrics.epoch_level, metrics.val_acc_at_level, metrics.acc_at_level) == (4, 0.921, 0.9512)
     assert (metrics.epoch_best, metrics.val_acc_best) == (5, 0.93)
-    assert metrics.epochs_to == {0.92: 4, 0.93: 5}
+    assert metrics.threshold_epochs == {0.92: 4, 0.93: 5}
     assert metrics.epochs_done == 6 and metrics.last_epoch == 6
 
 
@@ -44,25 +46,44 @@ def _post_run_0() -> list[float]:
 
 def test_a_run_that_never_reaches_the_threshold_shows_its_highest_001_level(history):
     metrics = run_metrics(history(_post_run_0()))
-    assert metrics.reached is False
-    assert metrics.level == 0.91
-    assert metrics.threshold_epoch == 47
-    assert metrics.acc_val == 0.9123
+    assert metrics.threshold_reached is False
+    # The threshold epoch is empty; the post's (47) is the epoch of its 0.01 level.
+    assert metrics.threshold_epoch is None and math.isnan(metrics.val_acc_at_threshold)
+    assert math.isnan(metrics.acc_at_threshold)
+    assert (metrics.val_acc_level, metrics.epoch_level, metrics.val_acc_at_level) == (0.91, 47, 0.9123)
     assert (metrics.epoch_best, metrics.val_acc_best) == (60, 0.9129)
-    assert metrics.epochs_to == {0.92: None, 0.93: None}
+    assert metrics.threshold_epochs == {0.92: None, 0.93: None}
 
 
 def test_the_level_survives_float32_and_decimal_rounding():
     # float32's 0.57 is 0.5699999928…, and 0.57 * 100 is 56.99999999999999.
     f32 = float(np.float32(0.57))
     assert f32 < 0.57
-    result = threshold_epoch([1, 2, 3], [0.3, f32, 0.5], 0.92)
+    result = level_epoch([1, 2, 3], [0.3, f32, 0.5], 0.92)
     assert (result.epoch, result.reached, result.level) == (2, False, 0.57)
-    assert threshold_epoch([1, 2], [0.3, 0.57], 0.92).level == 0.57
+    assert level_epoch([1, 2], [0.3, 0.57], 0.92).level == 0.57
 
 
 def test_float32_threshold_values_count_as_reached():
-    assert threshold_epoch([1, 2], [0.5, float(np.float32(0.92))], 0.92).epoch == 2
+    assert threshold_epoch([1, 2], [0.5, float(np.float32(0.92))], 0.92) == 2
+    assert threshold_epoch([1, 2], [0.5, 0.92 - 2e-6], 0.92) is None  # beyond the tolerance
+    # None and NaN (a diverged epoch) never count; a run that never reaches it: None.
+    assert threshold_epoch([1, 2, 3], [None, math.nan, 0.95], 0.92) == 3
+    assert threshold_epoch([1, 2], [0.5, 0.6], 0.92) is None
+
+
+def test_the_runners_objective_uses_the_tables_threshold_epoch():
+    """One rule: the objective's threshold epoch has the tables' tolerance."""
+    from types import SimpleNamespace
+
+    from sweep_runner.worker import objective_values
+
+    sweep = SimpleNamespace(report=SimpleNamespace(threshold=0.92))
+    f32 = float(np.float32(0.92))  # 0.91999996: reached within the tolerance
+    epochs = [{"epoch": e, "val_acc": v} for e, v in ((1, 0.5), (2, f32), (3, 0.93))]
+    assert objective_values(epochs, sweep) == [0.93, 2.0]
+    # Never reached: one past the last epoch, so that a minimising objective ranks it last.
+    assert objective_values(epochs[:1], sweep) == [0.5, 2.0]
 
 
 def test_best_epoch_takes_the_first_of_equal_bests_and_skips_nan():
@@ -75,8 +96,8 @@ def test_final_loss_is_the_lowest_loss_before_it_went_up_again(history):
     loss = [1.0, 0.5, 0.1, 0.0203, 0.03, 0.05, 0.045]
     val_loss = [1.2, 0.6, 0.34, 0.3335, 0.36, 0.41, 0.40]
     metrics = run_metrics(history([0.5] * 7, loss=loss, val_loss=val_loss))
-    assert metrics.final_loss == 0.0203
-    assert metrics.final_val_loss == 0.3335
+    assert metrics.loss_min == 0.0203
+    assert metrics.val_loss_min == 0.3335
     assert final_minimum([math.nan, 2.0, 1.0]) == 1.0
     assert math.isnan(final_minimum([]))
 
@@ -195,7 +216,8 @@ def test_an_empty_history():
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40), st.sampled_from([0.5, 0.9, 0.92, 0.93]))
 def test_threshold_epoch_properties(val_acc, threshold):
     epochs = list(range(1, len(val_acc) + 1))
-    result = threshold_epoch(epochs, val_acc, threshold)
+    result = level_epoch(epochs, val_acc, threshold)
+    assert (threshold_epoch(epochs, val_acc, threshold) is not None) == result.reached
     epoch_best, best = best_epoch(epochs, val_acc)
     assert result.epoch is not None and result.epoch <= epoch_best
     assert val_acc[result.epoch - 1] >= result.level - 1e-6

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from results.report.export import frame_text, latex_escape, post_text
+from results.report.export import frame_text, latex_escape, post_text, summary_text
 from results.report.frames import read_study
 from results.report.labels import label_order, sort_labels
 from results.store.result_store import ResultStore
@@ -21,7 +21,7 @@ from results.report.tables import (
     format_post,
     post_table,
     raw_table,
-    render_rich,
+    summary_table,
 )
 
 LABEL_ORDER = ["0", "1", "2", "3A", "3B", "10", "11", "12", "13"]
@@ -72,7 +72,7 @@ def test_label_order_is_a_total_order_on_numbered_labels(labels):
 def test_post_table_columns_rows_and_values(frames):
     run_frame, epochs, _ = frames
     table = post_table(run_frame, epochs)
-    assert list(table.columns) == [*POST_COLUMNS, "reached"]
+    assert list(table.columns) == [*POST_COLUMNS, "threshold_reached"]
     assert list(table["#"]) == FILE_ORDER
     row = table.set_index("#")
     assert (row.loc["3B", "epoch"], row.loc["3B", "epo best"], row.loc["3B", "val acc best"]) == (
@@ -80,7 +80,7 @@ def test_post_table_columns_rows_and_values(frames):
         58,
         0.9262,
     )
-    assert bool(row.loc["3B", "reached"]) and not bool(row.loc["0", "reached"])
+    assert bool(row.loc["3B", "threshold_reached"]) and not bool(row.loc["0", "threshold_reached"])
     # Run 0 never reaches 0.92: its first epoch at its highest 0.01 level (0.91).
     assert (row.loc["0", "epoch"], row.loc["0", "acc_val"]) == (47, 0.9123)
     assert (row.loc["0", "epo best"], row.loc["0", "val acc best"]) == (60, 0.9129)
@@ -114,8 +114,10 @@ def test_the_posts_number_formats(frames):
 def test_the_threshold_moves_the_epoch_column(frames):
     run_frame, epochs, _ = frames
     table = post_table(run_frame, epochs, threshold=0.93).set_index("#")
-    assert table.loc["10", "epoch"] == 45 and bool(table.loc["10", "reached"])
-    assert table.loc["3B", "epoch"] == 57 and not bool(table.loc["3B", "reached"])  # its 0.92 level
+    assert table.loc["10", "epoch"] == 45 and bool(table.loc["10", "threshold_reached"])
+    assert table.loc["3B", "epoch"] == 57 and not bool(table.loc["3B", "threshold_reached"])  # its 0.92 level
+    summary = summary_table(run_frame, epochs, threshold=0.93).set_index("label")
+    assert summary.loc["10", "threshold_epoch"] == 45 and pd.isna(summary.loc["3B", "threshold_epoch"])
 
 
 def test_markdown_renders_as_a_table(frames):
@@ -128,33 +130,43 @@ def test_markdown_renders_as_a_table(frames):
     assert lines[4].startswith("| 0 | (47) | (0.91230) |")
 
 
-def test_post_csv_reads_back_to_the_values_shown(frames):
+def test_the_summary_names_the_posts_columns_and_leaves_unreached_empty(frames):
+    from results.report.columns import SUMMARY, post_headers
+
     run_frame, epochs, _ = frames
-    table = post_table(run_frame, epochs)
-    back = pd.read_csv(io.StringIO(post_text(table, "csv")), dtype={"#": str})
-    assert list(back.columns) == [*POST_COLUMNS, "reached"]
-    assert list(back["#"]) == FILE_ORDER
-    shown = format_post(table, marks=False)
-    for column in (
-        "epoch",
-        "acc_val",
-        "acc",
-        "epo best",
-        "val acc best",
-        "final loss",
-        "final val loss",
-        "λ",
-        "m",
-        "α",
-    ):
-        expected = pd.to_numeric(shown[column].replace("", None)).astype("float64")
-        pd.testing.assert_series_equal(back[column].astype("float64"), expected, check_names=False)
-    assert back["α"].iloc[0] == 8e-4 and back["reached"].dtype == bool
-    assert list(back["reduction model"]) == list(table["reduction model"])
-    # JSON holds what CSV holds.
-    records = json.loads(post_text(table, "json"))
-    assert records[2]["α"] == 8e-4 and records[2]["epoch"] == 47 and records[2]["reached"] is False
-    assert records[-1]["epoch"] is None and records[2]["acc_val"] == 0.9123
+    table = summary_table(run_frame, epochs)
+    assert list(table.columns) == list(SUMMARY)
+    post = post_table(run_frame, epochs)
+    assert list(post.columns[:-1]) == [post_headers()[name] for name in SUMMARY if name in post_headers()]
+    row = table.set_index("label")
+    assert row.loc["3B", "threshold_epoch"] == 57 and round(row.loc["3B", "val_acc_at_threshold"], 5) == 0.92164
+    # Run 0 never reached 0.92: empty, where the post's table shows its 0.91 level, (47).
+    assert pd.isna(row.loc["0", "threshold_epoch"]) and pd.isna(row.loc["0", "val_acc_at_threshold"])
+    assert pd.isna(row.loc["0", "acc_at_threshold"]) and not row.loc["0", "threshold_reached"]
+    assert (row.loc["0", "epoch_best"], row.loc["0", "val_acc_best"]) == (60, 0.9129)
+    assert row.loc["11", "loss_min"] == 2.516e-4 and row.loc["12", "learning_rate"] == 4e-4
+    assert row.loc["1", "lr_schedule"] == "[8.e-4, 20][8.e-5, 40][1.e-5, 50][4.e-6, 60]"
+    text = summary_text(table, "md").splitlines()
+    assert text[0].startswith("| label | threshold_epoch | val_acc_at_threshold | acc_at_threshold | epoch_best |")
+    assert text[4].startswith("| 0 |  |  |  | 60 | 0.91290 |")
+
+
+def test_summary_csv_and_json_read_back_with_unreached_empty(frames):
+    run_frame, epochs, _ = frames
+    table = summary_table(run_frame, epochs)
+    csv = summary_text(table, "csv")
+    assert all(name.isascii() and " " not in name for name in csv.splitlines()[0].split(","))
+    back = pd.read_csv(io.StringIO(csv), dtype={"label": str})
+    assert list(back.columns) == list(table.columns) and list(back["label"]) == FILE_ORDER
+    for name in ("threshold_epoch", "val_acc_at_threshold", "epoch_best", "val_acc_best", "loss_min", "learning_rate"):
+        pd.testing.assert_series_equal(back[name].astype("float64"), table[name].astype("float64"), check_names=False)
+    assert pd.isna(back.set_index("label").loc["0", "threshold_epoch"]) and back["threshold_reached"].dtype == bool
+    records = json.loads(summary_text(table, "json"))
+    assert records[2]["label"] == "0" and records[2]["threshold_epoch"] is None
+    assert records[2]["threshold_reached"] is False and records[0]["threshold_epoch"] == 43
+    assert records[-1]["val_acc_best"] is None
+    with pytest.raises(ValueError, match="md, html, latex"):
+        post_text(post_table(run_frame, epochs), "csv")
 
 
 def test_raw_csv_reads_back_to_the_same_values(frames):
@@ -171,7 +183,8 @@ def test_raw_csv_reads_back_to_the_same_values(frames):
             assert back[column].tolist() == table[column].tolist()
     row = table.set_index("label")
     assert row.loc["10", "delta_val_loss"] == pytest.approx(11.3)
-    assert (row.loc["10", "epochs_to_0_92"], row.loc["10", "epochs_to_0_93"]) == (43, 45)
+    assert (row.loc["10", "threshold_epoch_0_92"], row.loc["10", "threshold_epoch_0_93"]) == (43, 45)
+    assert pd.isna(row.loc["0", "threshold_epoch_0_92"]) and row.loc["0", "epoch_level"] == 47
     assert row.loc["12", "schedule_relative"] and row.loc["12", "learning_rate"] == 4e-4
     assert row.loc["13", "state"] == "waiting" and row.loc["13", "epochs_done"] == 0
     assert row.loc["3B", "train_seconds"] == 600.0 and row.loc["3B", "duration"] >= 0
@@ -202,20 +215,9 @@ def test_latex_html_and_json_escape_what_they_must(frames):
     html = post_text(table, "html")
     assert "<td>run 0 &lt;λ&gt;</td>" in html and html.count("<tr>") == 1 + len(LABEL_ORDER)
     raw = json.loads(frame_text(raw_table(run_frame, epochs), "json"))
-    assert raw[2]["label"] == "0" and raw[2]["threshold_epoch"] == 47 and raw[2]["reached"] is False
+    assert raw[2]["label"] == "0" and raw[2]["threshold_epoch"] is None and raw[2]["threshold_reached"] is False
+    assert (raw[2]["epoch_level"], raw[2]["val_acc_level"]) == (47, 0.91)
     assert raw[-1]["val_acc_best"] is None
-
-
-def test_render_rich_prints_the_post_table(frames):
-    from rich.console import Console
-
-    run_frame, epochs, _ = frames
-    rich_table = render_rich(post_table(run_frame, epochs), title="table1")
-    assert [column.header for column in rich_table.columns] == list(POST_COLUMNS)
-    assert rich_table.row_count == len(LABEL_ORDER)
-    console = Console(file=io.StringIO(), width=300)
-    console.print(rich_table)
-    assert "(47)" in console.file.getvalue() and "8.e-4" in console.file.getvalue()
 
 
 def test_the_tables_accept_frames_keyed_by_run_key(frames):
@@ -241,7 +243,8 @@ def test_the_runner_can_print_the_post_table_from_the_public_api(post_study, fra
     run_frame, epochs, _ = frames
     from_api = post_table(results.load(url, study), results.load_epochs(url, study))
     pd.testing.assert_frame_equal(from_api, post_table(run_frame, epochs))
-    assert render_rich(from_api).row_count == len(LABEL_ORDER)
+    summary = summary_table(results.load(url, study), results.load_epochs(url, study))
+    pd.testing.assert_frame_equal(summary, summary_table(run_frame, epochs))
 
 
 def test_sort_orders_the_runs_and_keeps_the_files_order_on_ties(frames):

@@ -18,6 +18,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         extra=f'[study]\nobjectives = ["val_acc", "threshold_epoch"]\n[report]\nthreshold = {THRESHOLD}',
     )
     url = f"sqlite:///{folder / 'sweeps.db'}"
-    done = run(["run", str(sweep), "--storage", url], folder)
+    done = run(["run", str(sweep), "--storage", url], folder, extra_env={"COLUMNS": "100"})
     assert done.returncode == 0, done.stderr
     return Trained(folder, sweep, url, "shared", done.stdout)
