@@ -175,3 +175,47 @@ def snapshot(page: str) -> tuple[bool, int]:
     runs = [figure for key, figure in figures.items() if key.startswith("run-")]
     points = max((len(t["x"]) for f in runs for t in f["data"] if t["name"] == "val_acc"), default=0)
     return ("data-reload=" in page, points)
+
+
+class Opened:
+    """A page opened from disk, with everything it asked the network for and every
+    console error and dialog it raised."""
+
+    def __init__(self, browser: Any, path: Path, *, init_script: str | None = None) -> None:
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        if init_script:
+            self.context.add_init_script(init_script)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("request", lambda r: None if r.url.startswith("file://") else self.requests.append(r.url))
+        # Nothing leaves the machine even if the page asked for it.
+        self.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
+                        else route.abort())
+        self.page.goto(path.as_uri())
+        self.page.wait_for_load_state("load")
+
+    def labels(self) -> list[str]:
+        return self.page.locator("#runs-table tbody th a").all_inner_texts()
+
+    def render(self, key: str, state: str = "done") -> Any:
+        """Scrolls a plot into view and waits until the page's script has drawn it (or,
+        `state="no-webgl"`, put its note there instead); returns its locator."""
+        element = self.page.locator(f'[data-figure="{key}"]')
+        element.scroll_into_view_if_needed()
+        self.page.wait_for_function(
+            f"document.querySelector('[data-figure=\"{key}\"]').dataset.rendered === '{state}'", timeout=20_000
+        )
+        return element
+
+    def plot_points(self, key: str) -> dict[str, int]:
+        """Scrolls a plot into view, waits for plotly, and counts each trace's points."""
+        element = self.render(key)
+        return element.evaluate("gd => Object.fromEntries(gd.data.map(t => [t.name, t.x.length]))")
+
+    def close(self) -> None:
+        self.context.close()
