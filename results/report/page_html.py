@@ -6,6 +6,15 @@ All user text (the study's name, labels, comments, the description, the sweep fi
 failure reasons) is HTML-escaped; the plot data is JSON in a `<script
 type="application/json">` element (`results.report.page_json`). Plots render as they
 scroll into view, so a study of hundreds of runs opens at once.
+
+The study's plots answer "which value was best?": per swept value the best and mean
+best val_acc (`value_summary`), the λ × α heatmaps, parallel coordinates
+(`parallel`, WebGL: a note where the browser has none) and every run's val_acc and
+val_loss overlaid, a style per run (`overlays`, `run_styles`). A plot with nothing to
+show is a sentence saying why. Plotly's modebar offers no upload to its cloud. The
+reader's zoom, parcoords selections, table filter, open sections and scroll are kept
+in `sessionStorage` for the tab, so that the live page's reloads (a page on file://
+cannot fetch its new version) leave them as they were.
 """
 
 from __future__ import annotations
@@ -224,7 +233,11 @@ _SCRIPT = r"""
     if ("scrollRestoration" in history) history.scrollRestoration = "manual";
     window.scrollTo(view.scrollX || 0, view.scroll);
   }
-  window.addEventListener("pagehide", function () { view.scroll = window.scrollY; view.scrollX = window.scrollX; saveView(); });
+  window.addEventListener("pagehide", function () {
+    view.scroll = window.scrollY;
+    view.scrollX = window.scrollX;
+    saveView();
+  });
 
   // While the study runs, `sweep run --report` rewrites the file: reload it.
   var seconds = parseInt(document.body.dataset.reload || "0", 10);
@@ -297,13 +310,15 @@ def _header(data: StudyData, reload_seconds: int | None) -> str:
     if reload_seconds:
         parts.append(
             f'<p class="live">The study is running: this page reloads every {reload_seconds} s '
-            f'while <code>sweep run --report</code> rewrites it.<button type="button" id="pause-reload">'
+            f'while <code>sweep run --report</code> rewrites it, keeping your zoom, selections, filter '
+            'and scroll.<button type="button" id="pause-reload">'
             "pause reloading</button></p>"
         )
     parts.append(_facts(data))
     if data.sweep_text:
         parts.append(
-            f"<details id=\"sweep-file\"><summary>the sweep file, as written ({_e(data.sweep_path or 'kept with the study')})"
+            '<details id="sweep-file"><summary>the sweep file, as written '
+            f"({_e(data.sweep_path or 'kept with the study')})"
             f"</summary><pre>{_e(data.sweep_text)}</pre></details>"
         )
     return "<header>" + "".join(parts) + "</header>"
@@ -331,7 +346,8 @@ def _study_plots(data: StudyData, figures: dict[str, Figure]) -> str:
     summaries, over = sweep_figures(data.runs, data.threshold)
     if summaries:
         parts.append(f"<h3>Best val_acc and threshold epoch, {_e(over)}</h3>")
-        empty = ("no run has a val_acc yet", f"no run reached val_acc ≥ {data.threshold:g}: no threshold epoch to show")
+        empty = ("no run has a val_acc yet",
+                 f"no run reached val_acc ≥ {data.threshold:g}: no threshold epoch to show")
         parts += [_plot(f"sweep-{i}", figure, figures) if drawn(figure) else _note(empty[i], f"sweep-{i}")
                   for i, figure in enumerate(summaries)]
     else:

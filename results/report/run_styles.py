@@ -9,7 +9,6 @@ further along it); text ones (schedules) a qualitative palette.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,10 +167,3 @@ def run_styles(runs: pd.DataFrame, keys: list[str]) -> Styling:
         )
     return Styling(colour_key, dash_key, tuple(k for k in keys if k not in (colour_key, dash_key)), styles)
 
-
-def finite(value: Any) -> bool:
-    """Whether a value is a finite number (not NaN, infinite, None or text)."""
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

@@ -75,7 +75,8 @@ def test_overlay_parallel_coordinates_and_per_value_summary_render(answers: tupl
         "no run reached val_acc ≥ 0.99: no threshold epoch to show")
     # Per value: a panel per swept quantity (λ, α, seed, epochs), a best and a mean point per value.
     summary = page.locator('[data-figure="per-value"]')
-    assert summary.locator(".xtitle, .x2title, .x3title, .x4title").all_text_contents() == ["λ", "α", "epochs", "seed"]
+    titles = summary.locator(".xtitle, .x2title, .x3title, .x4title").all_text_contents()
+    assert titles == ["λ", "α", "epochs", "seed"]
     assert summary.locator("g.trace.scatter").count() == 8
     assert summary.locator("g.trace.scatter .point").count() > 2 * 6
     # Parallel coordinates: an axis per swept quantity and best val_acc, the lines drawn
