@@ -4,9 +4,9 @@ The page embeds plotly.js once and these figures as JSON; nothing here imports t
 plotly Python package, which would validate every trace for nothing. Per run: loss
 and val_loss, acc and val_acc with the thresholds (the first solid, the others
 dotted), the LR schedule, and, when the trainer stored them, the EMA and test
-curves, the weight norms, the effective LR and the angular update. Per study: the
-val_loss of every run on one plot, and best val_acc and the threshold epoch over
-λ × α (heatmaps) or against the one swept quantity.
+curves, the weight norms, the effective LR and the angular update. Per study: best
+val_acc and the threshold epoch over λ × α (heatmaps) or against the one swept
+quantity (the overlays of every run are in `results.report.overlays`).
 
 Text that plotly draws (trace names, titles, tick labels) goes through `plot_text`:
 plotly reads a few HTML tags in it, so a label `<b>` would otherwise turn bold.
@@ -172,56 +172,20 @@ def run_figure(
 
 
 def threshold_lines(thresholds: Sequence[float], axis: int) -> list[dict[str, Any]]:
-    """Horizontal lines at the val_acc thresholds: the first solid, the others dotted."""
+    """Horizontal lines at the val_acc thresholds, each labelled with its level at the
+    right end: the first solid, the others dotted. The lowest level's label sits under
+    its line and the others' above theirs, so that 0.92 and 0.93 do not overlap."""
+    lowest = min(thresholds, default=None)
     return [
         {
             "type": "line", "xref": f"{_axis(axis, 'x')} domain", "x0": 0, "x1": 1,
             "yref": _axis(axis, "y"), "y0": level, "y1": level,
             "line": {"color": "black", "width": 1, "dash": "solid" if i == 0 else "dot"},
+            "label": {"text": f"{level:g}", "textposition": "end", "yanchor": "top" if level == lowest else "bottom",
+                      "font": {"size": 11, "color": "black"}},
         }
         for i, level in enumerate(thresholds)
     ]
-
-
-def _colours(count: int) -> list[str]:
-    from plotly.colors import sample_colorscale
-
-    # Plasma's last sixth is a yellow too pale to see on white.
-    return sample_colorscale("Plasma", [0.85 * i / max(1, count - 1) for i in range(count)])
-
-
-def val_loss_figure(runs: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
-    """The val_loss of every run on one plot, coloured by λ (the fluctuations of a
-    large λ at a high LR are seen at once).
-
-    Args:
-        runs: the raw table (`run_id`, `label`, `weight_decay` when known).
-        epochs: the epoch table with `run_id`.
-    """
-    decays = runs["weight_decay"] if "weight_decay" in runs.columns else pd.Series(math.nan, index=runs.index)
-    known = sorted({float(d) for d in decays.dropna()})
-    palette = dict(zip(known, _colours(len(known)), strict=True))
-    by_run = dict(tuple(epochs.groupby("run_id", sort=False))) if len(epochs) else {}
-    data = []
-    for run_id, label, decay in zip(runs["run_id"], runs["label"], decays, strict=True):
-        rows = by_run.get(run_id)
-        if rows is None:
-            continue
-        # A grid's labels already say λ (`λ=0.05 α=8.e-4`).
-        named = str(label) if pd.isna(decay) or "λ" in str(label) else f"{label} (λ {format_number(decay)})"
-        data.append({
-            "type": "scatter", "mode": "lines", "name": plot_text(named),
-            "x": [int(e) for e in rows["epoch"]], "y": values(rows["val_loss"]),
-            "line": {"width": 1.5, "color": palette.get(float(decay), "#888") if not pd.isna(decay) else "#888"},
-            "hovertemplate": "%{fullData.name}<br>epoch %{x}<br>val_loss %{y:.4f}<extra></extra>",
-        })
-    layout = {
-        "height": 480, "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
-        "title": {"text": "val_loss of all runs"},
-        "xaxis": {"title": {"text": "epoch"}}, "yaxis": {"title": {"text": "val_loss"}},
-        "showlegend": len(data) <= 40,
-    }
-    return {"data": data, "layout": layout}
 
 
 def swept_keys(runs: pd.DataFrame) -> list[str]:
@@ -360,3 +324,17 @@ def importance_figure(importances: dict[str, float], target: str) -> Figure:
             "xaxis": {"title": {"text": "importance"}, "range": [0, 1]},
         },
     }
+
+
+def drawn(figure: Figure) -> bool:
+    """Whether a figure's traces have at least one finite value to draw (a heatmap's
+    `z`, a scatter's `y`)."""
+    for trace in figure["data"]:
+        for name in ("z", "y"):
+            cells = trace.get(name)
+            if cells is None:
+                continue
+            flat = [v for row in cells for v in (row if isinstance(row, list) else [row])]
+            if any(isinstance(v, (int, float)) and math.isfinite(v) for v in flat):
+                return True
+    return False

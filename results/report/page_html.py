@@ -6,6 +6,15 @@ All user text (the study's name, labels, comments, the description, the sweep fi
 failure reasons) is HTML-escaped; the plot data is JSON in a `<script
 type="application/json">` element (`results.report.page_json`). Plots render as they
 scroll into view, so a study of hundreds of runs opens at once.
+
+The study's plots answer "which value was best?": per swept value the best and mean
+best val_acc (`value_summary`), the λ × α heatmaps, parallel coordinates
+(`parallel`, WebGL: a note where the browser has none) and every run's val_acc and
+val_loss overlaid, a style per run (`overlays`, `run_styles`). A plot with nothing to
+show is a sentence saying why. Plotly's modebar offers no upload to its cloud. The
+reader's zoom, parcoords selections, table filter, open sections and scroll are kept
+in `sessionStorage` for the tab, so that the live page's reloads (a page on file://
+cannot fetch its new version) leave them as they were.
 """
 
 from __future__ import annotations
@@ -19,7 +28,11 @@ from typing import Any
 import pandas as pd
 
 from results.report.frames import config_of
-from results.report.figures import Figure, importance_figure, run_figure, sweep_figures, val_loss_figure
+from results.report.figures import Figure, drawn, importance_figure, run_figure, swept_keys, sweep_figures
+from results.report.overlays import overlay_figure
+from results.report.parallel import parallel_figure
+from results.report.run_styles import post_order, run_styles
+from results.report.value_summary import value_summary_figure
 from results.report.page_json import script_code, script_json
 from results.report.page_data import StudyData
 from results.report.page_table import run_anchor, table_html
@@ -58,6 +71,9 @@ section.run { border-top: 1px solid var(--line); }
 .run .meta { color: var(--muted); margin: 0.2rem 0; }
 .run .failure { color: #a11; }
 .note { color: var(--muted); font-style: italic; }
+.caption { color: var(--muted); font-size: 13px; margin: 0.2rem 0; }
+.filter input { font: inherit; width: min(28rem, 70%); padding: 0.15rem 0.4rem; }
+#runs-shown { color: var(--muted); font-size: 13px; margin-left: 0.5rem; }
 a.up { font-size: 13px; color: var(--muted); }
 @media print { .live, a.up { display: none; } pre { max-height: none; } }
 """
@@ -66,13 +82,84 @@ _SCRIPT = r"""
 (function () {
   "use strict";
   var figures = JSON.parse(document.getElementById("report-figures").textContent);
-  var options = {displaylogo: false, responsive: true};
+  // Offline: no logo link, no "Share chart" upload to Plotly's cloud.
+  var options = {displaylogo: false, showSendToCloud: false, showEditInChartStudio: false, responsive: true};
   var plots = Array.prototype.slice.call(document.querySelectorAll("[data-figure]"));
+
+  // What the reader did to the page (zoom, selections, scroll, open sections, the
+  // filter), kept for this tab across reloads: the live page reloads every few seconds
+  // and a page on file:// cannot fetch its new version instead.
+  var viewKey = "sweep-report-view:" + location.pathname;
+  var view = {};
+  try { view = JSON.parse(sessionStorage.getItem(viewKey) || "{}") || {}; } catch (e) { view = {}; }
+  view.plots = view.plots || {};
+  function saveView() {
+    try { sessionStorage.setItem(viewKey, JSON.stringify(view)); } catch (e) { /* no storage: nothing kept */ }
+  }
+
+  // Sets `path` (`xaxis.range[0]`, `dimensions[2].constraintrange`) inside `target`.
+  function setPath(target, path, value) {
+    var parts = path.replace(/\[(\d+)\]/g, ".$1").split(".");
+    var last = parts.pop();
+    parts.forEach(function (part, i) {
+      var next = i + 1 < parts.length ? parts[i + 1] : last;
+      if (target[part] === undefined || target[part] === null) target[part] = /^\d+$/.test(next) ? [] : {};
+      target = target[part];
+    });
+    target[last] = value;
+  }
+  var ZOOM = /^([xy]axis\d*)\.(range(\[[01]\])?|autorange)$/;
+  var BRUSH = /^dimensions\[\d+\]\.constraintrange$/;
+  function remember(key, update, pattern) {
+    var saved = view.plots[key] = view.plots[key] || {};
+    var names = Object.keys(update || {}).filter(function (name) { return pattern.test(name); });
+    names.forEach(function (name) {
+      var prefix = name.match(pattern)[1] || name;
+      Object.keys(saved).forEach(function (old) {
+        if ((old.match(pattern) || [])[1] === prefix || old === name) delete saved[old];
+      });
+    });
+    names.forEach(function (name) {
+      var value = Array.isArray(update[name]) && pattern === BRUSH ? update[name][0] : update[name];
+      if (!/autorange$/.test(name) && value !== null && value !== undefined) saved[name] = value;
+    });
+    saveView();
+  }
+
+  var webgl = null;
+  function hasWebgl() {
+    if (webgl === null) {
+      try {
+        var canvas = document.createElement("canvas");
+        webgl = !!(window.WebGLRenderingContext &&
+                   (canvas.getContext("webgl") || canvas.getContext("experimental-webgl")));
+      } catch (e) { webgl = false; }
+    }
+    return webgl;
+  }
+
   function render(element) {
     if (element.dataset.rendered) return;
+    var key = element.dataset.figure;
+    var figure = figures[key];
+    var needsWebgl = figure.data.some(function (trace) { return trace.type === "parcoords"; });
+    if (needsWebgl && !hasWebgl()) {
+      element.dataset.rendered = "no-webgl";
+      element.style.height = "auto";
+      element.innerHTML = '<p class="note webgl-missing">This plot needs WebGL, which this browser does not ' +
+        "offer (turned off, or no graphics driver for it). The table and the per-value plot show the same " +
+        "numbers.</p>";
+      return;
+    }
     element.dataset.rendered = "pending";
-    var figure = figures[element.dataset.figure];
+    var saved = view.plots[key] || {};
+    Object.keys(saved).forEach(function (name) {
+      if (ZOOM.test(name)) setPath(figure.layout, name, saved[name]);
+      else if (BRUSH.test(name)) setPath(figure.data[0], name, saved[name]);
+    });
     Plotly.newPlot(element, figure.data, figure.layout, options).then(function () {
+      element.on("plotly_relayout", function (update) { remember(key, update, ZOOM); });
+      element.on("plotly_restyle", function (update) { remember(key, update && update[0], BRUSH); });
       element.dataset.rendered = "done";
     });
   }
@@ -113,6 +200,45 @@ _SCRIPT = r"""
     });
   }
 
+  // The filter: a row stays when it contains every word typed (any case).
+  var filter = document.getElementById("runs-filter");
+  var shown = document.getElementById("runs-shown");
+  function applyFilter() {
+    var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var rows = table.tBodies[0].rows, count = 0;
+    Array.prototype.forEach.call(rows, function (row) {
+      var text = row.textContent.toLowerCase();
+      var keep = words.every(function (word) { return text.indexOf(word) !== -1; });
+      row.hidden = !keep;
+      if (keep) count += 1;
+    });
+    shown.textContent = words.length ? count + " of " + rows.length + " runs" : "";
+  }
+  if (table && filter) {
+    filter.value = view.filter || "";
+    filter.addEventListener("input", function () { view.filter = filter.value; saveView(); applyFilter(); });
+    applyFilter();
+  }
+
+  // Open sections (the sweep file, a run's configuration) and the scroll, as they were.
+  var details = Array.prototype.slice.call(document.querySelectorAll("details"));
+  if (view.open) details.forEach(function (d, i) { d.open = view.open.indexOf(i) !== -1; });
+  details.forEach(function (d) {
+    d.addEventListener("toggle", function () {
+      view.open = details.map(function (x, i) { return x.open ? i : -1; }).filter(function (i) { return i >= 0; });
+      saveView();
+    });
+  });
+  if (typeof view.scroll === "number") {
+    if ("scrollRestoration" in history) history.scrollRestoration = "manual";
+    window.scrollTo(view.scrollX || 0, view.scroll);
+  }
+  window.addEventListener("pagehide", function () {
+    view.scroll = window.scrollY;
+    view.scrollX = window.scrollX;
+    saveView();
+  });
+
   // While the study runs, `sweep run --report` rewrites the file: reload it.
   var seconds = parseInt(document.body.dataset.reload || "0", 10);
   var button = document.getElementById("pause-reload");
@@ -129,6 +255,14 @@ _SCRIPT = r"""
   }
 })();
 """
+
+
+_FILTER = (
+    '<p class="filter"><label for="runs-filter">filter the runs</label> '
+    '<input type="search" id="runs-filter" autocomplete="off" spellcheck="false" '
+    'placeholder="words a row must contain: 3A, complete, 0.05 …"> '
+    '<span id="runs-shown" aria-live="polite"></span></p>'
+)
 
 
 def _e(text: Any) -> str:
@@ -176,36 +310,68 @@ def _header(data: StudyData, reload_seconds: int | None) -> str:
     if reload_seconds:
         parts.append(
             f'<p class="live">The study is running: this page reloads every {reload_seconds} s '
-            f'while <code>sweep run --report</code> rewrites it.<button type="button" id="pause-reload">'
+            f'while <code>sweep run --report</code> rewrites it, keeping your zoom, selections, filter '
+            'and scroll.<button type="button" id="pause-reload">'
             "pause reloading</button></p>"
         )
     parts.append(_facts(data))
     if data.sweep_text:
         parts.append(
-            f"<details open><summary>the sweep file, as written ({_e(data.sweep_path or 'kept with the study')})"
+            '<details id="sweep-file"><summary>the sweep file, as written '
+            f"({_e(data.sweep_path or 'kept with the study')})"
             f"</summary><pre>{_e(data.sweep_text)}</pre></details>"
         )
     return "<header>" + "".join(parts) + "</header>"
 
 
 def _plot(key: str, figure: Figure, figures: dict[str, Figure]) -> str:
+    # The same uirevision on every rewrite: plotly keeps a zoom across Plotly.react.
+    figure["layout"]["uirevision"] = key
     figures[key] = figure
     height = int(figure["layout"].get("height", 400))
     return f'<div class="plot" data-figure="{_e(key)}" style="height:{height}px"></div>'
 
 
+def _note(text: str, kind: str) -> str:
+    return f'<p class="note" data-empty="{_e(kind)}">{_e(text)}</p>'
+
+
 def _study_plots(data: StudyData, figures: dict[str, Figure]) -> str:
+    keys = post_order(swept_keys(data.runs))
     parts = ['<section id="study-plots"><h2>All runs</h2>']
-    if len(data.epochs):
-        parts.append(_plot("val-loss", val_loss_figure(data.runs, data.epochs), figures))
-    else:
-        parts.append('<p class="note">No epochs stored yet.</p>')
+    parts.append("<h3>Each swept value: best and mean of the runs' best val_acc</h3>")
+    summary = value_summary_figure(data.runs, keys) if "val_acc_best" in data.runs.columns else None
+    parts.append(_plot("per-value", summary, figures) if summary else _note(
+        "no quantity varies between the runs" if not keys else "no run has a val_acc yet", "per-value"))
     summaries, over = sweep_figures(data.runs, data.threshold)
     if summaries:
         parts.append(f"<h3>Best val_acc and threshold epoch, {_e(over)}</h3>")
-        parts += [_plot(f"sweep-{i}", figure, figures) for i, figure in enumerate(summaries)]
+        empty = ("no run has a val_acc yet",
+                 f"no run reached val_acc ≥ {data.threshold:g}: no threshold epoch to show")
+        parts += [_plot(f"sweep-{i}", figure, figures) if drawn(figure) else _note(empty[i], f"sweep-{i}")
+                  for i, figure in enumerate(summaries)]
     else:
         parts.append(f'<h3>Best val_acc and threshold epoch</h3><p class="note">{_e(over)}</p>')
+    parts.append("<h3>Parallel coordinates</h3>")
+    parallel = parallel_figure(data.runs, keys) if "val_acc_best" in data.runs.columns else None
+    if parallel is None or parallel.figure is None:
+        parts.append(_note(parallel.note if parallel else "no runs yet", "parallel"))
+    else:
+        parts.append(_plot("parallel", parallel.figure, figures))
+        if parallel.left_out:
+            parts.append(f'<p class="note">{parallel.left_out} run(s) without a best val_acc are not drawn.</p>')
+    styling = run_styles(data.runs, keys)
+    for key, columns, title, thresholds in (
+        ("val-acc", ("val_acc", "val_acc_ema"), "val_acc of every run", data.thresholds),
+        ("val-loss", ("val_loss",), "val_loss of every run", ()),
+    ):
+        parts.append(f"<h3>{_e(title)}</h3>")
+        figure = overlay_figure(data.runs, data.epochs, styling, columns, title=title, thresholds=thresholds) \
+            if len(data.epochs) else None
+        if figure is None:
+            parts.append(_note(f"no run has a finite {columns[0]} yet", key))
+        else:
+            parts.append(f'<p class="caption">{_e(styling.caption())}</p>' + _plot(key, figure, figures))
     if data.importances is not None:
         parts.append("<h3>Importance of each searched quantity</h3>")
         if data.importances.values:
@@ -284,7 +450,7 @@ def render_page(data: StudyData, *, reload_seconds: int | None = None) -> str:
     )
     body = "".join([
         _header(data, reload_seconds),
-        '<section id="table"><h2>Runs</h2>',
+        '<section id="table"><h2>Runs</h2>', _FILTER,
         '<div class="table-wrap">', table_html(data.table, data.runs, data.threshold), "</div>", legend, "</section>",
         study_plots,
         run_sections,

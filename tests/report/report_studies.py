@@ -32,10 +32,10 @@ MEASURED = ("val_loss_ema", "val_acc_ema", "test_loss", "test_acc", "weight_norm
             "weight_norm_stage2", "weight_norm_stage3", "effective_lr", "angular_update")
 
 
-def _history(run: int, epochs: int, *, diverged: bool = False) -> list[dict[str, Any]]:
+def _history(run: int, epochs: int, *, diverged: bool = False, ema: bool = False) -> list[dict[str, Any]]:
     """Epoch records; odd runs reach 0.92, even ones stop below it; a diverged run's
     metrics turn NaN and infinite half-way. Run 2 has every measurement (`MEASURED`),
-    the others none."""
+    the others none; with `ema` every run has a val_acc_ema 0.005 above its val_acc."""
     peak = 0.935 if run % 2 else 0.915
     records = []
     for epoch in range(1, epochs + 1):
@@ -47,6 +47,8 @@ def _history(run: int, epochs: int, *, diverged: bool = False) -> list[dict[str,
         }
         if run == 2:
             record.update({name: 0.1 * epoch + i for i, name in enumerate(MEASURED)})
+        if ema:
+            record["val_acc_ema"] = val_acc + 0.005
         if diverged and epoch > epochs // 2:
             record.update(loss=math.inf, acc=math.nan, val_loss=math.nan, val_acc=math.nan)
         records.append(record)
@@ -79,12 +81,14 @@ def make_study(
     hostile: bool = True,
     diverged: bool = True,
     waiting: int = 0,
+    ema: bool = False,
 ) -> list[dict[str, Any]]:
     """A finished λ × α study in the store, with its sweep file in the Optuna study.
 
     The first run is labelled `HOSTILE` (when `hostile`), the second diverges (when
-    `diverged`); `waiting` more runs have no epochs. Returns the runs: `label`,
-    `run_id`, `epochs`.
+    `diverged`); `waiting` more runs have no epochs; `ema`: every run stored its EMA
+    model's val_acc. Returns the runs: `label`, `run_id`, `epochs`, `weight_decay`,
+    `learning_rate`, `seed` and `val_acc_best`.
     """
     import optuna
 
@@ -102,11 +106,12 @@ def make_study(
             run_id = store.register_run(study, config.run_key, label=label, comment=f"comment of {label}",
                                         config=config.model_dump(mode="json"), trial_number=number)
             store.claim_run(run_id, worker="w", host="node-1", stale_after=60, max_attempts=3)
-            records = _history(number, epochs, diverged=diverged and number == 1)
+            records = _history(number, epochs, diverged=diverged and number == 1, ema=ema)
             _record_epochs(store, run_id, records)
             store.finish_run(run_id, "diverged" if diverged and number == 1 else "complete", device="cpu",
                              versions={"keras": "3.15.1", "backend": "tensorflow", "backend_version": "2.21.0"})
             runs.append({"label": label, "run_id": run_id, "epochs": epochs, "weight_decay": lam,
+                         "learning_rate": alpha, "seed": seed,
                          "val_acc_best": max(r["val_acc"] for r in records if not math.isnan(r["val_acc"]))})
         for extra in range(waiting):
             config = RunConfig(dataset="digits", depth=11, weight_decay=0.4, learning_rate=1e-3, seed=100 + extra)
@@ -170,3 +175,47 @@ def snapshot(page: str) -> tuple[bool, int]:
     runs = [figure for key, figure in figures.items() if key.startswith("run-")]
     points = max((len(t["x"]) for f in runs for t in f["data"] if t["name"] == "val_acc"), default=0)
     return ("data-reload=" in page, points)
+
+
+class Opened:
+    """A page opened from disk, with everything it asked the network for and every
+    console error and dialog it raised."""
+
+    def __init__(self, browser: Any, path: Path, *, init_script: str | None = None) -> None:
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        if init_script:
+            self.context.add_init_script(init_script)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("request", lambda r: None if r.url.startswith("file://") else self.requests.append(r.url))
+        # Nothing leaves the machine even if the page asked for it.
+        self.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
+                        else route.abort())
+        self.page.goto(path.as_uri())
+        self.page.wait_for_load_state("load")
+
+    def labels(self) -> list[str]:
+        return self.page.locator("#runs-table tbody th a").all_inner_texts()
+
+    def render(self, key: str, state: str = "done") -> Any:
+        """Scrolls a plot into view and waits until the page's script has drawn it (or,
+        `state="no-webgl"`, put its note there instead); returns its locator."""
+        element = self.page.locator(f'[data-figure="{key}"]')
+        element.scroll_into_view_if_needed()
+        self.page.wait_for_function(
+            f"document.querySelector('[data-figure=\"{key}\"]').dataset.rendered === '{state}'", timeout=20_000
+        )
+        return element
+
+    def plot_points(self, key: str) -> dict[str, int]:
+        """Scrolls a plot into view, waits for plotly, and counts each trace's points."""
+        element = self.render(key)
+        return element.evaluate("gd => Object.fromEntries(gd.data.map(t => [t.name, t.x.length]))")
+
+    def close(self) -> None:
+        self.context.close()

@@ -8,44 +8,8 @@ from typing import Any
 
 import pytest
 
-from report_studies import HOSTILE, MEASURED, make_study
+from report_studies import HOSTILE, MEASURED, Opened, make_study
 from sweep_runner.cli import main
-
-
-class Opened:
-    """A page opened from disk, with everything it asked the network for and every
-    console error and dialog it raised."""
-
-    def __init__(self, browser: Any, path: Path) -> None:
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.page = self.context.new_page()
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        self.page.on("request", lambda r: None if r.url.startswith("file://") else self.requests.append(r.url))
-        # Nothing leaves the machine even if the page asked for it.
-        self.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
-                        else route.abort())
-        self.page.goto(path.as_uri())
-        self.page.wait_for_load_state("load")
-
-    def labels(self) -> list[str]:
-        return self.page.locator("#runs-table tbody th a").all_inner_texts()
-
-    def plot_points(self, key: str) -> dict[str, int]:
-        """Scrolls a plot into view, waits for plotly, and counts each trace's points."""
-        element = self.page.locator(f'[data-figure="{key}"]')
-        element.scroll_into_view_if_needed()
-        self.page.wait_for_function(
-            f"document.querySelector('[data-figure=\"{key}\"]').dataset.rendered === 'done'", timeout=20_000
-        )
-        return element.evaluate("gd => Object.fromEntries(gd.data.map(t => [t.name, t.x.length]))")
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture
@@ -87,7 +51,7 @@ def test_report_opens_offline_with_a_row_per_run_and_every_point(browser: Any, r
         assert set(overlay.values()) == {7}
         # plotly shows the hostile label in its legend as text, too.
         legend = opened.page.locator('[data-figure="val-loss"] .legendtext').all_text_contents()
-        assert f"{HOSTILE} (λ 0.05)" in legend
+        assert f"{HOSTILE} (λ 0.05, α 8.e-4)" in legend
         assert opened.errors == [] and opened.dialogs == [] and opened.requests == []
     finally:
         opened.close()
