@@ -386,12 +386,11 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
 
 
 def _print_table(url: str, study: str, threshold: float) -> None:
-    from rich.console import Console
-
     import results
     from results.report.tables import post_table, render_rich
+    from sweeps.terminal import console as make_console
 
     runs, epochs = results.load(url, study), results.load_epochs(url, study)
     if len(runs):
         width = None if sys.stdout.isatty() else 240
-        Console(width=width).print(render_rich(post_table(runs, epochs, threshold=threshold)))
+        make_console(width=width).print(render_rich(post_table(runs, epochs, threshold=threshold)))

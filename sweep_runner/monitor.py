@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -21,6 +21,7 @@ from rich.text import Text
 from results.store.eta import RunWork, eta_seconds, format_duration, timed_epochs
 from results.store.models import FINAL_STATES, RunState
 from results.store.result_store import ResultStore
+from sweeps.terminal import console as make_console
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Monitor:
 
     def __enter__(self) -> Monitor:
         if self.log_format == "rich":
-            self._live = Live(console=Console(file=self.out), refresh_per_second=2, transient=False)
+            self._live = Live(console=make_console(file=self.out), refresh_per_second=2, transient=False)
             self._live.__enter__()
         return self
 

@@ -25,28 +25,40 @@ from trainer.records import EpochRecord
 EXIT_STATUS = {"completed": 0, "diverged": 1, "stopped": 130}
 
 
+#: The shortest run-key prefix `--run` takes: shorter ones ("1") read as labels or #N.
+MIN_KEY_PREFIX = 4
+#: Labels an error lists before it says how many more there are.
+LISTED_LABELS = 20
+
+
 def select_trial(trials: Sequence[Any], run: str, file: str) -> Any:
-    """The trial `--run` names: a label, `#N` (1-based) or a run-key prefix.
+    """The trial `--run` names: a label (`1`, `3A`), `#N` (1-based) or a run-key prefix
+    of at least `MIN_KEY_PREFIX` hex digits, tried in that order.
 
     Raises:
-        InputError: no trial, or several, match.
+        InputError: no trial, or several, match; the message lists the labels.
     """
     matches = [trial for trial in trials if trial.label == run]
     if not matches and re.fullmatch(r"#\d+", run):
         matches = [trial for trial in trials if trial.number == int(run[1:])]
-    if not matches and re.fullmatch(r"[0-9a-f]+", run):
+    if not matches and re.fullmatch(rf"[0-9a-f]{{{MIN_KEY_PREFIX},}}", run):
         matches = [trial for trial in trials if trial.run_key.startswith(run)]
     if len(matches) == 1:
         return matches[0]
-    labels = ", ".join(trial.label for trial in trials) or "none"
     if matches:
         raise InputError(
             f"--run {run}: matches {len(matches)} runs of {file} "
             f"({', '.join(trial.label for trial in matches)}); give a longer run key"
         )
+    shown = [trial.label for trial in trials[:LISTED_LABELS]]
+    more = f" and {len(trials) - LISTED_LABELS} more" if len(trials) > LISTED_LABELS else ""
+    labels = ", ".join(shown) + more or "none"
+    hint = ""
+    if run.isdigit() and 1 <= int(run) <= len(trials):
+        hint = f"; did you mean #{run}, the run labelled {trials[int(run) - 1].label!r}?"
     raise InputError(
-        f"--run {run}: no such run in {file}; its labels: {labels} "
-        f"(or #1…#{len(trials)}, or a run-key prefix)"
+        f"--run {run}: no such run in {file}{hint}; its labels: {labels} "
+        f"(or #1…#{len(trials)}, or a run key of {MIN_KEY_PREFIX}+ hex digits)"
     )
 
 

@@ -12,6 +12,7 @@ from results.store.engine import check_url, safe_url, sqlite_file
 from results.report.outputs import database_files, refuse_file, refuse_folder
 from results.store.result_store import ResultStore
 from sweeps.errors import InputError
+from sweeps.terminal import console as make_console
 
 
 def open_store(storage: str) -> ResultStore:
@@ -175,12 +176,10 @@ def status_command(study: str | None, *, storage: str) -> int:
     Returns:
         0.
     """
-    from rich.console import Console
-
     from results.report.status import overview, study_status
     from results.report.study_settings import report_thresholds
 
-    console = Console()
+    console = make_console()
     with open_store(storage) as store:
         if study is None:
             console.print(overview(store))
