@@ -53,23 +53,23 @@ def add_parsers(
     add_storage: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     run = commands.add_parser("run", help="run a sweep file's study (creates or continues it)")
-    run.add_argument("file")
+    run.add_argument("file", help="the sweep file (.toml), e.g. sweeps/quickstart.toml")
     run.add_argument("--new-study", default=None, metavar="NAME", help="a separate study of this name")
     _add_launch(run, add_storage)
     run.set_defaults(handler=_run)
 
     resume = commands.add_parser("resume", help="continue a study; needs no sweep file")
-    resume.add_argument("study")
+    resume.add_argument("study", help="the study's name (`sweep status` lists them)")
     _add_launch(resume, add_storage)
     resume.set_defaults(handler=_resume)
 
     worker = commands.add_parser("worker", help="join a study's workers from any machine")
-    worker.add_argument("study")
+    worker.add_argument("study", help="the study's name (`sweep status` lists them)")
     _add_launch(worker, add_storage)
     worker.set_defaults(handler=_resume)
 
     retry = commands.add_parser("retry", help="hand failed or stopped runs out again (then `sweep resume`)")
-    retry.add_argument("study")
+    retry.add_argument("study", help="the study's name (`sweep status` lists them)")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("--runs", default=None, help="comma-separated labels or run keys, e.g. 3A,5")
     which.add_argument("--failed", action="store_true", help="every failed run")
