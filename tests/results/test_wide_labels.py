@@ -41,6 +41,11 @@ def _upgraded_from_0002(url: str) -> None:
             "INSERT INTO runs (study, run_key, label, comment, config, state, attempts, registered) "
             "VALUES ('s', 'k', '7', '', '{}', 'complete', 1, '2026-11-29 00:00:00')"
         ))
+        run_id = connection.execute(text("SELECT id FROM runs")).scalar_one()
+        connection.execute(text(
+            "INSERT INTO epochs (run_id, epoch, loss, acc, val_loss, val_acc, lr, seconds, "
+            "images_per_second, trainings) VALUES (:r, 1, 1.0, 0.5, 0.9, 0.6, 8e-4, 10, 100, 1)"
+        ), {"r": run_id})
     engine.dispose()
     with pytest.raises(InputError, match="sweep db upgrade"):  # refused until upgraded
         ResultStore(url)
@@ -52,7 +57,9 @@ def _store_long_labels(url: str) -> None:
     assert len(labels[0]) > 64  # what the old column refused
     labels.append("x" * MAX_LABEL_CHARS)
     with ResultStore(url) as store:
-        assert [run["label"] for run in store.runs("s")] == ["7"]  # the old row kept
+        old = store.runs("s")
+        assert [run["label"] for run in old] == ["7"]  # the old rows kept, epochs too
+        assert [row["val_acc"] for row in store.epochs(old[0]["id"])] == [0.6]
         for i, label in enumerate(labels):
             store.register_run("nine", f"key{i}", label=label, comment=None, config={})
         assert [run["label"] for run in store.runs("nine")] == labels

@@ -24,8 +24,16 @@ OLD_WIDTH = 64
 NEW_WIDTH = 1000
 
 
+def _sqlite() -> bool:
+    # SQLite never enforces a VARCHAR's length, so it has nothing to widen; and altering
+    # a column there copies the table and drops the old one, which with foreign keys on
+    # (every connection of the store) would delete every run's epochs by cascade.
+    return op.get_bind().dialect.name == "sqlite"
+
+
 def upgrade() -> None:
-    # SQLite alters a column by copying the table (batch mode); PostgreSQL widens in place.
+    if _sqlite():
+        return
     with op.batch_alter_table("runs") as batch:
         batch.alter_column(
             "label", existing_type=sa.String(OLD_WIDTH), type_=sa.String(NEW_WIDTH), existing_nullable=False
@@ -35,6 +43,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Back to 64 only if every label fits: PostgreSQL refuses the narrowing otherwise,
     # and a truncated label would no longer name its run.
+    if _sqlite():
+        return
     with op.batch_alter_table("runs") as batch:
         batch.alter_column(
             "label", existing_type=sa.String(NEW_WIDTH), type_=sa.String(OLD_WIDTH), existing_nullable=False
