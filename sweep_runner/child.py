@@ -181,6 +181,7 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     import optuna
 
     from results.store.result_store import ResultStore
+    from sweep_runner.phases import write_phase
     from sweep_runner.pruning import make_pruner, should_judge
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig
@@ -214,6 +215,7 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
             data_dir=spec.data_dir,
             should_stop=lambda: interrupts.stopping or bool(pruned),
             instance=spec.instance,
+            on_phase=lambda phase: write_phase(spec.checkpoint_dir, phase),
         )
     except InputError as error:
         # The input, not the machine: another attempt would fail alike.

@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     from sweep_runner import logs
-    from sweep_runner.errors import database_problem
+    from sweep_runner.errors import database_problem, path_problem
     from sweep_runner.pipes import closed_stdout_stops_printing
     from sweeps.errors import InputError
 
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"{problem}\n")
         return 2
     except Exception as error:
-        problem = database_problem(error, getattr(args, "storage", None))
+        problem = path_problem(error) or database_problem(error, getattr(args, "storage", None))
         if problem is None:
             raise
         sys.stderr.write(f"{problem}\n")

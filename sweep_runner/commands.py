@@ -174,8 +174,11 @@ def _run(args: argparse.Namespace) -> int:
     url = _storage(args)
     launch = _launch_options(args, url)
     check_workers(launch, sweep)
+    _say_starting(args.new_study or sweep.name, url, launch, _planned(sweep))
     quiet_optuna()
     opened = prepare_study(sweep, url, args.new_study)
+    if _nothing_to_train(opened.name, url, launch, opened.sweep):
+        return 0
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
 
 
@@ -185,10 +188,55 @@ def _resume(args: argparse.Namespace) -> int:
 
     url = _storage(args)
     launch = _launch_options(args, url)
+    _say_starting(args.study, url, launch, None)
     quiet_optuna()
     opened = load_study(args.study, url)
     check_workers(launch, opened.sweep)
+    if _nothing_to_train(opened.name, url, launch, opened.sweep):
+        return 0
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
+
+
+def _planned(sweep: Sweep) -> int:
+    """The study's runs: its grid points and runs, or its search's trials."""
+    return sweep.search.n_trials if sweep.search is not None else len(sweep.trials())
+
+
+def _say_starting(study: str, url: str, launch: Launch, runs: int | None) -> None:
+    """A line in the first second: opening a study (Optuna's imports, a new database's
+    tables) takes a few seconds before the progress has anything to show."""
+    if launch.log_format == "jsonl":
+        return  # a log of JSON lines only
+    from results.store.engine import safe_url
+
+    count = f" ({runs} run{'s' * (runs != 1)})" if runs is not None else ""
+    print(f"{study}{count}: opening the study in {safe_url(url)} …", flush=True)
+
+
+def _nothing_to_train(study: str, url: str, launch: Launch, sweep: Sweep) -> bool:
+    """When every run of the study is done, says so (`nothing to train: 6/6 runs
+    complete`) with the study's table, instead of starting workers that find nothing."""
+    from results.store.models import FINAL_STATES
+    from results.store.result_store import ResultStore
+
+    with ResultStore(url) as store:
+        runs = store.runs(study)
+    planned = _planned(sweep)
+    done = [run for run in runs if run["state"] in FINAL_STATES]
+    if len(done) < planned or len(done) < len(runs):
+        return False
+    states: dict[str, int] = {}
+    for run in done:
+        states[run["state"]] = states.get(run["state"], 0) + 1
+    how = "complete" if list(states) == ["complete"] else "done (" + ", ".join(f"{n} {s}" for s, n in states.items()) + ")"
+    if launch.log_format == "jsonl":
+        import json
+
+        print(json.dumps({"event": "nothing_to_train", "study": study, "runs": len(done), "states": states}), flush=True)
+        return True
+    print(f"nothing to train: {len(done)}/{len(done)} runs {how}", flush=True)
+    _print_table(url, study, sweep.report.threshold)
+    return True
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -302,7 +350,7 @@ def launch_workers(study: str, url: str, launch: Launch, threshold: float) -> in
     interrupts.install()
     store = ResultStore(url)
     live = LiveReport(store, study, launch.report) if launch.report else None
-    with Monitor(store, study, launch.log_format) as monitor:
+    with Monitor(store, study, launch.log_format, checkpoints=launch.checkpoints) as monitor:
         while any(p.poll() is None for p in workers):
             monitor.poll()
             if live is not None:

@@ -7,6 +7,8 @@ Errors of our own making (an integrity or programming error) stay tracebacks.
 
 from __future__ import annotations
 
+import errno
+
 #: SQLAlchemy's error classes that say the database could not be reached or read.
 _TRANSLATED = ("OperationalError", "DatabaseError", "InterfaceError")
 #: What to do, by what the driver's message says.
@@ -71,3 +73,14 @@ def database_problem(error: BaseException, storage: str | None) -> str | None:
     reason = reason.split("[SQL:")[0].strip()
     hint = next((hint for words, hint in _HINTS if words in reason.lower()), None)
     return f"--storage {url}: cannot use the database: {reason}" + (f" ({hint})" if hint else "")
+
+
+def path_problem(error: BaseException) -> str | None:
+    """One line for a path the file system refuses as too long (ENAMETOOLONG), wherever
+    a command met it (an --output is checked before; --storage, --data-dir and
+    --checkpoints of `sweep train` meet it here); None for any other error."""
+    if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG:
+        name = str(error.filename or "")
+        shown = f"{name[:40]}…" if len(name) > 40 else name
+        return f"{shown}: file name too long: a file or folder name has at most 255 bytes, a path 4096"
+    return None

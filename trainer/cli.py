@@ -8,7 +8,6 @@ second one aborts at once.
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 import tempfile
@@ -20,9 +19,14 @@ from typing import Any
 
 from sweeps.errors import InputError
 from trainer.interrupts import Interrupts
+from trainer.native_logs import native_logs_to
 from trainer.records import EpochRecord
 
 EXIT_STATUS = {"completed": 0, "diverged": 1, "stopped": 130}
+#: The run's log in its checkpoint folder, named as a worker's run's log.
+LOG_NAME = "train.log"
+#: Characters of the label in a fresh checkpoint folder's name.
+MAX_SLUG = 100
 
 
 #: The shortest run-key prefix `--run` takes: shorter ones ("1") read as labels or #N.
@@ -116,7 +120,7 @@ def train_command(file: str, run: str, *, data_dir: str | None, checkpoints: str
     trial = select_trial(sweep.trials(), run, file)
     config = trial.config
     if checkpoints is None:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", trial.label)
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", trial.label)[:MAX_SLUG]  # a label may be 1000 characters
         folder = Path(tempfile.mkdtemp(prefix=f"sweep-train-{slug}-"))
     else:
         folder = Path(checkpoints)
@@ -129,11 +133,12 @@ def train_command(file: str, run: str, *, data_dir: str | None, checkpoints: str
         flush=True,
     )
     print(f"checkpoints: {folder} (continue with --checkpoints {folder})", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    # TensorFlow's own log lines go to the run's log, as a worker's run's do.
+    print("importing Keras and TensorFlow …", flush=True)
+    with open(folder / LOG_NAME, "ab") as log, native_logs_to(log), _two_stage_interrupts() as interrupt:
+        from trainer.train import train
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines are noise here
-    from trainer.train import train
-
-    with _two_stage_interrupts() as interrupt:
         result = train(
             config,
             lambda record: print(progress_line(record, config.epochs), flush=True),

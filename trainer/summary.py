@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from sweeps.errors import InputError
+from trainer.native_logs import native_logs_shown_on_failure
 from trainer.shapes import check_depth, check_input_shape
 
 
@@ -45,10 +44,10 @@ def model_command(depth: int, input_shape: str) -> int:
         raise InputError(f"--depth: {error}") from None
     shape = parse_input_shape(input_shape)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines are noise here
-    from trainer.model import build_resnet_v2
+    with native_logs_shown_on_failure():
+        from trainer.model import build_resnet_v2
 
-    model = build_resnet_v2(depth, shape)
+        model = build_resnet_v2(depth, shape)
     model.summary()
     total, trainable, non_trainable = parameter_counts(model)
     print(
