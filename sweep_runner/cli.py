@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a shell completion script and exit: "
         "`sweep --print-completion bash > ~/.local/share/bash-completion/completions/sweep`",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser,
+        help="one of these (`sweep help COMMAND` shows its options and examples):",
+    )
     commands.required = True
 
     check = commands.add_parser("check", help="validate a sweep file and list its trials")

@@ -87,10 +87,10 @@ class Monitor:
                     # Each epoch stored since the last poll is an event: a poll may
                     # come after two epochs of a fast run, and a log that skips one
                     # is not the run's log.
+                    previous, seen.epoch = seen.epoch, epoch  # the ETA counts them done
                     for row in rows:
-                        if row["epoch"] > seen.epoch:
+                        if row["epoch"] > previous:
                             self._event("epoch", run, row)
-                    seen.epoch = epoch
             if run["state"] != seen.state:
                 seen.state = run["state"]
                 self._event(run["state"], run, last)
