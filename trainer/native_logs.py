@@ -72,7 +72,7 @@ def native_logs_shown_on_failure() -> Iterator[None]:
         try:
             with native_logs_to(log):
                 yield
-        except BaseException:
+        except Exception:  # not Ctrl-C: that one is quiet
             log.seek(0)
             sys.stderr.write(log.read().decode("utf-8", "replace"))
             raise
