@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from sweeps.errors import InputError
+from sweeps.terminal import plain_wanted
 from trainer.native_logs import native_logs_shown_on_failure
 from trainer.shapes import check_depth, check_input_shape
 
@@ -48,7 +51,10 @@ def model_command(depth: int, input_shape: str) -> int:
         from trainer.model import build_resnet_v2
 
         model = build_resnet_v2(depth, shape)
-    model.summary()
+    if plain_wanted():  # Keras' own rich console keeps bold under NO_COLOR; its capture does not
+        model.summary(print_fn=lambda text: sys.stdout.write(text))
+    else:
+        model.summary()
     total, trainable, non_trainable = parameter_counts(model)
     print(
         f"ResNet{depth}v2 at {','.join(map(str, shape))}: {total:,} parameters, "
