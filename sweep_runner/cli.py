@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     note = None
     if args.command in ("run", "resume", "worker"):
-        note = "stdout closed: printing stops, training goes on (`sweep status` shows it; the runs' logs keep it)"
+        note = "stdout closed: printing stops, the sweep goes on (`sweep status` shows it; the runs' logs keep it)"
     try:
         with closed_stdout_stops_printing(note):
             return handler(args)

@@ -236,6 +236,12 @@ def _nothing_to_train(study: str, url: str, launch: Launch, sweep: Sweep) -> boo
         return True
     print(f"nothing to train: {len(done)}/{len(done)} runs {how}", flush=True)
     _print_table(url, study, sweep.report.threshold)
+    if launch.report is not None:
+        from results.report.live_page import LiveReport
+
+        with ResultStore(url) as store:
+            if LiveReport(store, study, launch.report).finish():
+                sys.stderr.write(f"report: {launch.report}\n")
     return True
 
 

@@ -148,6 +148,6 @@ def test_sweep_run_into_head_trains_every_run(tmp_path):
                             timeout=580)
     assert result.stdout.splitlines() == ["q (2 runs): opening the study in sqlite:///sweeps.db …"]
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
-    assert "stdout closed: printing stops, training goes on" in result.stderr
+    assert "stdout closed: printing stops, the sweep goes on" in result.stderr
     with ResultStore(f"sqlite:///{tmp_path / 'sweeps.db'}") as store:
         assert [run["state"] for run in store.runs("q")] == ["complete", "complete"]
