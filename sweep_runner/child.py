@@ -211,6 +211,7 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     from results.store import OptunaStudy, ResultStore
     from sweep_runner.outage import Outage
     from sweep_runner.pruning import make_pruner
+    from sweep_runner.phases import write_phase
     from sweep_runner.storage import optuna_storage, quiet_optuna
     from sweeps.config import RunConfig
     from sweeps.errors import InputError
@@ -234,6 +235,7 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
             should_stop=lambda: interrupts.stopping or bool(writer.pruned),
             instance=spec.instance,
             fence=writer.fence,
+            on_phase=lambda phase: write_phase(spec.checkpoint_dir, phase),
         )
     except InputError as error:
         # The input, not the machine: another attempt would fail alike.

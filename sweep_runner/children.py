@@ -21,6 +21,7 @@ import tempfile
 from typing import IO
 
 from sweep_runner.child import ChildSpec
+from sweep_runner.phases import STARTING, write_phase
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Child:
     def hand(self, spec: ChildSpec) -> None:
         """Gives the child its run. A child that died first is seen by its exit status."""
         assert self.process.stdin is not None
+        write_phase(spec.checkpoint_dir, STARTING)  # not an earlier attempt's last phase
         try:
             self.process.stdin.write(spec.to_json().encode("utf-8") + b"\n")
             self.process.stdin.close()

@@ -1,19 +1,55 @@
-"""The `sweep` command line: one subcommand per verb, each a thin call into the packages."""
+"""The `sweep` command line: one subcommand per verb, each a thin call into the packages.
+
+Only the standard library is imported at the top, so that Ctrl-C in the first second of
+any command ends it quietly (exit status 130, no traceback): everything else is
+imported inside `main`, where the interrupt is caught.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 
-from sweep_runner import logs
-from sweep_runner.storage import default_storage
-from sweeps.errors import InputError
+#: Exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_CTRL_C = 130
+
+#: Examples shown under each command's help (`sweep help CMD`, `sweep CMD --help`).
+EXAMPLES = {
+    "check": [
+        "sweep check sweeps/quickstart.toml",
+        "sweep check sweeps/lambda_alpha_grid.toml --json | head -1",
+    ],
+    "model": ["sweep model --depth 56", "sweep model --depth 11 --input-shape 16,16,1"],
+    "train": [
+        "sweep train sweeps/post_table1.toml --run 1       # by label",
+        "sweep train sweeps/lambda_alpha_grid.toml --run '#3'   # the third run of the file",
+        "sweep train sweeps/quickstart.toml --run 5307d9  # by a run-key prefix (sweep check lists keys)",
+    ],
+    "run": [
+        "sweep run sweeps/quickstart.toml",
+        "sweep run sweeps/lambda_alpha_grid.toml --workers 2 --report lambda_alpha.html",
+        "sweep run sweeps/post_table1.toml --storage postgresql+psycopg://me@db/sweeps --max-trials 0",
+    ],
+    "resume": ["sweep resume quickstart", "sweep resume lambda_alpha --workers 2"],
+    "worker": ["sweep worker lambda_alpha --storage postgresql+psycopg://me@db/sweeps --gpus 0,1"],
+    "retry": ["sweep retry quickstart --failed", "sweep retry post_table1 --runs 3A,5"],
+    "export": [
+        "sweep export quickstart",
+        "sweep export quickstart --format csv --style raw --output quickstart.csv",
+        "sweep export lambda_alpha --epochs --format json | head",
+    ],
+    "plot": ["sweep plot quickstart", "sweep plot post_table1 --runs 5,7 --output plots --log"],
+    "report": ["sweep report quickstart --output quickstart.html"],
+    "status": ["sweep status", "sweep status quickstart --storage sqlite:///sweeps.db"],
+    "db": ["sweep db current", "sweep db upgrade --storage postgresql+psycopg://me@db/sweeps"],
+    "help": ["sweep help run", "sweep help"],
+}
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("keras-sweep")
     except PackageNotFoundError:
@@ -30,34 +66,60 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--storage", default=None,
-        help="database URL (default: $SWEEP_STORAGE, else sqlite:///sweeps.db)",
+        "--storage", default=None, metavar="URL",
+        help="database URL: sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB "
+        "(default: $SWEEP_STORAGE, else sqlite:///sweeps.db)",
     )
+
+
+def _file(parser: argparse.ArgumentParser) -> None:
+    import shtab
+
+    parser.add_argument("file", help="the sweep file (.toml), e.g. sweeps/quickstart.toml").complete = shtab.FILE
+
+
+def _study(parser: argparse.ArgumentParser, **options: object) -> None:
+    parser.add_argument("study", help="the study's name (`sweep status` lists them)", **options)  # type: ignore[arg-type]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import shtab
+
     parser = _Parser(
         prog="sweep",
         description="Hyperparameter sweeps of Keras training (AdamW, ResNet v2) on Optuna.",
+        epilog="Run `sweep help COMMAND` for a command's options and examples. "
+        "Plain output: NO_COLOR=1 or a pipe.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {_version()}")
+    shtab.add_argument_to(
+        parser, ["--print-completion"],
+        help="print a shell completion script and exit: "
+        "`sweep --print-completion bash > ~/.local/share/bash-completion/completions/sweep`",
+    )
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser,
+        help="one of these (`sweep help COMMAND` shows its options and examples):",
+    )
     commands.required = True
 
     check = commands.add_parser("check", help="validate a sweep file and list its trials")
-    check.add_argument("file")
+    _file(check)
     check.add_argument("--json", action="store_true", help="print resolved configs as JSON lines")
     check.set_defaults(handler=_check)
 
     model = commands.add_parser("model", help="print the ResNet v2 layer summary")
-    model.add_argument("--depth", type=int, default=56)
+    model.add_argument("--depth", type=int, default=56, help="9n+2: 11, 20, 56 (the post's), 110, … (default 56)")
     model.add_argument("--input-shape", default="32,32,3", help="H,W,C (default 32,32,3)")
     model.set_defaults(handler=_model)
 
     train = commands.add_parser("train", help="train one run of a sweep file, without Optuna")
-    train.add_argument("file")
-    train.add_argument("--run", required=True, help="the run's label, #N (1-based) or run key")
-    train.add_argument("--data-dir", default=None)
+    _file(train)
+    train.add_argument(
+        "--run", required=True, metavar="RUN",
+        help="the run: its label (1, 3A, …), #N (1-based, as `sweep check` numbers them) or a run-key prefix",
+    )
+    train.add_argument("--data-dir", default=None, help="folder with local datasets (cifar-10-python.tar.gz, …)")
     train.add_argument("--checkpoints", default=None, help="checkpoint folder (default: a fresh one)")
     train.set_defaults(handler=_train)
 
@@ -70,10 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_parser(commands, _add_storage)
 
     export = commands.add_parser("export", help="export a study's results table")
-    export.add_argument("study")
+    _study(export)
     export.add_argument(
         "--format", choices=["csv", "md", "html", "latex", "json"], default=None,
-        help="default: to a terminal the table fitted to its width, else md",
+        help="csv, md, html, latex or json; default: to a terminal the table fitted to its width, else md",
     )
     export.add_argument(
         "--style", choices=["summary", "post", "raw"], default="summary",
@@ -88,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     plot = commands.add_parser("plot", help="write the post's plots of a study as PNGs")
-    plot.add_argument("study")
+    _study(plot)
     plot.add_argument("--runs", default=None, help="comma-separated labels or run keys (default: all)")
     plot.add_argument("--output", default="plots", help="folder (default: plots)")
     plot.add_argument("--log", action="store_true", help="losses on a log scale")
@@ -96,27 +158,54 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(handler=_plot)
 
     report = commands.add_parser("report", help="write a study's report: one self-contained HTML page")
-    report.add_argument("study")
+    _study(report)
     report.add_argument("--output", default=None, help="the page, an .html file (default: STUDY.html)")
     _add_storage(report)
     report.set_defaults(handler=_report)
 
     status = commands.add_parser("status", help="studies in the storage and their runs")
-    status.add_argument("study", nargs="?")
+    _study(status, nargs="?")
     _add_storage(status)
     status.set_defaults(handler=_status)
     database = commands.add_parser("db", help="the results schema: show it, or migrate a database to it")
-    database.add_argument("action", choices=["current", "upgrade", "stamp"])
+    database.add_argument(
+        "action", choices=["current", "upgrade", "stamp"],
+        help="current: the database's schema revision; upgrade: migrate it (back it up first); "
+        "stamp: record a revision without migrating",
+    )
     database.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
     _add_storage(database)
     database.set_defaults(handler=_db)
+
+    helper = commands.add_parser("help", help="show a command's help and examples")
+    helper.add_argument(
+        "topic", nargs="?", choices=[name for name in commands.choices if name != "help"] + ["help"],
+        metavar="COMMAND", help="the command (default: the list of commands)",
+    )
+    helper.set_defaults(handler=lambda args: _help(parser, commands, args.topic))
+    for name, command in commands.choices.items():
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        command.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES.get(name, []))
     return parser
 
 
+def _help(parser: argparse.ArgumentParser, commands: argparse._SubParsersAction, topic: str | None) -> int:
+    """`sweep help [COMMAND]`: what `sweep [COMMAND] --help` prints."""
+    (commands.choices[topic] if topic else parser).print_help()
+    return 0
+
+
 def _db(args: argparse.Namespace) -> int:
-    from results.store import schema_command as schema_main
+    from results.store import known_revisions, schema_command as schema_main
+    from sweep_runner.storage import default_storage
 
     storage = args.storage or default_storage()
+    symbolic = {"head", "heads", "base"}
+    if args.action != "current" and args.revision not in symbolic | known_revisions():
+        from sweeps.errors import InputError
+
+        known = ", ".join(sorted(known_revisions()))
+        raise InputError(f"sweep db {args.action} {args.revision}: unknown revision; known: head, base, {known}")
     return schema_main([args.action, args.revision, "--storage", storage])
 
 
@@ -140,6 +229,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from results.report import export_command
+    from sweep_runner.storage import default_storage
 
     return export_command(
         args.study, storage=args.storage or default_storage(), format=args.format,
@@ -149,6 +239,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     from results.report import plot_command
+    from sweep_runner.storage import default_storage
 
     from results.report import parse_runs
 
@@ -161,28 +252,59 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from results.report import report_command
+    from sweep_runner.storage import default_storage
 
     return report_command(args.study, storage=args.storage or default_storage(), output=args.output)
 
 
 def _status(args: argparse.Namespace) -> int:
     from results.report import status_command
+    from sweep_runner.storage import default_storage
 
     return status_command(args.study, storage=args.storage or default_storage())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one `sweep` command; bad input and database errors as one line, exit 2.
+
+    Args:
+        argv: the arguments (default: the process's).
+    """
+    import logging
+
+    from sweep_runner import logs
+    from sweep_runner.errors import database_problem, path_problem
+    from sweep_runner.pipes import closed_stdout_stops_printing
+    from sweeps.errors import InputError
+
     args = build_parser().parse_args(argv)
     # The library's warnings on stderr; stdout is for tables and progress.
     logs.configure(getattr(args, "log_format", None) or "plain", level=logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    note = None
+    if args.command in ("run", "resume", "worker"):
+        note = "stdout closed: printing stops, the sweep goes on (`sweep status` shows it; the runs' logs keep it)"
     try:
-        return handler(args)
+        with closed_stdout_stops_printing(note):
+            return handler(args)
     except InputError as error:
         for problem in error.problems:
             sys.stderr.write(f"{problem}\n")
         return 2
+    except Exception as error:
+        problem = path_problem(error) or database_problem(error, getattr(args, "storage", None))
+        if problem is None:
+            raise
+        sys.stderr.write(f"{problem}\n")
+        return 2
 
 
 def run() -> None:
-    raise SystemExit(main())
+    """The `sweep` console script."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        # Before a command installs its own handling (a run stops after its epoch),
+        # Ctrl-C has nothing to save: end quietly, as shells expect.
+        code = EXIT_CTRL_C
+    raise SystemExit(code)

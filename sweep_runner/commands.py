@@ -54,25 +54,25 @@ def add_parsers(
     add_storage: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     run = commands.add_parser("run", help="run a sweep file's study (creates or continues it)")
-    run.add_argument("file")
+    run.add_argument("file", help="the sweep file (.toml), e.g. sweeps/quickstart.toml")
     run.add_argument("--new-study", default=None, metavar="NAME", help="a separate study of this name")
     _add_launch(run, add_storage)
     run.set_defaults(handler=_run)
 
     resume = commands.add_parser("resume", help="continue a study; needs no sweep file")
-    resume.add_argument("study")
+    resume.add_argument("study", help="the study's name (`sweep status` lists them)")
     _add_launch(resume, add_storage)
     resume.set_defaults(handler=_resume)
 
     worker = commands.add_parser("worker", help="join a study's workers from any machine")
-    worker.add_argument("study")
+    worker.add_argument("study", help="the study's name (`sweep status` lists them)")
     _add_launch(worker, add_storage)
     # What a cluster's scheduler starts: it waits for a database that is away (up to
     # the outage limit) instead of failing at once as the commands a person runs do.
     worker.set_defaults(handler=_resume, wait_for_database=True)
 
     retry = commands.add_parser("retry", help="hand failed or stopped runs out again (then `sweep resume`)")
-    retry.add_argument("study")
+    retry.add_argument("study", help="the study's name (`sweep status` lists them)")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("--runs", default=None, help="comma-separated labels or run keys, e.g. 3A,5")
     which.add_argument("--failed", action="store_true", help="every failed run")
@@ -191,8 +191,11 @@ def _run(args: argparse.Namespace) -> int:
     launch = launch_options(args, url)
     check_workers(launch, sweep)
     _reach(url, wait=False)
+    _say_starting(args.new_study or sweep.name, url, launch, _planned(sweep))
     quiet_optuna()
     opened = prepare_study(sweep, url, args.new_study)
+    if _nothing_to_train(opened.name, url, launch, opened.sweep):
+        return 0
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
 
 
@@ -203,9 +206,12 @@ def _resume(args: argparse.Namespace) -> int:
     url = _storage(args)
     launch = launch_options(args, url)
     _reach(url, wait=getattr(args, "wait_for_database", False))
+    _say_starting(args.study, url, launch, None)
     quiet_optuna()
     opened = load_study(args.study, url)
     check_workers(launch, opened.sweep)
+    if _nothing_to_train(opened.name, url, launch, opened.sweep):
+        return 0
     return launch_workers(opened.name, url, launch, opened.sweep.report.threshold)
 
 
@@ -227,6 +233,51 @@ def _reach(url: str, *, wait: bool) -> None:
         Outage(limit, "sweep worker").call(lambda: check_reachable(url))
     except DatabaseAway:
         check_reachable(url)  # its one line, or it came back at the last moment
+
+
+def _planned(sweep: Sweep) -> int:
+    """The study's runs: its grid points and runs, or its search's trials."""
+    return sweep.search.n_trials if sweep.search is not None else len(sweep.trials())
+
+
+def _say_starting(study: str, url: StorageUrl, launch: Launch, runs: int | None) -> None:
+    """A line in the first second: opening a study (Optuna's imports, a new database's
+    tables) takes a few seconds before the progress has anything to show."""
+    if launch.log_format == "jsonl":
+        return  # a log of JSON lines only
+    count = f" ({runs} run{'s' * (runs != 1)})" if runs is not None else ""
+    print(f"{study}{count}: opening the study in {url.shown} …", flush=True)
+
+
+def _nothing_to_train(study: str, url: StorageUrl, launch: Launch, sweep: Sweep) -> bool:
+    """When every run of the study is done, says so (`nothing to train: 6/6 runs
+    complete`) with the study's table, instead of starting workers that find nothing."""
+    from results.store import ResultStore, is_final
+
+    with ResultStore(url) as store:
+        runs = store.runs(study)
+    planned = _planned(sweep)
+    done = [run for run in runs if is_final(run["state"])]
+    if len(done) < planned or len(done) < len(runs):
+        return False
+    states: dict[str, int] = {}
+    for run in done:
+        states[run["state"]] = states.get(run["state"], 0) + 1
+    how = "complete" if list(states) == ["complete"] else "done (" + ", ".join(f"{n} {s}" for s, n in states.items()) + ")"
+    if launch.log_format == "jsonl":
+        import json
+
+        print(json.dumps({"event": "nothing_to_train", "study": study, "runs": len(done), "states": states}), flush=True)
+        return True
+    print(f"nothing to train: {len(done)}/{len(done)} runs {how}", flush=True)
+    _print_table(url, study, sweep.report.threshold)
+    if launch.report is not None:
+        from results.report import LiveReport
+
+        with ResultStore(url) as store:
+            if LiveReport(store, study, launch.report).finish():
+                sys.stderr.write(f"report: {launch.report}\n")
+    return True
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -336,7 +387,7 @@ def launch_workers(study: str, url: StorageUrl, launch: Launch, threshold: float
     live = LiveReport(store, study, launch.report) if launch.report else None
     # The workers wait out a database that goes away; so does the progress display.
     outage = Outage(Timing.from_env().outage_limit, "sweep")
-    with Monitor(store, study, launch.log_format) as monitor:
+    with Monitor(store, study, launch.log_format, checkpoints=launch.checkpoints) as monitor:
         while any(p.poll() is None for p in workers):
             try:
                 monitor.poll()

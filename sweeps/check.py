@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sys
 
-from rich.console import Console
 from rich.table import Table
 
 from sweeps.notation import SYMBOLS, format_number, format_value
 from sweeps.sweep_file import Sweep, Trial, load_sweep
+from sweeps.terminal import console as make_console
 
 # Always shown, in the post's order; other settings only when they vary.
 _SHOWN = ("weight_decay", "learning_rate", "ema_momentum", "schedule", "epochs")
@@ -23,7 +23,7 @@ def check_command(path: str, *, as_json: bool = False) -> int:
         for trial in trials:
             sys.stdout.write(json.dumps(trial_json(trial), ensure_ascii=False) + "\n")
         return 0
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = make_console(width=None if sys.stdout.isatty() else 200)
     if sweep.search is not None:
         console.print(search_table(sweep))
         console.print(f"{sweep.name}: a {sweep.search.sampler} search of {sweep.search.n_trials} trials")

@@ -22,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from sweeps.limits import MAX_BATCH_SIZE, MAX_BREAKPOINTS, MAX_CHANNELS, MAX_DEPTH, MAX_EPOCHS, MAX_IMAGE_SIDE
+from sweeps.limits import (
+    MAX_BATCH_SIZE, MAX_BREAKPOINTS, MAX_CHANNELS, MAX_DEPTH, MAX_EPOCHS, MAX_IMAGE_SIDE, SEED_LIMIT,
+)
 from sweeps.notation import Breakpoint, format_schedule, parse_schedule
 from sweeps.resnet import blocks_per_stage, check_input_shape
 
@@ -164,7 +166,7 @@ class RunConfig(BaseModel):
     subtract_pixel_mean: bool = True
     validation: str = "test"
     precision: Precision = "auto"
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, lt=SEED_LIMIT)
     weight_decay: float = Field(default=0.004, ge=0.0)
     learning_rate: float = Field(default=1e-3, gt=0.0)
     ema_momentum: float = Field(default=0.99, ge=0.0, lt=1.0)

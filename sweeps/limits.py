@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 #: A sweep file's size in bytes.
 MAX_FILE_BYTES = 1024 * 1024
@@ -29,6 +30,11 @@ MAX_IMAGE_SIDE = 1024
 MAX_CHANNELS = 4
 #: Images per optimizer step.
 MAX_BATCH_SIZE = 65_536
+#: Characters of a run's label: a grid over every setting makes labels of a few hundred
+#: (9 keys: about 90); the database column is this wide (revision 0006_wide_labels).
+MAX_LABEL_CHARS = 1000
+#: Seeds are 32-bit: numpy's and TensorFlow's generators take 0 <= seed < 2**32.
+SEED_LIMIT = 2**32
 
 
 def nesting(value: object, limit: int = MAX_NESTING) -> int:
@@ -52,9 +58,17 @@ def grid_size(lengths: list[int]) -> int:
     return math.prod(lengths) if lengths else 0
 
 
+def control_characters(text: str, allowed: str = "") -> list[str]:
+    """The control characters in `text` (NUL, escape, …) other than `allowed`, as
+    `U+0000`: PostgreSQL refuses NUL in text, and the others garble a terminal's table."""
+    found = {c for c in text if unicodedata.category(c) == "Cc" and c not in allowed}
+    return [f"U+{ord(c):04X}" for c in sorted(found)]
+
+
 __all__ = [
     "MAX_BATCH_SIZE", "MAX_BREAKPOINTS", "MAX_CHANNELS", "MAX_DEPTH", "MAX_EPOCHS",
-    "MAX_FILE_BYTES", "MAX_IMAGE_SIDE", "MAX_NESTING", "MAX_TRIALS", "grid_size", "nesting", "too_deep_key",
+    "MAX_FILE_BYTES", "MAX_IMAGE_SIDE", "MAX_LABEL_CHARS", "MAX_NESTING", "MAX_TRIALS", "SEED_LIMIT",
+    "control_characters", "grid_size", "nesting", "too_deep_key",
 ]
 
 

@@ -91,6 +91,8 @@ def unknown_key(key: str, allowed: Iterable[str]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     if close:
         return f"unknown key {key!r} (did you mean {close[0]!r}?)"
+    if not allowed:
+        return f"unknown key {key!r}: this table takes no other keys"
     return f"unknown key {key!r}; allowed: {', '.join(allowed)}"
 
 
@@ -153,6 +155,19 @@ def key_path(model: type[BaseModel], loc: Sequence[str | int], unknown: bool = F
     return path
 
 
+def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys allowed in the table at `loc` (a nested model's fields, such as a
+    schedule's `breakpoints` and `relative`); empty when that is no model."""
+    kind: Any = model
+    for part in loc:
+        _, kind = _step(kind, part)
+    for branch in get_args(_unwrap(kind)) or (_unwrap(kind),):
+        branch = _unwrap(branch)
+        if isinstance(branch, type) and issubclass(branch, BaseModel):
+            return list(branch.model_fields)
+    return []
+
+
 def from_validation_error(
     error: ValidationError, model: type[BaseModel], prefix: Sequence[str | int], allowed: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
@@ -177,7 +192,7 @@ def from_validation_error(
             continue
         if item["type"] == "extra_forbidden":
             key = str(loc[-1])
-            message = unknown_key(key, allowed if len(loc) == 1 else ())
+            message = unknown_key(key, allowed if len(loc) == 1 else _fields_at(model, item["loc"][:-1]))
         else:
             message = describe(item)
         path = join_path(*prefix, *loc)

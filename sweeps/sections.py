@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sweeps.limits import MAX_TRIALS
+from sweeps.limits import MAX_TRIALS, SEED_LIMIT
 
 Sampler = Literal["tpe", "random", "gp", "cmaes", "qmc"]
 Pruner = Literal["none", "median", "hyperband", "patient"]
@@ -60,7 +60,7 @@ class Search(BaseModel):
 
     sampler: Sampler = "tpe"
     n_trials: int = Field(ge=1, le=MAX_TRIALS)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
     space: dict[str, Range] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("space")

@@ -19,7 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from sweeps.config import RunConfig, consistency_problems
 from sweeps.errors import InputError
-from sweeps.limits import MAX_FILE_BYTES, MAX_NESTING, MAX_TRIALS, grid_size, nesting, too_deep_key
+from sweeps.limits import (
+    MAX_FILE_BYTES, MAX_LABEL_CHARS, MAX_NESTING, MAX_TRIALS, control_characters, grid_size, nesting, too_deep_key,
+)
 from sweeps.notation import SYMBOLS, format_value
 from sweeps.problems import from_validation_error, join_path, unknown_key
 from sweeps.sections import Report, Search, Study
@@ -331,12 +333,28 @@ def _runs(runs: Any, problems: list) -> list[dict[str, Any]]:
             problems.append((join_path("runs", i, "label"), f"duplicate label {label!r} (also runs[{labels[label]}])"))
         else:
             labels[label] = i
+            _check_label(label, join_path("runs", i, "label"), problems)
         comment = run.get("comment")
         if comment is not None and not isinstance(comment, str):
             problems.append((join_path("runs", i, "comment"), f"must be a string, got {comment!r}"))
+        elif comment is not None and (found := control_characters(comment, allowed="\t\n")):
+            problems.append((
+                join_path("runs", i, "comment"),
+                f"control characters {', '.join(found)}: a comment is text (tabs and line breaks allowed)",
+            ))
         settings = _settings(run, ("runs", i), problems, extra=RUN_KEYS)
         checked.append({"label": label, "comment": comment, **settings})
     return checked
+
+
+def _check_label(label: str, path: str, problems: list) -> None:
+    """A label is one line of at most `MAX_LABEL_CHARS` printable characters: it is
+    stored whole, shown in tables and is part of file names."""
+    found = control_characters(label)
+    if found:
+        problems.append((path, f"control characters {', '.join(found)}: a label is one line of printable text"))
+    if len(label) > MAX_LABEL_CHARS:
+        problems.append((path, f"{len(label):,} characters: a label has at most {MAX_LABEL_CHARS:,}"))
 
 
 def _check_size(sweep: Sweep, problems: list) -> None:
@@ -354,14 +372,16 @@ def _check_size(sweep: Sweep, problems: list) -> None:
 def _check_trials(sweep: Sweep, problems: list) -> None:
     """Problems between settings (schedule vs α and epochs) and duplicate runs."""
     if sweep.search is not None:
-        for bound in ("low", "high"):
-            params = {
-                k: getattr(r, bound) for k, r in sweep.search.space.items() if r.choices is None
-            }
-            _consistency(sweep.train, params, "search.space", problems)
+        _check_search(sweep, problems)
         return
     seen: dict[str, str] = {}
     for label, point in sweep._grid_points():
+        if len(label) > MAX_LABEL_CHARS:
+            problems.append((
+                "space", f"the grid's labels reach {len(label):,} characters ({label[:40]}…): a label has at "
+                f"most {MAX_LABEL_CHARS:,}; sweep fewer keys, or give the runs as [[runs]] with labels",
+            ))
+            return
         if _consistency(sweep.train, point, "space", problems):
             _once(_config(sweep.train, point).run_key, f"space ({label})", seen, problems)
     for i, run in enumerate(sweep.runs):
@@ -370,6 +390,55 @@ def _check_trials(sweep: Sweep, problems: list) -> None:
             _once(_config(sweep.train, overrides).run_key, f"runs[{i}]", seen, problems)
     if not sweep.space and not sweep.runs:
         _consistency(sweep.train, {}, "train", problems)
+
+
+#: Choices of a `[search.space]` checked pairwise (beyond, one at a time).
+PAIRED_CHOICES = 60
+
+
+def _check_search(sweep: Sweep, problems: list) -> None:
+    """Every choice of `[search.space]` with both ends of every range, and with each
+    choice of the other keys: a sampler may draw any of them together, and a pair that
+    cannot train (an absolute schedule that does not start at the searched α) would
+    fail every trial it is drawn in. One problem per choice."""
+    assert sweep.search is not None
+    space = sweep.search.space
+    choices = [(key, i, value) for key, searched in space.items() for i, value in enumerate(searched.choices or [])]
+    combinations = [[item] for item in choices] or [[]]
+    if len(choices) <= PAIRED_CHOICES:
+        combinations += [[a, b] for n, a in enumerate(choices) for b in choices[n + 1:] if a[0] != b[0]]
+    reported: set[str] = set()
+    for bound in ("low", "high"):
+        params = {k: getattr(r, bound) for k, r in space.items() if r.choices is None}
+        _consistency(sweep.train, params, "search.space", problems)
+        for combination in combinations:
+            point = {**params, **{key: value for key, _, value in combination}}
+            config = RunConfig.model_validate_json(
+                json.dumps({**sweep.train, **point}), strict=True, context={"skip_consistency": True}
+            )
+            for key, message in consistency_problems(config):
+                blamed = [(k, i) for k, i, _ in combination if k == key] or [(k, i) for k, i, _ in combination[:1]]
+                if not blamed:
+                    continue  # a problem of the ranges alone: reported above
+                path = join_path("search", "space", blamed[0][0], "choices", blamed[0][1])
+                others = {k: v for k, v in point.items() if k != blamed[0][0]}
+                with_ = " and ".join(f"{k} = {_shown(v)}" for k, v in others.items()) or "[train]"
+                if path not in reported:
+                    reported.add(path)
+                    problems.append((path, f"{message} (drawn with {with_})"))
+    longest = sum(
+        1 + max(len(_label_part(key, value)) for value in (searched.choices or [searched.low, searched.high, 1 / 3]))
+        for key, searched in space.items()
+    )
+    if longest > MAX_LABEL_CHARS:
+        problems.append((
+            "search.space", f"its labels may reach {longest:,} characters: a label has at most "
+            f"{MAX_LABEL_CHARS:,}; search fewer keys or shorter choices",
+        ))
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else format_value(value)
 
 
 def _consistency(train: dict, overrides: dict, where: str, problems: list) -> bool:

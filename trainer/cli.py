@@ -8,7 +8,6 @@ second one aborts at once.
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 import tempfile
@@ -20,33 +19,50 @@ from typing import Any
 
 from sweeps.errors import InputError
 from trainer.interrupts import Interrupts
+from trainer.native_logs import native_logs_to
 from trainer.records import EpochRecord
 
 EXIT_STATUS = {"completed": 0, "diverged": 1, "stopped": 130}
+#: The run's log in its checkpoint folder, named as a worker's run's log.
+LOG_NAME = "train.log"
+#: Characters of the label in a fresh checkpoint folder's name.
+MAX_SLUG = 100
+
+
+#: The shortest run-key prefix `--run` takes: shorter ones ("1") read as labels or #N.
+MIN_KEY_PREFIX = 4
+#: Labels an error lists before it says how many more there are.
+LISTED_LABELS = 20
 
 
 def select_trial(trials: Sequence[Any], run: str, file: str) -> Any:
-    """The trial `--run` names: a label, `#N` (1-based) or a run-key prefix.
+    """The trial `--run` names: a label (`1`, `3A`), `#N` (1-based) or a run-key prefix
+    of at least `MIN_KEY_PREFIX` hex digits, tried in that order.
 
     Raises:
-        InputError: no trial, or several, match.
+        InputError: no trial, or several, match; the message lists the labels.
     """
     matches = [trial for trial in trials if trial.label == run]
     if not matches and re.fullmatch(r"#\d+", run):
         matches = [trial for trial in trials if trial.number == int(run[1:])]
-    if not matches and re.fullmatch(r"[0-9a-f]+", run):
+    if not matches and re.fullmatch(rf"[0-9a-f]{{{MIN_KEY_PREFIX},}}", run):
         matches = [trial for trial in trials if trial.run_key.startswith(run)]
     if len(matches) == 1:
         return matches[0]
-    labels = ", ".join(trial.label for trial in trials) or "none"
     if matches:
         raise InputError(
             f"--run {run}: matches {len(matches)} runs of {file} "
             f"({', '.join(trial.label for trial in matches)}); give a longer run key"
         )
+    shown = [trial.label for trial in trials[:LISTED_LABELS]]
+    more = f" and {len(trials) - LISTED_LABELS} more" if len(trials) > LISTED_LABELS else ""
+    labels = ", ".join(shown) + more or "none"
+    hint = ""
+    if run.isdigit() and 1 <= int(run) <= len(trials):
+        hint = f"; did you mean #{run}, the run labelled {trials[int(run) - 1].label!r}?"
     raise InputError(
-        f"--run {run}: no such run in {file}; its labels: {labels} "
-        f"(or #1…#{len(trials)}, or a run-key prefix)"
+        f"--run {run}: no such run in {file}{hint}; its labels: {labels} "
+        f"(or #1…#{len(trials)}, or a run key of {MIN_KEY_PREFIX}+ hex digits)"
     )
 
 
@@ -104,7 +120,7 @@ def train_command(file: str, run: str, *, data_dir: str | None, checkpoints: str
     trial = select_trial(sweep.trials(), run, file)
     config = trial.config
     if checkpoints is None:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", trial.label)
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", trial.label)[:MAX_SLUG]  # a label may be 1000 characters
         folder = Path(tempfile.mkdtemp(prefix=f"sweep-train-{slug}-"))
     else:
         folder = Path(checkpoints)
@@ -117,11 +133,12 @@ def train_command(file: str, run: str, *, data_dir: str | None, checkpoints: str
         flush=True,
     )
     print(f"checkpoints: {folder} (continue with --checkpoints {folder})", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    # TensorFlow's own log lines go to the run's log, as a worker's run's do.
+    print("importing Keras and TensorFlow …", flush=True)
+    with open(folder / LOG_NAME, "ab") as log, native_logs_to(log), _two_stage_interrupts() as interrupt:
+        from trainer.train import train
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines are noise here
-    from trainer.train import train
-
-    with _two_stage_interrupts() as interrupt:
         result = train(
             config,
             lambda record: print(progress_line(record, config.epochs), flush=True),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import sys
 
 from sweeps.errors import InputError
 from sweeps.resnet import blocks_per_stage, check_input_shape
+from sweeps.terminal import plain_wanted
+from trainer.native_logs import native_logs_shown_on_failure
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
@@ -45,11 +47,14 @@ def model_command(depth: int, input_shape: str) -> int:
         raise InputError(f"--depth: {error}") from None
     shape = parse_input_shape(input_shape)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines are noise here
-    from trainer.model import build_resnet_v2
+    with native_logs_shown_on_failure():
+        from trainer.model import build_resnet_v2
 
-    model = build_resnet_v2(depth, shape)
-    model.summary()
+        model = build_resnet_v2(depth, shape)
+    if plain_wanted():  # Keras' own rich console keeps bold under NO_COLOR; its capture does not
+        model.summary(print_fn=lambda text: sys.stdout.write(text))
+    else:
+        model.summary()
     total, trainable, non_trainable = parameter_counts(model)
     print(
         f"ResNet{depth}v2 at {','.join(map(str, shape))}: {total:,} parameters, "

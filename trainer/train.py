@@ -201,6 +201,7 @@ def train(
     verbose: bool = False,
     instance: str | None = None,
     fence: Callable[[bool], AbstractContextManager[bool]] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Trains one run, continuing after the last completed epoch in `checkpoint_dir`.
 
@@ -222,6 +223,9 @@ def train(
             (False skips this epoch's checkpoint, e.g. while the epoch's record cannot
             be stored), and raises to stop the run (its writer lost the run to another
             process). None: always write.
+        on_phase: told what the run is doing before each slow step: `loading the
+            data`, `building the model`, `epoch k/n (compiling)` for the first epoch
+            of this process (Keras traces the step then), `epoch k/n` for the others.
 
     Returns:
         The outcome, with the Keras, backend and device versions.
@@ -243,10 +247,13 @@ def train(
     if ended is not None:
         return ended
 
+    phase = on_phase or (lambda _: None)
+    phase("loading the data")
     data = load_dataset(config, data_dir)
     _check_shape(data.input_shape)
     train_count = len(data.x_train)
     steps_per_epoch = math.ceil(train_count / config.batch_size)
+    phase("building the model")
     model, optimizer = build_model(config, data.input_shape, data.num_classes, steps_per_epoch)
     _build_metrics(model, data.x_train[:1], data.y_train[:1])
     saved = checkpoint.load(directory, config.run_key, instance, model=model, optimizer=optimizer)
@@ -272,6 +279,7 @@ def train(
     watcher = _non_finite_loss_watcher()
     kernels = kernel_groups(model)
     for epoch in range(state.epochs_done, config.epochs):
+        phase(f"epoch {epoch + 1}/{config.epochs}" + (" (compiling)" if epoch == state.epochs_done else ""))
         batches = EpochBatches(data.x_train, data.y_train, config.batch_size, config.seed, epoch)
         before = snapshot(kernels.scale_invariant)
         started = time.perf_counter()

@@ -14,6 +14,7 @@ from results.report.outputs import refuse_file, refuse_folder, storage_files
 from results.store.result_store import ResultStore
 from results.store.storage_url import StorageUrl
 from sweeps.errors import InputError, unknown_study
+from sweeps.terminal import console as make_console
 
 
 def open_store(storage: str | StorageUrl) -> ResultStore:
@@ -196,12 +197,10 @@ def status_command(study: str | None, *, storage: str) -> int:
     Returns:
         0.
     """
-    from rich.console import Console
-
     from results.report.status import overview, study_status
     from results.report.study_settings import report_thresholds
 
-    console = Console()
+    console = make_console()
     with open_store(storage) as store:
         if study is None:
             console.print(overview(store))

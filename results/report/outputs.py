@@ -52,6 +52,31 @@ def _kind(mode: int) -> str:
     return "not a plain file"
 
 
+#: Bytes of one file or folder name (NAME_MAX on Linux, macOS and Windows' NTFS) and
+#: of a whole path (PATH_MAX on Linux).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
+
+def refuse_long_names(path: Path | str, *, flag: str = "--output") -> None:
+    """Refuses a path the file system would refuse (ENAMETOOLONG), before anything is
+    written: a name over `MAX_NAME_BYTES` bytes, or a path over `MAX_PATH_BYTES`.
+
+    Raises:
+        InputError: naming the flag, the name's start and the limit.
+    """
+    encoded = os.fsencode(os.path.abspath(path))
+    if len(encoded) > MAX_PATH_BYTES:
+        raise InputError(f"{flag}: a path of {len(encoded):,} bytes: at most {MAX_PATH_BYTES:,}")
+    for name in Path(path).parts:
+        size = len(os.fsencode(name))
+        if size > MAX_NAME_BYTES:
+            raise InputError(
+                f"{flag}: the name {name[:24]}… is {size:,} bytes: a file or folder name has at most "
+                f"{MAX_NAME_BYTES} bytes; give a shorter one"
+            )
+
+
 def refuse_file(path: Path | str, *, flag: str = "--output", protected: Iterable[Path] = ()) -> Path:
     """Checks that writing the file `path` destroys nothing.
 
@@ -67,6 +92,7 @@ def refuse_file(path: Path | str, *, flag: str = "--output", protected: Iterable
     Raises:
         InputError: one line naming the flag, the path and what is allowed.
     """
+    refuse_long_names(path, flag=flag)
     shown = f"{flag} {path}"
     target = Path(os.path.realpath(path))
     if target in set(protected):
@@ -110,6 +136,7 @@ def refuse_folder(path: Path | str, *, flag: str = "--output", protected: Iterab
         InputError: `path` is a file (the storage database above all), or it or the
             folder it would be created in is not writable.
     """
+    refuse_long_names(path, flag=flag)
     shown = f"{flag} {path}"
     target = Path(os.path.realpath(path))
     if target in set(protected):
@@ -163,6 +190,7 @@ __all__ = [
     "is_sqlite_file",
     "refuse_file",
     "refuse_folder",
+    "refuse_long_names",
     "write_output",
 ]
 

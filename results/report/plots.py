@@ -35,6 +35,9 @@ from sweeps.notation import axis_title, format_number
 ACC_LINES = ((0.92, "-"), (0.93, ":"))
 _DPI = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Characters of a label in a per-run plot's file name: with the study's name (at most
+#: 100) and the rest, within a name's 255 bytes.
+MAX_LABEL_PART = 120
 
 
 def file_part(text: str) -> str:
@@ -298,7 +301,8 @@ def write_plots(
     chosen = raw if labels is None else raw[raw["label"].isin(list(labels))]
     seen: set[str] = set()
     for row in chosen.itertuples(index=False):
-        name = file_part(row.label or row.run_key)
+        # A label may be 1000 characters; a file name at most 255 bytes.
+        name = file_part(row.label or row.run_key)[:MAX_LABEL_PART]
         if name in seen:
             name = f"{name}-{row.run_id}"
         seen.add(name)

@@ -32,6 +32,7 @@ _PUBLIC = {
     "SCHEMA_REVISION": "results.store.schema",
     "creation_lock": "results.store.schema",
     "schema_command": ("results.store.schema", "main"),
+    "known_revisions": "results.store.schema",
     "is_dead_local": "results.store.liveness",
     "RunWork": "results.store.eta",
     "eta_seconds": "results.store.eta",

@@ -65,10 +65,14 @@ def check_url(url: str, *, must_exist: bool = False) -> URL:
     shown = safe_url(parsed)
     if backend == "sqlite" and driver == "pysqlite":
         database = parsed.database or ""
-        if database in ("", ":memory:") or "mode=memory" in database:
+        if database in ("", ":memory:") or "mode=memory" in database or database.startswith("file::memory:"):
             raise InputError(
                 f"--storage {shown}: an in-memory database cannot be shared with the workers "
                 "(each process would see its own, empty one); use sqlite:///FILE.db"
+            )
+        if database.startswith("file:"):
+            raise InputError(
+                f"--storage {shown}: SQLite URI file names (file:…) are not supported; use sqlite:///FILE.db"
             )
         path = sqlite_file(parsed)
         if path is not None:

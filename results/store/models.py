@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The epoch fields have one definition, the trainer's `EpochRecord`; the `epochs`
 # table's columns and `EpochRow` are generated from it below.
+from sweeps.limits import MAX_LABEL_CHARS
 from trainer import EPOCH_FIELDS, OPTIONAL_EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
 
 __all__ = [
@@ -154,7 +155,8 @@ class Run(Base):
     study: Mapped[str] = mapped_column(String(512))
     trial_number: Mapped[int | None] = mapped_column(Integer)
     run_key: Mapped[str] = mapped_column(String(64))
-    label: Mapped[str] = mapped_column(String(64), default="")
+    # As wide as sweeps.limits.MAX_LABEL_CHARS (revision 0006_wide_labels).
+    label: Mapped[str] = mapped_column(String(MAX_LABEL_CHARS), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
     config: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16), default="waiting")

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The revision of the results tables this code reads and writes.
-SCHEMA_REVISION = "0005_claims"
+SCHEMA_REVISION = "0006_wide_labels"
 #: Our Alembic version table; not `alembic_version`, which is Optuna's.
 VERSION_TABLE = "sweep_alembic_version"
 MIGRATIONS = Path(__file__).with_name("migrations")

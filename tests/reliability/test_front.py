@@ -46,7 +46,8 @@ def test_a_diverged_epoch_shows_in_every_progress_format(tmp_path: Path, log_for
         store.finish_run(run_id, "diverged", failure_reason="diverged at epoch 1")
     text = out.getvalue()
     if log_format == "plain":
-        assert "run 1: epoch 1/3 loss inf acc 0.1000 val_loss nan val_acc nan lr 0.001\n" in text
+        # The ETA from the first epoch: two epochs left at its 1 s.
+        assert "run 1: epoch 1/3 loss inf acc 0.1000 val_loss nan val_acc nan lr 0.001 · ETA 2s\n" in text
         assert "run 1: diverged (diverged at epoch 1)\n" in text
     elif log_format == "jsonl":
         events = [json.loads(line) for line in text.splitlines()]  # strict JSON: no NaN

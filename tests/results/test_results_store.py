@@ -321,13 +321,23 @@ def test_the_migrations_build_the_models_schema(storage_url, tmp_path, reset_pos
 
     with migrated.engine.connect() as connection:
         ours = {"include_name": lambda name, kind, _: kind != "table" or name in Base.metadata.tables}
-        assert compare_metadata(MigrationContext.configure(connection, opts=ours), Base.metadata) == []
+        drift = compare_metadata(MigrationContext.configure(connection, opts=ours), Base.metadata)
+    if storage_url.startswith("sqlite"):
+        # Revision 0006 widens runs.label on servers only: SQLite never enforces a
+        # VARCHAR's length, and its ALTER would copy `runs` (and cascade-delete epochs).
+        drift = [d for d in drift if not (isinstance(d, list) and d[0][:4] == ("modify_type", None, "runs", "label"))]
+    assert drift == []
     migrated.close()
     fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if storage_url.startswith("sqlite") else storage_url
     if not storage_url.startswith("sqlite"):
         reset_postgres(storage_url)
     fresh = ResultStore(fresh_url)
-    assert _schema_of(fresh.engine) == migrated_schema
+    fresh_schema = _schema_of(fresh.engine)
+    if storage_url.startswith("sqlite"):  # the label's declared length, as above
+        for tables in (fresh_schema, migrated_schema):
+            columns = tables["runs"][0]
+            tables["runs"] = ([(n, "VARCHAR" if n == "label" else k, x) for n, k, x in columns], *tables["runs"][1:])
+    assert fresh_schema == migrated_schema
     fresh.close()
 
 

@@ -65,6 +65,21 @@ def test_select_by_label_number_and_run_key(tiny_config) -> None:
         select_trial(trials, "#3", "f.toml")
 
 
+def test_a_number_that_is_no_label_is_never_taken_for_a_run_key() -> None:
+    """In a grid (labels `λ=…`) `--run 1` once trained whichever run's key began with 1."""
+    from sweeps.sweep_file import parse_sweep
+    from trainer.cli import select_trial
+
+    grid = parse_sweep('[train]\ndataset = "digits"\ndepth = 11\n[space]\nseed = [0, 1, 2, 3, 4, 5, 6, 7]\n', "g.toml")
+    trials = grid.trials()
+    assert any(trial.run_key.startswith("1") for trial in trials)  # the trap is there
+    with pytest.raises(InputError, match=r"did you mean #1, the run labelled 'seed=0'\?; its labels: seed=0, seed=1"):
+        select_trial(trials, "1", "g.toml")
+    assert select_trial(trials, "#2", "g.toml") is trials[1]
+    assert select_trial(trials, "seed=2", "g.toml") is trials[2]
+    assert select_trial(trials, trials[3].run_key[:4], "g.toml") is trials[3]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_train_command_prints_a_line_per_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
