@@ -30,7 +30,7 @@ Dataset = Literal["cifar10", "fashion_mnist", "digits", "synthetic"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 #: Settings that change what is measured, not what is trained: outside the run key, so
 #: that a run keeps its key (and its checkpoints) whichever way they are set.
-MEASUREMENT_ONLY = ("evaluate_ema",)
+MEASUREMENT_ONLY = ("evaluate_ema", "bn_subset_size")
 _VALIDATION = re.compile(r"^(test|stratified:(0?\.\d+)|split:(0?\.\d+))$")
 
 
@@ -149,6 +149,11 @@ class RunConfig(BaseModel):
         evaluate_ema: with `use_ema`, validate each epoch a second time with the
             averaged weights (`val_loss_ema`, `val_acc_ema`). It only measures, so it
             is not part of the run key.
+        bn_subset_size: training images over which each epoch recomputes the
+            BatchNorm statistics for the BatchNorm-true validation (`val_loss_bn`, …;
+            PreciseBN / torch `update_bn`); none = the smaller of 10 % of the training
+            set and 2,000; 0 switches the measurement off. Only measures: not part of
+            the run key.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -178,6 +183,7 @@ class RunConfig(BaseModel):
     validation_size: int | None = Field(default=None, ge=1)
     image_shape: tuple[int, int, int] = (32, 32, 3)
     evaluate_ema: bool = True
+    bn_subset_size: int | None = Field(default=None, ge=0)
 
     @field_validator("image_shape", mode="before")
     @classmethod

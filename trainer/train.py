@@ -13,8 +13,10 @@ Validation uses the weights as they are during training, as the post's
 the averaged weights, which are then replaced by the training weights exactly
 (`trainer.ema`). When validation is a split of the training set, the test set is
 evaluated too. The conv kernels' norms, effective LR and rotation come from the
-weights (`trainer.weight_stats`). With EMA the final (`last`) weights are the
-averages, as after the post's `fit()`.
+weights (`trainer.weight_stats`), the angle per step from samples during the epoch
+(`trainer.step_angle`). The BatchNorm-true validation recomputes the statistics on a
+subset of the training images and puts every variable back (`trainer.precise_bn`).
+With EMA the final (`last`) weights are the averages, as after the post's `fit()`.
 
 TensorFlow is imported inside `train()` only, so `import trainer` stays cheap.
 """
@@ -94,7 +96,8 @@ def _build(
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        # The cross-entropy alone: `loss` includes the L2 penalty (`l2`).
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")],
         # XLA where Keras finds it pays: on accelerators, not on TensorFlow's CPU.
         jit_compile="auto",
         auto_scale_loss=False,  # build_optimizer already wrapped it for float16
@@ -119,28 +122,68 @@ def _build_metrics(model: Any, x: Any, y: Any) -> None:
     model.reset_metrics()
 
 
-def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
-    """(loss, accuracy); never augments: the layer is the identity outside training."""
+def _evaluate_logs(model: Any, x: Any, y: Any, batch_size: int) -> dict[str, float]:
+    """Keras' evaluation logs (`loss`, `accuracy`, `xent`); never augments: the layer
+    is the identity outside training."""
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    return float(logs["loss"]), float(logs["accuracy"])
+    return {name: float(value) for name, value in logs.items()}
+
+
+def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
+    """(loss, accuracy)."""
+    logs = _evaluate_logs(model, x, y, batch_size)
+    return logs["loss"], logs["accuracy"]
+
+
+def _batch_norm_true(
+    config: RunConfig, data: Any, model: Any, optimizer: Any, subset: Any, body: Any
+) -> dict[str, float]:
+    """Validation with the BatchNorm statistics recomputed for the weights, and for the
+    averages; the subset's inference-mode loss; every variable put back after."""
+    from trainer.ema import averaged_weights
+    from trainer.precise_bn import batch_norm_layers, everything_restored, recompute_statistics
+
+    x, y = data.x_train[subset], data.y_train[subset]
+    layers = batch_norm_layers(model)
+    measured: dict[str, float] = {}
+    with everything_restored(model, optimizer):
+        measured["train_loss_eval"] = _evaluate(model, x, y, config.batch_size)[0]
+        recompute_statistics(body, layers, x, config.batch_size)
+        measured["val_loss_bn"], measured["val_acc_bn"] = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+        if config.use_ema and config.evaluate_ema:
+            with averaged_weights(model, optimizer):
+                recompute_statistics(body, layers, x, config.batch_size)
+                ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+            measured["val_loss_ema_bn"], measured["val_acc_ema_bn"] = ema
+    return measured
 
 
 def _measure(
-    config: RunConfig, data: Any, model: Any, optimizer: Any, kernels: Any, lr: float, before: Any
+    config: RunConfig, data: Any, model: Any, optimizer: Any, kernels: Any, lr: float, before: Any,
+    bn: tuple[Any, Any] | None = None,
 ) -> dict[str, float]:
-    """An epoch's validation (raw, and averaged weights), test and weight statistics."""
+    """An epoch's validation (raw, and averaged weights), test and weight statistics;
+    with `bn` (the subset's indices and the unaugmented model) the BatchNorm-true ones."""
     from trainer.ema import averaged_weights
     from trainer.weight_stats import weight_stats
 
     measured = weight_stats(kernels, lr, before)
-    measured["val_loss"], measured["val_acc"] = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+    logs = _evaluate_logs(model, data.x_val, data.y_val, config.batch_size)
+    measured["val_loss"], measured["val_acc"], measured["val_xent"] = logs["loss"], logs["accuracy"], logs["xent"]
     if config.use_ema and config.evaluate_ema:
         with averaged_weights(model, optimizer):
             ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
         measured["val_loss_ema"], measured["val_acc_ema"] = ema
     if data.x_test is not None:
         measured["test_loss"], measured["test_acc"] = _evaluate(model, data.x_test, data.y_test, config.batch_size)
+    if bn is not None:
+        measured |= _batch_norm_true(config, data, model, optimizer, *bn)
     return measured
+
+
+def _ema_horizon(config: RunConfig, steps_per_epoch: int) -> float:
+    """1/((1 − m)·steps per epoch): how many epochs the averages look back."""
+    return 1.0 / ((1.0 - config.ema_momentum) * steps_per_epoch) if config.use_ema else math.nan
 
 
 def _check_shape(input_shape: tuple[int, ...]) -> None:
@@ -192,6 +235,8 @@ def train(
     from trainer.data import load_dataset
     from trainer.device import versions
     from trainer.optimizer import adamw_of, current_learning_rate
+    from trainer.precise_bn import bn_subset, subset_size, without_augmentation
+    from trainer.step_angle import StepAngles
     from trainer.weight_stats import kernel_groups, snapshot
 
     directory = Path(checkpoint_dir)
@@ -224,22 +269,29 @@ def train(
 
     watcher = _non_finite_loss_watcher()
     kernels = kernel_groups(model)
+    steps = StepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch)
+    callbacks = [steps] + ([watcher] if watcher else [])
+    bn_size = subset_size(config.bn_subset_size, train_count)
+    bn = (bn_subset(train_count, bn_size, config.seed), without_augmentation(model)) if bn_size else None
     for epoch in range(state.epochs_done, config.epochs):
         batches = EpochBatches(data.x_train, data.y_train, config.batch_size, config.seed, epoch)
         before = snapshot(kernels.scale_invariant)
         started = time.perf_counter()
         logs = model.fit(
-            batches, epochs=1, verbose=1 if verbose else 0, callbacks=[watcher] if watcher else [],
+            batches, epochs=1, verbose=1 if verbose else 0, callbacks=callbacks,
             shuffle=False,  # the order is the batches' own; Keras would shuffle them with `random`
         ).history
         train_seconds = time.perf_counter() - started
-        loss, acc = float(logs["loss"][-1]), float(logs["accuracy"][-1])
+        loss, acc, xent = float(logs["loss"][-1]), float(logs["accuracy"][-1]), float(logs["xent"][-1])
         diverged = not math.isfinite(loss) or bool(watcher and watcher.tripped)
         lr = current_learning_rate(optimizer)
-        measured = {} if diverged else _measure(config, data, model, optimizer, kernels, lr, before)
+        measured = {} if diverged else _measure(config, data, model, optimizer, kernels, lr, before, bn)
+        if not diverged:
+            measured |= steps.epoch_values()
         record = EpochRecord(
             epoch=epoch + 1, loss=loss, acc=acc, lr=lr, seconds=time.perf_counter() - started,
-            images_per_second=train_count / train_seconds,
+            images_per_second=train_count / train_seconds, xent=xent,
+            ema_horizon_epochs=_ema_horizon(config, steps_per_epoch),
             **{"val_loss": math.nan, "val_acc": math.nan, **measured},
         )
         on_epoch(record)
