@@ -109,7 +109,7 @@ def record_measurements(set_user_attr: Any, epochs: list[dict[str, Any]]) -> Non
         epochs: the run's stored epochs.
     """
     from results.report.metrics import best_epoch
-    from results.store.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
+    from trainer import OPTIONAL_EPOCH_FIELDS
 
     if not epochs:
         return
@@ -117,7 +117,7 @@ def record_measurements(set_user_attr: Any, epochs: list[dict[str, Any]]) -> Non
     def plain(value: Any) -> float | None:
         return float(value) if value is not None and math.isfinite(value) else None
 
-    for name in EPOCH_FIELDS[len(REQUIRED_EPOCH_FIELDS):]:
+    for name in OPTIONAL_EPOCH_FIELDS:
         set_user_attr(name, plain(epochs[-1].get(name)))
     epoch, value = best_epoch(
         [e["epoch"] for e in epochs], [math.nan if e.get("val_acc_ema") is None else e["val_acc_ema"] for e in epochs]

@@ -4,7 +4,7 @@
 Importing the package does not import Keras or TensorFlow; `train()` does.
 """
 
-from trainer.records import EpochRecord, TrainResult
+from trainer.records import EPOCH_FIELDS, OPTIONAL_EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS, EpochRecord, TrainResult
 from trainer.train import train
 
-__all__ = ["EpochRecord", "TrainResult", "train"]
+__all__ = ["EPOCH_FIELDS", "OPTIONAL_EPOCH_FIELDS", "REQUIRED_EPOCH_FIELDS", "EpochRecord", "TrainResult", "train"]

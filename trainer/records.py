@@ -2,6 +2,13 @@
 
 Plain dataclasses without Keras, so that the results store and the runner can import
 them cheaply.
+
+`EpochRecord` is the one definition of the per-epoch measurements: `EPOCH_FIELDS`,
+the results store's `epochs` table (`results.store.models` generates its columns),
+its rows (`EpochRow`) and the child's copy into the trial's user attributes are all
+derived from its fields. Adding a measurement = one field here (default NaN, so that
+the epochs stored before it read as "not measured") plus one Alembic migration that
+adds its column.
 """
 
 from __future__ import annotations
@@ -98,6 +105,17 @@ class EpochRecord:
     def as_dict(self) -> dict[str, float | int]:
         """The record as a flat dict with exactly the field names as keys."""
         return dataclasses.asdict(self)
+
+
+#: The keys of one epoch record, in the record's order.
+EPOCH_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochRecord))
+#: The keys every epoch record has (the fields without a default: schema revision 0001).
+REQUIRED_EPOCH_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(EpochRecord) if f.default is dataclasses.MISSING
+)
+#: The measurements a run may not take (NaN in the record, NULL in the store): the
+#: fields with a default, in the order their columns were added.
+OPTIONAL_EPOCH_FIELDS: tuple[str, ...] = EPOCH_FIELDS[len(REQUIRED_EPOCH_FIELDS):]
 
 
 @dataclass

@@ -37,19 +37,6 @@ from trainer.model import STEM_CONV
 
 _BLOCK_CONV = re.compile(r"^stage([123])_block\d+_(conv[123]|shortcut)$")
 _SCALE_INVARIANT_ROLES = ("conv1", "conv2")
-#: The keys of `weight_stats`, as the epoch record names them.
-STAT_NAMES = (
-    "weight_norm",
-    "weight_norm_stage1",
-    "weight_norm_stage2",
-    "weight_norm_stage3",
-    "effective_lr",
-    "angular_update",
-    "weight_norm_invariant",
-    "weight_norm_other",
-    "dense_kernel_norm",
-    "bn_gamma_norm",
-)
 
 
 @dataclass(frozen=True)
@@ -134,7 +121,8 @@ def angle(before: np.ndarray, after: np.ndarray) -> float:
 
 
 def weight_stats(groups: KernelGroups, learning_rate: float, before: list[np.ndarray]) -> dict[str, float]:
-    """The epoch's `STAT_NAMES`, from the kernels as they are now.
+    """The epoch's weight measurements, under their `EpochRecord` field names, from the
+    kernels as they are now.
 
     Args:
         groups: the model's kernels.

@@ -16,6 +16,7 @@ from typing import Any, NotRequired, TypedDict, cast
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Column,
     DateTime,
     Dialect,
     Double,
@@ -31,6 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The epoch fields have one definition, the trainer's `EpochRecord`; the `epochs`
+# table's columns and `EpochRow` are generated from it below.
+from trainer.records import EPOCH_FIELDS, OPTIONAL_EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
+
+__all__ = [
+    "EPOCHS", "EPOCH_FIELDS", "FINAL_STATES", "OPTIONAL_EPOCH_FIELDS", "REQUIRED_EPOCH_FIELDS", "RUNS",
+    "RUN_STATES", "Base", "Epoch", "EpochRow", "Run", "RunRow", "RunState", "UTCDateTime", "utcnow",
+]
 
 
 class RunState(StrEnum):
@@ -59,17 +68,6 @@ class RunState(StrEnum):
 RUN_STATES = tuple(RunState)
 #: States a run never leaves: `claim_run` does not hand these out again.
 FINAL_STATES = (RunState.COMPLETE, RunState.DIVERGED, RunState.PRUNED)
-#: The keys of one epoch record, as the trainer reports them.
-EPOCH_FIELDS = (
-    "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second",
-    "val_loss_ema", "val_acc_ema", "test_loss", "test_acc",
-    "weight_norm", "weight_norm_stage1", "weight_norm_stage2", "weight_norm_stage3",
-    "effective_lr", "angular_update",
-)
-#: The keys every epoch record must have; the others (schema revision 0002) may be
-#: missing (not measured) and are stored as NULL.
-REQUIRED_EPOCH_FIELDS = EPOCH_FIELDS[:8]
-
 # Explicit constraint names, so that a later Alembic migration can address them on
 # every dialect (SQLite gives unnamed constraints no name to drop them by).
 _NAMING = {
@@ -171,6 +169,28 @@ class Run(Base):
     finished: Mapped[datetime | None]
 
 
+def _epoch_columns() -> list[Column[Any]]:
+    """The `epochs` table's columns, one per `EPOCH_FIELDS` and `trainings`.
+
+    The order is the migrations': revision 0001 created the required fields and then
+    `trainings`; every later revision appends its measurements after them (ADD COLUMN),
+    so a new table has them there too and a migrated database matches a new one.
+    """
+    # Nullable: a diverged epoch reports NaN, which SQLite can only keep as NULL.
+    measured = [name for name in REQUIRED_EPOCH_FIELDS if name != "epoch"]
+    return [
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        Column("epoch", Integer, primary_key=True),
+        *(Column(name, Double(), nullable=True) for name in measured),
+        # How often this epoch was trained: above 1 only for the epoch in flight when a
+        # run was killed and continued from its checkpoint (the reliability report
+        # counts them).
+        Column("trainings", Integer, nullable=False, default=1, server_default="1"),
+        # NULL where not measured (no EMA, no test split, a diverged epoch).
+        *(Column(name, Double(), nullable=True) for name in OPTIONAL_EPOCH_FIELDS),
+    ]
+
+
 class Epoch(Base):
     """One trained epoch of a run, as the trainer's epoch record has it.
 
@@ -179,33 +199,7 @@ class Epoch(Base):
     export's read of a study's epochs for free.
     """
 
-    __tablename__ = "epochs"
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Nullable: a diverged epoch reports NaN, which SQLite can only keep as NULL.
-    loss: Mapped[float | None]
-    acc: Mapped[float | None]
-    val_loss: Mapped[float | None]
-    val_acc: Mapped[float | None]
-    lr: Mapped[float | None]
-    seconds: Mapped[float | None]
-    images_per_second: Mapped[float | None]
-    # How often this epoch was trained: above 1 only for the epoch in flight when a run
-    # was killed and continued from its checkpoint (the reliability report counts them).
-    trainings: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    # Revision 0002 added these after `trainings` (a new table has them there too):
-    # NULL where not measured (no EMA, no test split, a diverged epoch).
-    val_loss_ema: Mapped[float | None]
-    val_acc_ema: Mapped[float | None]
-    test_loss: Mapped[float | None]
-    test_acc: Mapped[float | None]
-    weight_norm: Mapped[float | None]
-    weight_norm_stage1: Mapped[float | None]
-    weight_norm_stage2: Mapped[float | None]
-    weight_norm_stage3: Mapped[float | None]
-    effective_lr: Mapped[float | None]
-    angular_update: Mapped[float | None]
+    __table__ = Table("epochs", Base.metadata, *_epoch_columns())
 
 
 class RunRow(TypedDict):
@@ -231,29 +225,17 @@ class RunRow(TypedDict):
     finished: datetime | None
 
 
-class EpochRow(TypedDict):
-    """An `epochs` row as the store returns it: the trainer's record and `trainings`;
-    the measurements of schema revision 0002 are None where not measured."""
-
-    epoch: int
-    loss: float | None
-    acc: float | None
-    val_loss: float | None
-    val_acc: float | None
-    lr: float | None
-    seconds: float | None
-    images_per_second: float | None
-    trainings: int
-    val_loss_ema: NotRequired[float | None]
-    val_acc_ema: NotRequired[float | None]
-    test_loss: NotRequired[float | None]
-    test_acc: NotRequired[float | None]
-    weight_norm: NotRequired[float | None]
-    weight_norm_stage1: NotRequired[float | None]
-    weight_norm_stage2: NotRequired[float | None]
-    weight_norm_stage3: NotRequired[float | None]
-    effective_lr: NotRequired[float | None]
-    angular_update: NotRequired[float | None]
+#: An `epochs` row as the store returns it: the trainer's record (None for NaN) and
+#: `trainings`; the optional measurements may be missing from rows built by hand.
+EpochRow = TypedDict(  # type: ignore[misc]  # generated from the one definition
+    "EpochRow",
+    {
+        "epoch": int,
+        **{name: float | None for name in REQUIRED_EPOCH_FIELDS if name != "epoch"},
+        "trainings": int,
+        **{name: NotRequired[float | None] for name in OPTIONAL_EPOCH_FIELDS},
+    },
+)
 
 
 #: The tables themselves, for Core statements (one UPDATE claims a run; no ORM session).

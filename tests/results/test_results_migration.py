@@ -10,10 +10,11 @@ from sqlalchemy import create_engine, inspect, text
 
 from results.store import schema
 from results.report.frames import read_study
-from results.store.models import EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
+from results.store.models import EPOCHS, EPOCH_FIELDS, OPTIONAL_EPOCH_FIELDS, REQUIRED_EPOCH_FIELDS
 from results.store.result_store import ResultStore
 from trainer.records import EpochRecord
 
+# What revision 0002 added (frozen: later revisions append after these).
 NEW_COLUMNS = (
     "val_loss_ema", "val_acc_ema", "test_loss", "test_acc", "weight_norm", "weight_norm_stage1",
     "weight_norm_stage2", "weight_norm_stage3", "effective_lr", "angular_update",
@@ -24,8 +25,10 @@ def test_the_epoch_record_and_the_epochs_table_have_the_same_columns():
     record = EpochRecord(epoch=1, loss=1.0, acc=0.5, val_loss=1.1, val_acc=0.4, lr=1e-3, seconds=1.0,
                          images_per_second=10.0)
     assert tuple(record.as_dict()) == EPOCH_FIELDS
-    assert EPOCH_FIELDS[len(REQUIRED_EPOCH_FIELDS):] == NEW_COLUMNS
-    assert all(math.isnan(record.as_dict()[name]) for name in NEW_COLUMNS)
+    assert OPTIONAL_EPOCH_FIELDS[:len(NEW_COLUMNS)] == NEW_COLUMNS
+    assert all(math.isnan(record.as_dict()[name]) for name in OPTIONAL_EPOCH_FIELDS)
+    # The table is generated from the record, in the migrations' column order.
+    assert tuple(EPOCHS.c.keys()) == ("run_id", *REQUIRED_EPOCH_FIELDS, "trainings", *OPTIONAL_EPOCH_FIELDS)
 
 
 @pytest.mark.timeout(120)
