@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The revision of the results tables this code reads and writes.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003_bn_measurements"
 #: Our Alembic version table; not `alembic_version`, which is Optuna's.
 VERSION_TABLE = "sweep_alembic_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
