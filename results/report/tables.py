@@ -138,9 +138,13 @@ def metrics_frame(
         "final_weight_norm",
         "epochs_done",
         "last_epoch",
+        *ISSUE_19_COLUMNS,
     ]
     frame = pd.DataFrame.from_records(rows, columns=columns, index=runs.index)
-    integers = ["threshold_epoch", "epoch_best", "epoch_best_ema", "last_epoch", *map(threshold_column, thresholds)]
+    integers = [
+        "threshold_epoch", "epoch_best", "epoch_best_ema", "last_epoch", "equilibrium_epoch",
+        *map(threshold_column, thresholds),
+    ]
     frame = frame.astype({name: "Int64" for name in integers} | {"reached": "bool", "epochs_done": "int64"})
     return frame.astype(
         {
@@ -156,9 +160,19 @@ def metrics_frame(
                 "val_loss_range",
                 "val_acc_ema_best",
                 "final_weight_norm",
+                "val_loss_swing",
+                "val_acc_dip",
+                "val_acc_bn_best",
+                "test_acc_at_best",
             )
         }
     )
+
+
+#: The run-level columns of issue 19 (`RunMetrics` explains each).
+ISSUE_19_COLUMNS = (
+    "val_loss_swing", "val_acc_dip", "val_acc_bn_best", "test_acc_at_best", "equilibrium_epoch",
+)
 
 
 def _metric_row(metrics: RunMetrics, thresholds: Sequence[float]) -> tuple[Any, ...]:
@@ -180,6 +194,7 @@ def _metric_row(metrics: RunMetrics, thresholds: Sequence[float]) -> tuple[Any, 
         metrics.final_weight_norm,
         metrics.epochs_done,
         metrics.last_epoch,
+        *(getattr(metrics, name) for name in ISSUE_19_COLUMNS),
     )
 
 
@@ -288,7 +303,8 @@ def raw_table(
     metrics (`threshold`, `threshold_epoch`, `reached`, `level`, `acc_val`, `acc`,
     `epoch_best`, `val_acc_best`, `final_loss`, `final_val_loss`, `epochs_to_0_92`, …,
     `delta_val_loss` (the fluctuation amplitude), `val_loss_range`, `epoch_best_ema`,
-    `val_acc_ema_best`, `final_weight_norm`, `epochs_done`, `last_epoch`), `duration` (seconds from the first
+    `val_acc_ema_best`, `final_weight_norm`, `epochs_done`, `last_epoch`, `val_loss_swing`,
+    `val_acc_dip`, `val_acc_bn_best`, `test_acc_at_best`, `equilibrium_epoch`), `duration` (seconds from the first
     claim to the end), `train_seconds` (the epochs' seconds summed), then every
     configuration value.
     """
