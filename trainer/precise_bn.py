@@ -86,36 +86,53 @@ def batch_norm_layers(model: Any) -> list[Any]:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def recompute_statistics(body: Any, layers: list[Any], x: np.ndarray, batch_size: int) -> None:
+class StatisticsRecomputer:
     """Sets each BatchNorm's moving mean and variance to the cumulative average of its
-    batch statistics over `x` in training mode (each batch weighted by its size).
+    batch statistics over some images in training mode (each batch weighted by its
+    size), as `update_bn` does with `momentum=None`.
 
     With momentum 0 a training-mode call leaves the batch's own statistics in the
-    moving variables; they are read after each batch and averaged here, as `update_bn`
-    does with `momentum=None`. Call it inside `everything_restored`.
+    moving variables; they are read after each batch and averaged here. On TensorFlow
+    the forward pass is a `tf.function` (traced once per run, with momentum 0: eager
+    calls cost more than the rest of the measurement); elsewhere it runs eagerly. Call
+    it inside `everything_restored`.
 
     Args:
-        body: `without_augmentation(model)`.
-        layers: `batch_norm_layers(model)`.
-        x: the subset's images.
-        batch_size: images per forward pass.
+        model: the model (with its augmentation layer, which is bypassed).
     """
-    import keras
 
-    momenta = [layer.momentum for layer in layers]
-    sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in layers]
-    try:
-        for layer in layers:
-            layer.momentum = 0.0
-        for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size]
-            body(batch, training=True)
-            for layer, (mean, variance) in zip(layers, sums, strict=True):
-                mean += len(batch) * keras.ops.convert_to_numpy(layer.moving_mean).astype(np.float64)
-                variance += len(batch) * keras.ops.convert_to_numpy(layer.moving_variance).astype(np.float64)
-    finally:
-        for layer, momentum in zip(layers, momenta, strict=True):
-            layer.momentum = momentum
-    for layer, (mean, variance) in zip(layers, sums, strict=True):
-        layer.moving_mean.assign((mean / len(x)).astype(layer.moving_mean.dtype))
-        layer.moving_variance.assign((variance / len(x)).astype(layer.moving_variance.dtype))
+    def __init__(self, model: Any) -> None:
+        import keras
+
+        self.body = without_augmentation(model)
+        self.layers = batch_norm_layers(model)
+        self._forward = self._statistics_after
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            spec = tf.TensorSpec([None, *self.body.inputs[0].shape[1:]], self.body.inputs[0].dtype)
+            self._forward = tf.function(self._statistics_after, input_signature=[spec])
+
+    def _statistics_after(self, x: Any) -> list[Any]:
+        self.body(x, training=True)
+        return [v for layer in self.layers for v in (layer.moving_mean.value, layer.moving_variance.value)]
+
+    def __call__(self, x: np.ndarray, batch_size: int) -> None:
+        """Recomputes the statistics over the images `x`, `batch_size` at a time."""
+        import keras
+
+        momenta = [layer.momentum for layer in self.layers]
+        sums = [np.zeros(v.shape) for layer in self.layers for v in (layer.moving_mean, layer.moving_variance)]
+        try:
+            for layer in self.layers:
+                layer.momentum = 0.0
+            for start in range(0, len(x), batch_size):
+                batch = x[start : start + batch_size]
+                for total, value in zip(sums, self._forward(batch), strict=True):
+                    total += len(batch) * keras.ops.convert_to_numpy(value).astype(np.float64)
+        finally:
+            for layer, momentum in zip(self.layers, momenta, strict=True):
+                layer.momentum = momentum
+        variables = [v for layer in self.layers for v in (layer.moving_mean, layer.moving_variance)]
+        for variable, total in zip(variables, sums, strict=True):
+            variable.assign((total / len(x)).astype(variable.dtype))

@@ -136,23 +136,22 @@ def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float
 
 
 def _batch_norm_true(
-    config: RunConfig, data: Any, model: Any, optimizer: Any, subset: Any, body: Any
+    config: RunConfig, data: Any, model: Any, optimizer: Any, subset: Any, recompute: Any
 ) -> dict[str, float]:
     """Validation with the BatchNorm statistics recomputed for the weights, and for the
     averages; the subset's inference-mode loss; every variable put back after."""
     from trainer.ema import averaged_weights
-    from trainer.precise_bn import batch_norm_layers, everything_restored, recompute_statistics
+    from trainer.precise_bn import everything_restored
 
     x, y = data.x_train[subset], data.y_train[subset]
-    layers = batch_norm_layers(model)
     measured: dict[str, float] = {}
     with everything_restored(model, optimizer):
         measured["train_loss_eval"] = _evaluate(model, x, y, config.batch_size)[0]
-        recompute_statistics(body, layers, x, config.batch_size)
+        recompute(x, config.batch_size)
         measured["val_loss_bn"], measured["val_acc_bn"] = _evaluate(model, data.x_val, data.y_val, config.batch_size)
         if config.use_ema and config.evaluate_ema:
             with averaged_weights(model, optimizer):
-                recompute_statistics(body, layers, x, config.batch_size)
+                recompute(x, config.batch_size)
                 ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
             measured["val_loss_ema_bn"], measured["val_acc_ema_bn"] = ema
     return measured
@@ -163,7 +162,7 @@ def _measure(
     bn: tuple[Any, Any] | None = None,
 ) -> dict[str, float]:
     """An epoch's validation (raw, and averaged weights), test and weight statistics;
-    with `bn` (the subset's indices and the unaugmented model) the BatchNorm-true ones."""
+    with `bn` (the subset's indices and a `StatisticsRecomputer`) the BatchNorm-true ones."""
     from trainer.ema import averaged_weights
     from trainer.weight_stats import weight_stats
 
@@ -235,7 +234,7 @@ def train(
     from trainer.data import load_dataset
     from trainer.device import versions
     from trainer.optimizer import adamw_of, current_learning_rate
-    from trainer.precise_bn import bn_subset, subset_size, without_augmentation
+    from trainer.precise_bn import StatisticsRecomputer, bn_subset, subset_size
     from trainer.step_angle import StepAngles
     from trainer.weight_stats import kernel_groups, snapshot
 
@@ -272,7 +271,7 @@ def train(
     steps = StepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch)
     callbacks = [steps] + ([watcher] if watcher else [])
     bn_size = subset_size(config.bn_subset_size, train_count)
-    bn = (bn_subset(train_count, bn_size, config.seed), without_augmentation(model)) if bn_size else None
+    bn = (bn_subset(train_count, bn_size, config.seed), StatisticsRecomputer(model)) if bn_size else None
     for epoch in range(state.epochs_done, config.epochs):
         batches = EpochBatches(data.x_train, data.y_train, config.batch_size, config.seed, epoch)
         before = snapshot(kernels.scale_invariant)

@@ -63,17 +63,18 @@ def test_recomputed_statistics_are_the_cumulative_average_without_augmentation()
     import keras
 
     from trainer.augment import ShiftFlip
-    from trainer.precise_bn import batch_norm_layers, everything_restored, recompute_statistics, without_augmentation
+    from trainer.precise_bn import StatisticsRecomputer, everything_restored
 
     inputs = keras.Input((8, 8, 2))
     shifted = ShiftFlip(0.4, True, seed=3, name="shift_flip")(inputs)
     model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.9)(shifted))
     x = np.random.default_rng(0).random((40, 8, 8, 2), dtype=np.float32) ** 3
     x[:, :, :4] += 2.0  # a shift would change the channel means
-    layers = batch_norm_layers(model)
+    recompute = StatisticsRecomputer(model)
+    layers = recompute.layers
     seed_before = [np.array(v) for v in model.variables]
     with everything_restored(model, keras.optimizers.Adam()):
-        recompute_statistics(without_augmentation(model), layers, x, batch_size=16)
+        recompute(x, batch_size=16)
         # Batches of 16, 16 and 8 images, each weighted by its size.
         batches = [x[:16], x[16:32], x[32:]]
         mean = sum(len(b) * b.mean(axis=(0, 1, 2)) for b in batches) / len(x)
