@@ -24,7 +24,7 @@ import signal
 import stat
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ class ChildSpec:
         report: report val_acc to Optuna each epoch (single-objective studies).
         pruner: the pruner's settings, or None.
         instance: the study instance the run's checkpoint folder must belong to.
+        members: runs that share this run's training (`RunConfig.training_key`),
+            each `{"run_id", "trial_id", "config"}`; a `run_id` of None keeps its
+            average (the group's checkpoint has it) without recording anything.
     """
 
     url: str
@@ -76,6 +79,7 @@ class ChildSpec:
     report: bool = True
     pruner: dict[str, Any] | None = None
     instance: str | None = None
+    members: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -207,6 +211,14 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
             ):
                 pruned.append(record.epoch)
 
+    def on_member_epoch(index: int, record) -> None:  # noqa: ANN001 - EpochRecord
+        member = spec.members[index]
+        if member["run_id"] is None:  # not claimed this time: its average only
+            return
+        store.record_epoch(member["run_id"], record.as_dict())
+        if spec.report and math.isfinite(record.val_acc):
+            storage.set_trial_intermediate_value(member["trial_id"], record.epoch, record.val_acc)
+
     started = time.monotonic()
     try:
         result = train(
@@ -214,6 +226,8 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
             data_dir=spec.data_dir,
             should_stop=lambda: interrupts.stopping or bool(pruned),
             instance=spec.instance,
+            members=[RunConfig.model_validate(member["config"]) for member in spec.members],
+            on_member_epoch=on_member_epoch,
         )
     except InputError as error:
         # The input, not the machine: another attempt would fail alike.
@@ -226,9 +240,12 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
         return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
     # Through the storage's public API: the trial was made by the worker.
-    record_measurements(
-        lambda key, value: storage.set_trial_user_attr(spec.trial_id, key, value), store.epochs(spec.run_id)
-    )
+    for run_id, trial_id in [(spec.run_id, spec.trial_id)] + [(m["run_id"], m["trial_id"]) for m in spec.members]:
+        if run_id is not None:
+            record_measurements(
+                lambda key, value, trial_id=trial_id: storage.set_trial_user_attr(trial_id, key, value),
+                store.epochs(run_id),
+            )
     outcome = {
         "status": "pruned" if pruned and result.status == "stopped" else result.status,
         "failure_reason": (
@@ -237,6 +254,7 @@ def train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         ),
         "versions": result.versions,
         "seconds": time.monotonic() - started,
+        "runs_trained": 1 + sum(m["run_id"] is not None for m in spec.members),
     }
     Path(spec.outcome_path).write_text(json.dumps(outcome), encoding="utf-8")
     store.close()

@@ -36,6 +36,7 @@ from results.store.models import FINAL_STATES, RunState
 from sweep_runner.child import EXIT_DISK_FULL, EXIT_INPUT_ERROR, ChildSpec, disk_full
 from sweep_runner import logs
 from sweep_runner.children import Child, Children
+from sweep_runner.groups import claim_group
 from sweep_runner.pruning import pruner_settings
 from trainer.interrupts import EXIT_INTERRUPTED, Interrupts
 from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, quiet_optuna
@@ -227,21 +228,40 @@ class Worker:
 
     def _attempt(self, run: dict[str, Any]) -> None:
         store = self.opened.store
+        # Runs of the same training (`sweep_runner.groups`): claimed with it, trained once.
+        members = claim_group(
+            store, self.opened.name, run, self.options.checkpoints / self.opened.name / run["run_key"],
+            lambda row: store.claim_run(
+                row["id"], worker=self.id, host=self.host, stale_after=float(GRACE_PERIOD),
+                max_attempts=self.max_attempts,
+            ),
+        ) if self.opened.sweep.search is None else []
+        opened: list[tuple[dict[str, Any], int]] = []
         try:
-            trial_id, run = self._open_trial(run)
+            for row in [run] + [row for row, claimed in members if claimed]:
+                trial_id, row = self._open_trial(row)
+                opened.append((row, trial_id))
         except Exception as error:  # a sampler or storage error fails this attempt only
             log.exception("run %s: could not start", run["label"])
-            store.finish_run(run["id"], RunState.FAILED, failure_reason=f"could not start: {error}")
+            for row in [run] + [row for row, claimed in members if claimed]:
+                store.finish_run(row["id"], RunState.FAILED, failure_reason=f"could not start: {error}")
             return
-        beat = _Heartbeat(self, run["id"], trial_id)
-        beat.start()
+        (run, trial_id), trials = opened[0], dict((row["id"], t) for row, t in opened[1:])
+        beats = [_Heartbeat(self, row["id"], t) for row, t in opened]
+        for beat in beats:
+            beat.start()
         try:
-            outcome = self._train(run, trial_id)
+            outcome = self._train(run, trial_id, [
+                {"run_id": row["id"] if claimed else None, "trial_id": trials.get(row["id"]), "config": row["config"]}
+                for row, claimed in members
+            ])
         finally:
-            beat.stop()
-        if beat.lost:
-            return  # another worker took the run over; it records the outcome
-        self._record(run, trial_id, self._verify(run, outcome))
+            for beat in beats:
+                beat.stop()
+        if any(beat.lost for beat in beats):
+            return  # another worker took a run over; it records the outcome
+        for row, t in opened:
+            self._record(row, t, self._verify(row, outcome))
 
     def _verify(self, run: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
         """The outcome as the store may take it: a run is complete only with every epoch
@@ -261,7 +281,8 @@ class Worker:
         directory = self.options.checkpoints / self.opened.name / run["run_key"]
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         aside = directory.with_name(f"{directory.name}.unstored-{stamp}")
-        os.replace(directory, aside)
+        if directory.exists():  # a group's member has no folder of its own
+            os.replace(directory, aside)
         shown = ", ".join(map(str, missing[:5])) + (", …" if len(missing) > 5 else "")
         return {
             **outcome, "status": "failed",
@@ -338,8 +359,11 @@ class Worker:
         )
         return trial_id, store.get_run(run["id"])
 
-    def _train(self, run: dict[str, Any], trial_id: int) -> dict[str, Any]:
-        """Runs the child; its outcome, or why it died."""
+    def _train(
+        self, run: dict[str, Any], trial_id: int, members: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Runs the child (for the run, and the `members` of its group); its outcome,
+        or why it died."""
         sweep = self.opened.sweep
         checkpoint_dir = self.options.checkpoints / self.opened.name / run["run_key"]
         instance = instance_token(run)
@@ -355,6 +379,7 @@ class Worker:
             report=len(sweep.study.objectives) == 1,
             pruner=pruner_settings(sweep.study),
             instance=instance,
+            members=members or [],
         )
         try:
             if checkpoint_dir.exists():

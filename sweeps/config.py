@@ -259,6 +259,15 @@ class RunConfig(BaseModel):
         """A stable 16-hex-digit key: the same run gets it on any machine."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
+    @property
+    def training_key(self) -> str:
+        """The run key without the settings that only measure, m included unless
+        `ema_overwrite_frequency` trains on the averages: runs with one training key
+        train identically, so they share one training (one average per m)."""
+        excluded = set(MEASUREMENT_ONLY) | ({"ema_momentum"} if self.ema_overwrite_frequency is None else set())
+        text = json.dumps(self.model_dump(mode="json", exclude=excluded), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def lr_at(self, epoch: float) -> float:
         """The learning rate at a fractional epoch."""
         if self.schedule is None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,9 +70,11 @@ def _non_finite_loss_watcher() -> Any:
 
 
 def _build(
-    config: RunConfig, input_shape: tuple[int, int, int], num_classes: int, steps_per_epoch: int
+    config: RunConfig, input_shape: tuple[int, int, int], num_classes: int, steps_per_epoch: int,
+    more_ema_momenta: tuple[float, ...] = (),
 ) -> tuple[Any, Any]:
-    """The compiled model (with the augmentation layer) and its built optimizer."""
+    """The compiled model (with the augmentation layer) and its built optimizer (with
+    one more average per `more_ema_momenta`)."""
     import keras
 
     from trainer.augment import ShiftFlip
@@ -92,7 +94,7 @@ def _build(
         config.depth, input_shape, num_classes, l2=config.l2, dtype_policy=policy,
         preprocessing=augmentation,
     )
-    optimizer = build_optimizer(config, model, steps_per_epoch, policy)
+    optimizer = build_optimizer(config, model, steps_per_epoch, policy, more_ema_momenta)
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
@@ -136,21 +138,26 @@ def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float
 
 
 def _batch_norm_true(
-    config: RunConfig, data: Any, model: Any, optimizer: Any, subset: Any, recompute: Any
+    config: RunConfig, data: Any, model: Any, optimizer: Any, subset: Any, recompute: Any,
+    averages: list[Any] | None = None, raw: bool = True,
 ) -> dict[str, float]:
-    """Validation with the BatchNorm statistics recomputed for the weights, and for the
-    averages; the subset's inference-mode loss; every variable put back after."""
+    """Validation with the BatchNorm statistics recomputed for the weights (unless not
+    `raw`), and for the averages (Keras', or `averages`); the subset's inference-mode
+    loss; every variable put back after."""
     from trainer.ema import averaged_weights
     from trainer.precise_bn import everything_restored
 
     x, y = data.x_train[subset], data.y_train[subset]
     measured: dict[str, float] = {}
     with everything_restored(model, optimizer):
-        measured["train_loss_eval"] = _evaluate(model, x, y, config.batch_size)[0]
-        recompute(x, config.batch_size)
-        measured["val_loss_bn"], measured["val_acc_bn"] = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+        if raw:
+            measured["train_loss_eval"] = _evaluate(model, x, y, config.batch_size)[0]
+            recompute(x, config.batch_size)
+            measured["val_loss_bn"], measured["val_acc_bn"] = _evaluate(
+                model, data.x_val, data.y_val, config.batch_size
+            )
         if config.use_ema and config.evaluate_ema:
-            with averaged_weights(model, optimizer):
+            with averaged_weights(model, optimizer, averages):
                 recompute(x, config.batch_size)
                 ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
             measured["val_loss_ema_bn"], measured["val_acc_ema_bn"] = ema
@@ -180,6 +187,47 @@ def _measure(
     return measured
 
 
+def _member_record(
+    record: EpochRecord, member: RunConfig, averages: list[Any], data: Any, model: Any, optimizer: Any,
+    steps_per_epoch: int, bn: tuple[Any, Any] | None,
+) -> EpochRecord:
+    """The record of a run that shares this training and differs only in what it
+    measures: the raw columns are the training's own; the EMA columns come from its
+    own average (`averages`), the BatchNorm-true ones from its subset size."""
+    import dataclasses
+
+    from trainer.ema import averaged_weights
+    from trainer.precise_bn import bn_subset, subset_size
+
+    nan = math.nan
+    changed: dict[str, float] = dict.fromkeys(
+        ("val_loss_ema", "val_acc_ema", "val_loss_ema_bn", "val_acc_ema_bn"), nan
+    )
+    changed["ema_horizon_epochs"] = _ema_horizon(member, steps_per_epoch)
+    if not math.isfinite(record.val_loss):  # a diverged epoch: nothing measured
+        return dataclasses.replace(record, **changed)
+    if member.use_ema and member.evaluate_ema:
+        with averaged_weights(model, optimizer, averages):
+            changed["val_loss_ema"], changed["val_acc_ema"] = _evaluate(
+                model, data.x_val, data.y_val, member.batch_size
+            )
+    size = subset_size(member.bn_subset_size, len(data.x_train))
+    if not size:
+        changed |= dict.fromkeys(("val_loss_bn", "val_acc_bn", "train_loss_eval"), nan)
+    else:
+        same_subset = bn is not None and size == len(bn[0])
+        recompute = bn[1] if bn is not None else _recomputer(model)
+        subset = bn[0] if same_subset else bn_subset(len(data.x_train), size, member.seed)
+        changed |= _batch_norm_true(member, data, model, optimizer, subset, recompute, averages, raw=not same_subset)
+    return dataclasses.replace(record, **changed)
+
+
+def _recomputer(model: Any) -> Any:
+    from trainer.precise_bn import StatisticsRecomputer
+
+    return StatisticsRecomputer(model)
+
+
 def _ema_horizon(config: RunConfig, steps_per_epoch: int) -> float:
     """1/((1 − m)·steps per epoch): how many epochs the averages look back."""
     return 1.0 / ((1.0 - config.ema_momentum) * steps_per_epoch) if config.use_ema else math.nan
@@ -205,8 +253,11 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     verbose: bool = False,
     instance: str | None = None,
+    members: Sequence[RunConfig] = (),
+    on_member_epoch: Callable[[int, EpochRecord], None] | None = None,
 ) -> TrainResult:
-    """Trains one run, continuing after the last completed epoch in `checkpoint_dir`.
+    """Trains one run, continuing after the last completed epoch in `checkpoint_dir`;
+    with `members`, for them too.
 
     Args:
         config: the run (a `sweeps.config.RunConfig`).
@@ -221,6 +272,12 @@ def train(
         verbose: show Keras' progress bar per epoch.
         instance: the study instance the run belongs to, written into its
             checkpoints; a folder of another instance is refused. None: unbound.
+        members: runs with the same training (`RunConfig.training_key`) that differ
+            only in what they measure (m, `evaluate_ema`, `bn_subset_size`): the
+            optimizer keeps one more average per member, and each epoch each member
+            gets its own record. The group is checkpointed as one, in this folder.
+        on_member_epoch: called with (index into `members`, record) per member and
+            epoch, after `on_epoch` and before the checkpoint.
 
     Returns:
         The outcome, with the Keras, backend and device versions.
@@ -248,7 +305,11 @@ def train(
     _check_shape(data.input_shape)
     train_count = len(data.x_train)
     steps_per_epoch = math.ceil(train_count / config.batch_size)
-    model, optimizer = _build(config, data.input_shape, data.num_classes, steps_per_epoch)
+    for member in members:
+        if member.training_key != config.training_key:
+            raise ValueError(f"run {member.run_key} does not share the training of {config.run_key}")
+    more = tuple(member.ema_momentum for member in members) if config.use_ema else ()
+    model, optimizer = _build(config, data.input_shape, data.num_classes, steps_per_epoch, more)
     _build_metrics(model, data.x_train[:1], data.y_train[:1])
     saved = checkpoint.load(directory, config.run_key, instance)
     state = checkpoint.RunState(config.run_key, instance=instance)
@@ -294,6 +355,10 @@ def train(
             **{"val_loss": math.nan, "val_acc": math.nan, **measured},
         )
         on_epoch(record)
+        for index, member in enumerate(members):
+            averages = adamw_of(optimizer).more_averages[index] if more else None
+            member_record = _member_record(record, member, averages, data, model, optimizer, steps_per_epoch, bn)
+            on_member_epoch(index, member_record)  # type: ignore[misc]
 
         if diverged:
             # The last good weights are the previous epoch's checkpoint.

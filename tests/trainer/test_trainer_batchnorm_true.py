@@ -127,3 +127,30 @@ def test_cross_entropy_without_the_penalty_the_horizon_and_the_norms(tiny_config
     assert total == pytest.approx(plain.weight_norm**2, rel=1e-6)
     assert plain.dense_kernel_norm > 0 and plain.bn_gamma_norm > 0
     assert 0 < plain.angle_per_step < plain.angular_update
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_group_trains_once_and_its_averages_are_keras_own(tiny_config, tmp_path):
+    """Three values of m in one training: the raw columns are the training's, each
+    member's EMA columns equal a separate run's with Keras' own average of that m."""
+    from trainer import train
+
+    configs = [tiny_config(epochs=2, ema_momentum=m) for m in (0.5, 0.9, 0.99)]
+    assert len({c.training_key for c in configs}) == 1 and len({c.run_key for c in configs}) == 3
+    assert tiny_config(ema_momentum=0.5, ema_overwrite_frequency=2).training_key != configs[0].training_key
+    lead: list[EpochRecord] = []
+    others: dict[int, list[EpochRecord]] = {0: [], 1: []}
+    result = train(configs[0], lead.append, tmp_path / "group", members=configs[1:],
+                   on_member_epoch=lambda i, record: others[i].append(record))
+    assert result.status == "completed" and len(lead) == len(others[0]) == len(others[1]) == 2
+    alone = _train(configs[2], tmp_path / "alone")
+    for a, b, c, solo in zip(lead, others[0], others[1], alone, strict=True):
+        for column in ("loss", "acc", "val_loss", "val_acc", "weight_norm", "val_loss_bn", "angle_per_step"):
+            assert getattr(a, column) == getattr(b, column) == getattr(c, column), column
+        assert len({a.val_loss_ema, b.val_loss_ema, c.val_loss_ema}) == 3  # each its own m
+        assert (a.ema_horizon_epochs, b.ema_horizon_epochs) == pytest.approx((1 / (0.5 * 8), 1 / (0.1 * 8)))
+        # m 0.99's average in the group = Keras' optimizer EMA of a run with m 0.99.
+        assert c.val_loss_ema == pytest.approx(solo.val_loss_ema, rel=1e-5)
+        assert c.val_loss_ema_bn == pytest.approx(solo.val_loss_ema_bn, rel=1e-5)
+        assert c.loss == solo.loss
