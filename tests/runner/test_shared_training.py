@@ -33,7 +33,7 @@ def test_an_m_sweep_trains_once(tmp_path: Path) -> None:
     assert len(trained) == 1, folders  # one child trained them all
     lead = trained[0]
     assert len(json.loads((lead / "group.json").read_text())["members"]) == 2
-    assert json.loads((lead / "result.json").read_text())["epochs_completed"] == 2
+    assert json.loads((lead / "result.json").read_text())["result"]["epochs_completed"] == 2
     for r in runs:
         assert [(e["epoch"], e["trainings"]) for e in r["epochs"]] == [(1, 1), (2, 1)]
     for column in RAW:
