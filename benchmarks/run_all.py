@@ -28,6 +28,7 @@ BENCHMARKS = (
     "worker_memory",
     "chaos",
     "measurement_cost",
+    "m_sweep",
 )
 # Each benchmark's smallest mode: seconds, not minutes; its figures mean nothing.
 QUICK = {
@@ -41,6 +42,7 @@ QUICK = {
                     "--train-size", "64"],
     "worker_memory": ["--trials", "2", "--epochs", "1", "--train-size", "64"],
     "measurement_cost": ["--depth", "11", "--images", "64", "--batch", "32", "--epochs", "1"],
+    "m_sweep": ["--values", "2", "--epochs", "1"],
     # No full-disk round: so short a sweep ends before a disk could be filled under it.
     "chaos": ["--runs", "1", "--epochs", "2", "--train-size", "64", "--kills", "1",
               "--min-delay", "2", "--max-delay", "3", "--full-disk", "0"],
