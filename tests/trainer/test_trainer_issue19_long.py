@@ -21,8 +21,11 @@ from trainer.records import EpochRecord
 ARTIFACT_RATIO = 3.0
 #: Then the BatchNorm-true val_acc beats the raw one by at least this much.
 ARTIFACT_GAIN = 0.3
-#: Where the two losses agree within this ratio, the val_accs agree within this.
-AGREE_RATIO, AGREE_GAP = 1.5, 0.1
+#: Where the two losses agree within this ratio, the val_accs agree within this. Over
+#: 6 epochs of 47 steps the stored statistics (momentum 0.99: a horizon of 2 epochs)
+#: lag even at λ = 0.01: measured there, ratio 1.5-1.8 with a gap of 0.10-0.11, against
+#: ratio 5-7 and a gap of 0.6-0.7 at λ = 1 (val_acc 0.10, BatchNorm-true 0.72-0.80).
+AGREE_RATIO, AGREE_GAP = 2.0, 0.15
 
 
 def _fashion_mnist() -> None:
@@ -66,7 +69,10 @@ def test_batchnorm_true_validation_sees_through_the_statistics_on_fashion_mnist(
                 agreements += 1
                 assert abs(r.val_acc_bn - r.val_acc) < AGREE_GAP, shown
     # Both cases occur, or the test proves nothing: λ = 1 breaks the statistics.
-    assert artifacts >= 1 and agreements >= 1, runs
+    table = [(wd, r.epoch, round(r.loss, 3), round(r.train_loss_eval, 3), round(r.val_acc, 3), round(r.val_acc_bn, 3))
+             for wd, records in runs.items() for r in records]
+    print(table)
+    assert artifacts >= 1 and agreements >= 1, table
     assert any(r.train_loss_eval > ARTIFACT_RATIO * r.loss for r in runs[1.0])
 
 
