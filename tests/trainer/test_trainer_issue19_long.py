@@ -60,7 +60,8 @@ def test_batchnorm_true_validation_sees_through_the_statistics_on_fashion_mnist(
         runs[weight_decay] = _train(config, tmp_path / str(weight_decay))
     artifacts = agreements = 0
     for weight_decay, records in runs.items():
-        for r in records:
+        # Not the first epoch: `loss` is the epoch's mean over weights that changed fast.
+        for r in records[1:]:
             shown = (weight_decay, r.epoch, r.loss, r.train_loss_eval, r.val_acc, r.val_acc_bn)
             if r.train_loss_eval > ARTIFACT_RATIO * r.loss:
                 artifacts += 1
