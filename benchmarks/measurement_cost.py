@@ -9,6 +9,14 @@ each part of every epoch after a warm-up one, and prints the ratio of the additi
 the plain epoch (target: under 10 % for the post's proportions, 50,000 training to
 10,000 validation images, kept here as 5:1).
 
+Issue 19's additions are timed too: the BatchNorm-true validation (`trainer.precise_bn`:
+every variable copied aside, the subset's inference-mode loss, the statistics
+recomputed over the default subset — 10 % of the training images, at most 2,000 — for
+the weights and for the averages, two more validations, everything put back) and the
+step-angle sampling during `fit()` (`trainer.step_angle`, the time spent inside its
+callback). At the post's 50,000 images the subset is 4 %, not 10 %: the script prints
+the BatchNorm part scaled to that too.
+
     python benchmarks/measurement_cost.py                     # about a minute on 2 cores
     python benchmarks/measurement_cost.py --depth 56 --images 1280 --epochs 4
 
@@ -51,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.data import Dataset, synthetic_images
     from trainer.ema import averaged_weights
     from trainer.optimizer import current_learning_rate
-    from trainer.train import _build, _evaluate
+    from trainer.precise_bn import StatisticsRecomputer, bn_subset, subset_size
+    from trainer.step_angle import StepAngles
+    from trainer.train import _batch_norm_true, _evaluate, build_model
     from trainer.weight_stats import kernel_groups, snapshot, weight_stats
 
     config = RunConfig(
@@ -63,19 +73,33 @@ def main(argv: list[str] | None = None) -> int:
     x_val, y_val = synthetic_images(args.images // 5, (32, 32, 3), stream=1)
     x_test, y_test = synthetic_images(args.images // 5, (32, 32, 3), stream=2)
     data = Dataset("synthetic", x / 255.0, y, x_val / 255.0, y_val, 10, x_test / 255.0, y_test)
-    model, optimizer = _build(config, data.input_shape, 10, -(-args.images // args.batch))
+    model, optimizer = build_model(config, data.input_shape, 10, -(-args.images // args.batch))
     kernels = kernel_groups(model)
+    steps_per_epoch = -(-args.images // args.batch)
 
-    plain, ema, test, stats = [], [], [], []
+    class TimedStepAngles(StepAngles):
+        spent = 0.0
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            started = time.perf_counter()
+            super().on_train_batch_end(batch, logs)
+            self.spent += time.perf_counter() - started
+
+    angles = TimedStepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch)
+    subset = bn_subset(args.images, subset_size(None, args.images), 0)
+    recompute = StatisticsRecomputer(model)
+    plain, ema, test, stats, bn, step = [], [], [], [], [], []
     for epoch in range(args.epochs + 1):
         started = time.perf_counter()
         before = snapshot(kernels.scale_invariant)
         snapshot_seconds = time.perf_counter() - started
         started = time.perf_counter()
+        angles.spent = 0.0
         model.fit(EpochBatches(data.x_train, data.y_train, args.batch, 0, epoch), epochs=1, verbose=0,
-                  shuffle=False)
+                  shuffle=False, callbacks=[angles])
         _evaluate(model, data.x_val, data.y_val, args.batch)
-        plain_seconds = time.perf_counter() - started
+        plain_seconds = time.perf_counter() - started - angles.spent
+        step_seconds = angles.spent + _timed(angles.epoch_values)
         started = time.perf_counter()
         with averaged_weights(model, optimizer):
             _evaluate(model, data.x_val, data.y_val, args.batch)
@@ -86,7 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         weight_stats(kernels, current_learning_rate(optimizer), before)
         stats_seconds = time.perf_counter() - started + snapshot_seconds
+        started = time.perf_counter()
+        _batch_norm_true(config, data, model, optimizer, subset, recompute)
+        bn_seconds = time.perf_counter() - started
         if epoch:  # the first epoch traces and compiles
+            bn.append(bn_seconds)
+            step.append(step_seconds)
             plain.append(plain_seconds)
             ema.append(ema_seconds)
             test.append(test_seconds)
@@ -104,7 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     split = default + statistics.median(test) / base
     print(f"ratio_default (EMA validation + weight stats; validation = test): {default:.3f}")
     print(f"ratio_with_test_set (validation a split, test evaluated too): {split:.3f}")
+    bn_ratio, step_ratio = statistics.median(bn) / base, statistics.median(step) / base
+    print(f"batchnorm_true_s: {statistics.median(bn):.4f}   ratio: {bn_ratio:.3f}   "
+          f"(subset {len(subset)} images = {len(subset) / args.images:.0%} of the training set)")
+    print(f"step_angles_s: {statistics.median(step):.4f}   ratio: {step_ratio:.3f}")
+    print(f"ratio_issue_19 (BatchNorm-true validation + step angles): {bn_ratio + step_ratio:.3f}")
+    print(f"ratio_default_now (issue 11's + issue 19's additions): {default + bn_ratio + step_ratio:.3f}")
     return 0
+
+
+def _timed(function: object) -> float:
+    started = time.perf_counter()
+    function()  # type: ignore[operator]
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ class ChildSpec:
         instance: the study instance the run's checkpoint folder must belong to.
         attempt: the claim's token: every write for the run is conditional on it.
         outage_limit: seconds to train on while the database is away.
+        members: runs that share this run's training (`RunConfig.training_key`),
+            each `{"run_id", "trial_id", "attempt", "config"}` (its own claim); a `run_id` of None keeps its
+            average (the group's checkpoint has it) without recording anything.
     """
 
     url: str
@@ -85,6 +88,7 @@ class ChildSpec:
     instance: str | None = None
     attempt: int | None = None
     outage_limit: float = 300.0
+    members: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -227,6 +231,15 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
     # The trial the worker made for this attempt, as Optuna's own `Trial`.
     writer = _FencedWriter(spec, store, study.handle(spec.trial_id), config, outage)
 
+    def on_member_epoch(index: int, record) -> None:  # noqa: ANN001 - EpochRecord
+        member = spec.members[index]
+        if member["run_id"] is None:  # not claimed this time: its average only
+            return
+        # Fenced by the member's own claim: a member taken over stops the group's child.
+        outage.call(lambda: store.record_epoch(member["run_id"], record.as_dict(), attempt=member["attempt"]))
+        if spec.report and math.isfinite(record.val_acc):
+            study.handle(member["trial_id"]).report(record.val_acc, record.epoch)
+
     started = time.monotonic()
     try:
         result = train(
@@ -236,6 +249,8 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
             instance=spec.instance,
             fence=writer.fence,
             on_phase=lambda phase: write_phase(spec.checkpoint_dir, phase),
+            members=[RunConfig.model_validate(member["config"]) for member in spec.members],
+            on_member_epoch=on_member_epoch,
         )
     except InputError as error:
         # The input, not the machine: another attempt would fail alike.
@@ -248,6 +263,9 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         reason = f"disk full{where}: No space left on device ({type(error).__name__}: {error})"
         return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
     writer.record_measurements()
+    for member in spec.members:  # the group's other runs (check first, write second)
+        if member["run_id"] is not None and store.holds(member["run_id"], member["attempt"]):
+            record_measurements(study.handle(member["trial_id"]).set_user_attr, store.epochs(member["run_id"]))
     pruned = writer.pruned
     outcome = Outcome(
         status="pruned" if pruned and result.status == "stopped" else result.status,
@@ -257,6 +275,7 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         ),
         versions=result.versions,
         seconds=time.monotonic() - started,
+        runs_trained=1 + sum(m["run_id"] is not None for m in spec.members),
     )
     Path(spec.outcome_path).write_text(outcome.model_dump_json(), encoding="utf-8")
     store.close()

@@ -27,6 +27,7 @@ class Outcome(BaseModel):
         failure_kind: a failure's kind, when it is one the worker treats apart.
         versions: Keras, backend and device versions of the child that trained it.
         seconds: how long the child trained.
+        runs_trained: the runs its one training recorded (a group's, `sweep_runner.groups`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -36,6 +37,7 @@ class Outcome(BaseModel):
     failure_kind: FailureKind | None = None
     versions: dict[str, str] | None = None
     seconds: float | None = None
+    runs_trained: int | None = None
 
     @classmethod
     def failed(cls, reason: str, kind: FailureKind | None = None) -> Outcome:

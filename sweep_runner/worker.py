@@ -44,6 +44,7 @@ from sweep_runner import logs
 from sweep_runner.children import Child, Children
 from sweep_runner.outage import DatabaseAway, Outage, is_outage
 from sweep_runner.outcome import Outcome
+from sweep_runner.groups import claim_group
 from sweep_runner.pruning import pruner_settings
 from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owners
 from sweep_runner.storage import quiet_optuna
@@ -290,36 +291,57 @@ class Worker:
     def _attempt(self, run: dict[str, Any], attempt: int) -> None:
         """Trains one claimed run; every write for it carries the claim's `attempt`."""
         store = self.opened.store
+        # Runs of the same training (`sweep_runner.groups`): claimed with it, trained once.
+        members = claim_group(
+            store, self.opened.name, run, self.options.checkpoints / self.opened.name / run["run_key"],
+            lambda row: store.claim_run(
+                row["id"], worker=self.id, host=self.host, stale_after=self.timing.grace_period,
+                max_attempts=self.max_attempts,
+            ),
+        ) if self.opened.sweep.search is None else []
+        claimed = [(row, token) for row, token in members if token]
+        opened: list[tuple[dict[str, Any], int, int]] = []  # (run, its trial, its claim's attempt)
         try:
-            trial_id, run = self._open_trial(run)
+            for row, token in [(run, attempt)] + claimed:
+                trial_id, row = self._open_trial(row)
+                opened.append((row, trial_id, token))
         except Exception as error:  # a sampler or storage error fails this attempt only
             if is_outage(error):  # not the run's fault: its claim expires, and it is taken again
                 self.outage.failed(error)
                 return
             log.exception("run %s: could not start", run["label"])
-            try:
-                store.finish_run(run["id"], RunState.FAILED, failure_reason=f"could not start: {error}",
-                                 attempt=attempt)
-            except LostClaim as lost:
-                log.warning("%s", lost)
+            for row, token in [(run, attempt)] + claimed:
+                try:
+                    store.finish_run(row["id"], RunState.FAILED, failure_reason=f"could not start: {error}",
+                                     attempt=token)
+                except LostClaim as lost:
+                    log.warning("%s", lost)
             return
-        beat = _Heartbeat(self, run["id"], trial_id, attempt)
-        beat.start()
+        (run, trial_id, _), member_trials = opened[0], {row["id"]: t for row, t, _ in opened[1:]}
+        beats = [_Heartbeat(self, row["id"], t, token) for row, t, token in opened]
+        for beat in beats:
+            beat.start()
         try:
-            outcome = self._train(run, trial_id, attempt)
+            outcome = self._train(run, trial_id, attempt, [
+                {"run_id": row["id"] if token else None, "trial_id": member_trials.get(row["id"]),
+                 "attempt": token or None, "config": row["config"]}
+                for row, token in members
+            ])
         finally:
-            beat.stop()
-        if beat.away:
+            for beat in beats:
+                beat.stop()
+        if any(beat.away for beat in beats):
             raise DatabaseAway(f"run {run['label']}: the database stayed unreachable past the outage limit")
-        if beat.lost or outcome.failure_kind == "lost_claim":
-            # Another worker took the run over; it records the outcome.
+        if any(beat.lost for beat in beats) or outcome.failure_kind == "lost_claim":
+            # Another worker took a run over; it records the outcome.
             log.warning("run %s: attempt %d lost its claim (taken over by another worker): its child "
                         "stopped and wrote nothing more for the run", run["label"], attempt)
             return
-        try:
-            self._record(run, trial_id, self._verify(run, outcome, attempt), attempt)
-        except LostClaim as error:
-            log.warning("run %s: %s; its outcome is left to the attempt that holds it", run["label"], error)
+        for row, t, token in opened:
+            try:
+                self._record(row, t, self._verify(row, outcome, token), token)
+            except LostClaim as error:
+                log.warning("run %s: %s; its outcome is left to the attempt that holds it", row["label"], error)
 
     def _verify(self, run: dict[str, Any], outcome: Outcome, attempt: int) -> Outcome:
         """The outcome as the store may take it: a run is complete only with every epoch
@@ -342,7 +364,8 @@ class Worker:
         directory = self.options.checkpoints / self.opened.name / run["run_key"]
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         aside = directory.with_name(f"{directory.name}.unstored-{stamp}")
-        os.replace(directory, aside)
+        if directory.exists():  # a group's member has no folder of its own
+            os.replace(directory, aside)
         shown = ", ".join(map(str, missing[:5])) + (", …" if len(missing) > 5 else "")
         return outcome.model_copy(update={
             "status": "failed",
@@ -400,8 +423,11 @@ class Worker:
         store.set_trial_number(run["id"], trial.number)
         return self.opened.trials.trial_id(trial.number), store.get_run(run["id"])
 
-    def _train(self, run: dict[str, Any], trial_id: int, attempt: int) -> Outcome:
-        """Runs the child; its outcome, or why it died."""
+    def _train(
+        self, run: dict[str, Any], trial_id: int, attempt: int, members: list[dict[str, Any]] | None = None
+    ) -> Outcome:
+        """Runs the child (for the run, and the `members` of its group); its outcome,
+        or why it died."""
         sweep = self.opened.sweep
         checkpoint_dir = self.options.checkpoints / self.opened.name / run["run_key"]
         instance = instance_token(run)
@@ -421,6 +447,7 @@ class Worker:
             instance=instance,
             attempt=attempt,
             outage_limit=self.timing.outage_limit,
+            members=members or [],
         )
         try:
             if checkpoint_dir.exists():

@@ -32,7 +32,7 @@ Dataset = Literal["cifar10", "fashion_mnist", "digits", "synthetic"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 #: Settings that change what is measured, not what is trained: outside the run key, so
 #: that a run keeps its key (and its checkpoints) whichever way they are set.
-MEASUREMENT_ONLY = ("evaluate_ema",)
+MEASUREMENT_ONLY = ("evaluate_ema", "bn_subset_size")
 _VALIDATION = re.compile(r"^(test|stratified:(0?\.\d+)|split:(0?\.\d+))$")
 
 
@@ -151,6 +151,11 @@ class RunConfig(BaseModel):
         evaluate_ema: with `use_ema`, validate each epoch a second time with the
             averaged weights (`val_loss_ema`, `val_acc_ema`). It only measures, so it
             is not part of the run key.
+        bn_subset_size: training images over which each epoch recomputes the
+            BatchNorm statistics for the BatchNorm-true validation (`val_loss_bn`, …;
+            PreciseBN / torch `update_bn`); none = the smaller of 10 % of the training
+            set and 2,000; 0 switches the measurement off. Only measures: not part of
+            the run key.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -180,6 +185,7 @@ class RunConfig(BaseModel):
     validation_size: int | None = Field(default=None, ge=1)
     image_shape: tuple[int, int, int] = (32, 32, 3)
     evaluate_ema: bool = True
+    bn_subset_size: int | None = Field(default=None, ge=0)
 
     @field_validator("image_shape", mode="before")
     @classmethod
@@ -255,6 +261,15 @@ class RunConfig(BaseModel):
     def run_key(self) -> str:
         """A stable 16-hex-digit key: the same run gets it on any machine."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    @property
+    def training_key(self) -> str:
+        """The run key without the settings that only measure, m included unless
+        `ema_overwrite_frequency` trains on the averages: runs with one training key
+        train identically, so they share one training (one average per m)."""
+        excluded = set(MEASUREMENT_ONLY) | ({"ema_momentum"} if self.ema_overwrite_frequency is None else set())
+        text = json.dumps(self.model_dump(mode="json", exclude=excluded), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def lr_at(self, epoch: float) -> float:
         """The learning rate at a fractional epoch."""

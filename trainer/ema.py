@@ -21,12 +21,16 @@ import numpy as np
 
 
 @contextmanager
-def averaged_weights(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> Iterator[None]:
+def averaged_weights(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, averages: list[Any] | None = None
+) -> Iterator[None]:
     """Within the block, the model's trainable weights are the optimizer's averages.
 
     Args:
         model: the model being trained.
         optimizer: its AdamW with `use_ema`, possibly inside a LossScaleOptimizer.
+        averages: one of `EpochwiseAdamW.more_averages` (another m) instead of Keras'
+            own averages.
 
     Raises:
         ValueError: the optimizer keeps no averages.
@@ -37,7 +41,12 @@ def averaged_weights(model: keras.Model, optimizer: keras.optimizers.Optimizer) 
     variables = model.trainable_variables
     # np.array copies: convert_to_numpy may share the variable's buffer on CPU.
     raw = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
-    keras.optimizers.AdamW.finalize_variable_values(adamw, variables)
+    if averages is None:
+        keras.optimizers.AdamW.finalize_variable_values(adamw, variables)
+    else:
+        for variable, average in zip(variables, averages, strict=True):
+            if average is not None:
+                variable.assign(average)
     # On JAX `assign` binds the very array of the average, and evaluate() donates the
     # model's buffers: the averages would be deleted. Each weight gets a copy of its own.
     for variable in variables:

@@ -28,13 +28,42 @@ NO_DECAY_NAMES = ("bias", "gamma", "beta")
 class EpochwiseAdamW(keras.optimizers.AdamW):
     """Keras AdamW whose end-of-`fit()` EMA overwrite waits for `finalize_run()`.
 
+    With `more_ema_momenta` it keeps one more moving average per momentum beside
+    Keras' own (same formula, same step, inside the compiled train step), so that runs
+    that differ only in m share one training (`sweep_runner`'s groups). They are
+    optimizer variables: checkpointed and restored with the others.
+
     Args:
+        more_ema_momenta: momenta of the further averages (none: stock Keras).
         **kwargs: those of `keras.optimizers.AdamW`.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, more_ema_momenta: tuple[float, ...] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._run_finished = False
+        self.more_ema_momenta = tuple(float(m) for m in more_ema_momenta)
+        self.more_averages: list[list[Any]] = []
+
+    def build(self, variables: list[Any]) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        self.more_averages = [
+            self.add_optimizer_variables(variables, f"average_m{index}") for index in range(len(self.more_ema_momenta))
+        ]
+
+    def _update_model_variables_moving_average(self, trainable_variables: list[Any]) -> None:
+        super()._update_model_variables_moving_average(trainable_variables)
+        if not self.use_ema:
+            return
+        ops = keras.ops
+        for momentum_value, averages in zip(self.more_ema_momenta, self.more_averages, strict=True):
+            for var, average in zip(trainable_variables, averages, strict=True):
+                if average is None:
+                    continue
+                # Keras' own update (base_optimizer), with this momentum.
+                momentum = ops.multiply(ops.cast(ops.not_equal(self.iterations, 0), var.dtype), momentum_value)
+                average.assign(ops.add(ops.multiply(momentum, average), ops.multiply(ops.subtract(1, momentum), var)))
 
     def finalize_variable_values(self, var_list: list[Any]) -> None:
         # Called by every fit() at its end; only the run's end counts.
@@ -48,7 +77,8 @@ class EpochwiseAdamW(keras.optimizers.AdamW):
 
 
 def build_optimizer(
-    config: Any, model: keras.Model, steps_per_epoch: int, dtype_policy: str = "float32"
+    config: Any, model: keras.Model, steps_per_epoch: int, dtype_policy: str = "float32",
+    more_ema_momenta: tuple[float, ...] = (),
 ) -> keras.optimizers.Optimizer:
     """The run's AdamW, built on the model's trainable variables.
 
@@ -60,6 +90,7 @@ def build_optimizer(
         model: the model to train.
         steps_per_epoch: optimizer steps per epoch, for the schedule.
         dtype_policy: the resolved precision.
+        more_ema_momenta: momenta of further averages (`EpochwiseAdamW`).
     """
     optimizer: keras.optimizers.Optimizer = EpochwiseAdamW(
         learning_rate=schedule_for(config, steps_per_epoch),
@@ -69,6 +100,7 @@ def build_optimizer(
         use_ema=config.use_ema,
         ema_momentum=config.ema_momentum,
         ema_overwrite_frequency=config.ema_overwrite_frequency,
+        more_ema_momenta=more_ema_momenta,
     )
     if config.exclude_from_weight_decay:
         # Must precede build(); by variable, so that a layer named "beta…" is no surprise.

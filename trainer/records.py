@@ -50,6 +50,22 @@ class EpochRecord:
             BatchNormalization follows): the angular step Adam takes on them.
         angular_update: the angle in radians through which those kernels turned
             during the epoch, averaged over them.
+        xent, val_xent: the training (epoch mean) and validation cross-entropy
+            alone, without the L2 penalty that `loss` and `val_loss` include.
+        val_loss_bn, val_acc_bn, val_loss_ema_bn, val_acc_ema_bn: validation of the
+            weights and of the averages with the BatchNorm statistics recomputed on a
+            subset of the training images (PreciseBN; `trainer.precise_bn`).
+        train_loss_eval: the loss of that subset in inference mode with the stored
+            statistics: ≫ `loss` shows the statistics, not the weights, failing.
+        weight_norm_invariant, weight_norm_other: the norm of the scale-invariant
+            conv kernels together, and of the other conv kernels.
+        dense_kernel_norm, bn_gamma_norm: the head's kernel, every BatchNorm's γ.
+        angle_per_step: the angle in radians a scale-invariant kernel turns through
+            in one optimizer step, sampled during the epoch (`trainer.step_angle`).
+        angle_equilibrium: the rotational equilibrium's prediction √(2λ·lr).
+        weight_norm_equilibrium: the norm `weight_norm_invariant` settles at for the
+            measured update size, √(Σ‖lr·u‖²/(2λ·lr)).
+        ema_horizon_epochs: the averages' horizon 1/((1 − m)·steps per epoch).
     """
 
     epoch: int
@@ -70,6 +86,21 @@ class EpochRecord:
     weight_norm_stage3: float = math.nan
     effective_lr: float = math.nan
     angular_update: float = math.nan
+    xent: float = math.nan
+    val_xent: float = math.nan
+    val_loss_bn: float = math.nan
+    val_acc_bn: float = math.nan
+    val_loss_ema_bn: float = math.nan
+    val_acc_ema_bn: float = math.nan
+    train_loss_eval: float = math.nan
+    weight_norm_invariant: float = math.nan
+    weight_norm_other: float = math.nan
+    dense_kernel_norm: float = math.nan
+    bn_gamma_norm: float = math.nan
+    angle_per_step: float = math.nan
+    angle_equilibrium: float = math.nan
+    weight_norm_equilibrium: float = math.nan
+    ema_horizon_epochs: float = math.nan
 
     def as_dict(self) -> dict[str, float | int]:
         """The record as a flat dict with exactly the field names as keys."""

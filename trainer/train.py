@@ -15,8 +15,10 @@ Validation uses the weights as they are during training, as the post's
 the averaged weights, which are then replaced by the training weights exactly
 (`trainer.ema`). When validation is a split of the training set, the test set is
 evaluated too. The conv kernels' norms, effective LR and rotation come from the
-weights (`trainer.weight_stats`). With EMA the final (`last`) weights are the
-averages, as after the post's `fit()`.
+weights (`trainer.weight_stats`), the angle per step from samples during the epoch
+(`trainer.step_angle`). The BatchNorm-true validation recomputes the statistics on a
+subset of the training images and puts every variable back (`trainer.precise_bn`).
+With EMA the final (`last`) weights are the averages, as after the post's `fit()`.
 
 TensorFlow is imported inside `train()` only, so `import trainer` stays cheap.
 """
@@ -27,7 +29,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +76,11 @@ def _non_finite_loss_watcher() -> Any:
 
 
 def build_model(
-    config: RunConfig, input_shape: tuple[int, int, int], num_classes: int, steps_per_epoch: int
+    config: RunConfig,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    steps_per_epoch: int,
+    more_ema_momenta: tuple[float, ...] = (),
 ) -> tuple[Any, Any]:
     """The compiled model (with the augmentation layer) and its built optimizer, as
     `train()` starts a run: also how to load a run's saved weights
@@ -85,6 +91,8 @@ def build_model(
         input_shape: (height, width, channels) of its images.
         num_classes: the classifier's outputs.
         steps_per_epoch: batches per epoch (the schedule is per step).
+        more_ema_momenta: one more average per value, kept by the optimizer beside
+            Keras' own (the members of a shared training).
     """
     import keras
 
@@ -105,11 +113,12 @@ def build_model(
         config.depth, input_shape, num_classes, l2=config.l2, dtype_policy=policy,
         preprocessing=augmentation,
     )
-    optimizer = build_optimizer(config, model, steps_per_epoch, policy)
+    optimizer = build_optimizer(config, model, steps_per_epoch, policy, more_ema_momenta)
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        # The cross-entropy alone: `loss` includes the L2 penalty (`l2`).
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")],
         # XLA where Keras finds it pays: on accelerators, not on TensorFlow's CPU.
         jit_compile="auto",
         auto_scale_loss=False,  # build_optimizer already wrapped it for float16
@@ -134,28 +143,113 @@ def _build_metrics(model: Any, x: Any, y: Any) -> None:
     model.reset_metrics()
 
 
-def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
-    """(loss, accuracy); never augments: the layer is the identity outside training."""
+def _evaluate_logs(model: Any, x: Any, y: Any, batch_size: int) -> dict[str, float]:
+    """Keras' evaluation logs (`loss`, `accuracy`, `xent`); never augments: the layer
+    is the identity outside training."""
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    return float(logs["loss"]), float(logs["accuracy"])
+    return {name: float(value) for name, value in logs.items()}
+
+
+def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
+    """(loss, accuracy)."""
+    logs = _evaluate_logs(model, x, y, batch_size)
+    return logs["loss"], logs["accuracy"]
+
+
+def _batch_norm_true(
+    config: RunConfig, data: Any, model: Any, optimizer: Any, subset: Any, recompute: Any,
+    averages: list[Any] | None = None, raw: bool = True,
+) -> dict[str, float]:
+    """Validation with the BatchNorm statistics recomputed for the weights (unless not
+    `raw`), and for the averages (Keras', or `averages`); the subset's inference-mode
+    loss; every variable put back after."""
+    from trainer.ema import averaged_weights
+    from trainer.precise_bn import everything_restored
+
+    x, y = data.x_train[subset], data.y_train[subset]
+    measured: dict[str, float] = {}
+    with everything_restored(model, optimizer):
+        if raw:
+            measured["train_loss_eval"] = _evaluate(model, x, y, config.batch_size)[0]
+            recompute(x, config.batch_size)
+            measured["val_loss_bn"], measured["val_acc_bn"] = _evaluate(
+                model, data.x_val, data.y_val, config.batch_size
+            )
+        if config.use_ema and config.evaluate_ema:
+            with averaged_weights(model, optimizer, averages):
+                recompute(x, config.batch_size)
+                ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+            measured["val_loss_ema_bn"], measured["val_acc_ema_bn"] = ema
+    return measured
 
 
 def _measure(
-    config: RunConfig, data: Any, model: Any, optimizer: Any, kernels: Any, lr: float, before: Any
+    config: RunConfig, data: Any, model: Any, optimizer: Any, kernels: Any, lr: float, before: Any,
+    bn: tuple[Any, Any] | None = None,
 ) -> dict[str, float]:
-    """An epoch's validation (raw, and averaged weights), test and weight statistics."""
+    """An epoch's validation (raw, and averaged weights), test and weight statistics;
+    with `bn` (the subset's indices and a `StatisticsRecomputer`) the BatchNorm-true ones."""
     from trainer.ema import averaged_weights
     from trainer.weight_stats import weight_stats
 
     measured = weight_stats(kernels, lr, before)
-    measured["val_loss"], measured["val_acc"] = _evaluate(model, data.x_val, data.y_val, config.batch_size)
+    logs = _evaluate_logs(model, data.x_val, data.y_val, config.batch_size)
+    measured["val_loss"], measured["val_acc"], measured["val_xent"] = logs["loss"], logs["accuracy"], logs["xent"]
     if config.use_ema and config.evaluate_ema:
         with averaged_weights(model, optimizer):
             ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
         measured["val_loss_ema"], measured["val_acc_ema"] = ema
     if data.x_test is not None:
         measured["test_loss"], measured["test_acc"] = _evaluate(model, data.x_test, data.y_test, config.batch_size)
+    if bn is not None:
+        measured |= _batch_norm_true(config, data, model, optimizer, *bn)
     return measured
+
+
+def _member_record(
+    record: EpochRecord, member: RunConfig, averages: list[Any], data: Any, model: Any, optimizer: Any,
+    steps_per_epoch: int, bn: tuple[Any, Any] | None,
+) -> EpochRecord:
+    """The record of a run that shares this training and differs only in what it
+    measures: the raw columns are the training's own; the EMA columns come from its
+    own average (`averages`), the BatchNorm-true ones from its subset size."""
+    import dataclasses
+
+    from trainer.ema import averaged_weights
+    from trainer.precise_bn import bn_subset, subset_size
+
+    nan = math.nan
+    changed: dict[str, float] = dict.fromkeys(
+        ("val_loss_ema", "val_acc_ema", "val_loss_ema_bn", "val_acc_ema_bn"), nan
+    )
+    changed["ema_horizon_epochs"] = _ema_horizon(member, steps_per_epoch)
+    if not math.isfinite(record.val_loss):  # a diverged epoch: nothing measured
+        return dataclasses.replace(record, **changed)
+    if member.use_ema and member.evaluate_ema:
+        with averaged_weights(model, optimizer, averages):
+            changed["val_loss_ema"], changed["val_acc_ema"] = _evaluate(
+                model, data.x_val, data.y_val, member.batch_size
+            )
+    size = subset_size(member.bn_subset_size, len(data.x_train))
+    if not size:
+        changed |= dict.fromkeys(("val_loss_bn", "val_acc_bn", "train_loss_eval"), nan)
+    else:
+        same_subset = bn is not None and size == len(bn[0])
+        recompute = bn[1] if bn is not None else _recomputer(model)
+        subset = bn[0] if same_subset else bn_subset(len(data.x_train), size, member.seed)
+        changed |= _batch_norm_true(member, data, model, optimizer, subset, recompute, averages, raw=not same_subset)
+    return dataclasses.replace(record, **changed)
+
+
+def _recomputer(model: Any) -> Any:
+    from trainer.precise_bn import StatisticsRecomputer
+
+    return StatisticsRecomputer(model)
+
+
+def _ema_horizon(config: RunConfig, steps_per_epoch: int) -> float:
+    """1/((1 − m)·steps per epoch): how many epochs the averages look back."""
+    return 1.0 / ((1.0 - config.ema_momentum) * steps_per_epoch) if config.use_ema else math.nan
 
 
 def _check_shape(input_shape: tuple[int, ...]) -> None:
@@ -202,8 +296,11 @@ def train(
     instance: str | None = None,
     fence: Callable[[bool], AbstractContextManager[bool]] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    members: Sequence[RunConfig] = (),
+    on_member_epoch: Callable[[int, EpochRecord], None] | None = None,
 ) -> TrainResult:
-    """Trains one run, continuing after the last completed epoch in `checkpoint_dir`.
+    """Trains one run, continuing after the last completed epoch in `checkpoint_dir`;
+    with `members`, for them too.
 
     Args:
         config: the run (a `sweeps.config.RunConfig`).
@@ -226,6 +323,12 @@ def train(
         on_phase: told what the run is doing before each slow step: `loading the
             data`, `building the model`, `epoch k/n (compiling)` for the first epoch
             of this process (Keras traces the step then), `epoch k/n` for the others.
+        members: runs with the same training (`RunConfig.training_key`) that differ
+            only in what they measure (m, `evaluate_ema`, `bn_subset_size`): the
+            optimizer keeps one more average per member, and each epoch each member
+            gets its own record. The group is checkpointed as one, in this folder.
+        on_member_epoch: called with (index into `members`, record) per member and
+            epoch, after `on_epoch` and before the checkpoint.
 
     Returns:
         The outcome, with the Keras, backend and device versions.
@@ -239,6 +342,8 @@ def train(
     from trainer.data import load_dataset
     from trainer.device import versions
     from trainer.optimizer import adamw_of, current_learning_rate
+    from trainer.precise_bn import StatisticsRecomputer, bn_subset, subset_size
+    from trainer.step_angle import StepAngles
     from trainer.weight_stats import kernel_groups, snapshot
 
     directory = Path(checkpoint_dir)
@@ -253,8 +358,12 @@ def train(
     _check_shape(data.input_shape)
     train_count = len(data.x_train)
     steps_per_epoch = math.ceil(train_count / config.batch_size)
+    for member in members:
+        if member.training_key != config.training_key:
+            raise ValueError(f"run {member.run_key} does not share the training of {config.run_key}")
+    more = tuple(member.ema_momentum for member in members) if config.use_ema else ()
     phase("building the model")
-    model, optimizer = build_model(config, data.input_shape, data.num_classes, steps_per_epoch)
+    model, optimizer = build_model(config, data.input_shape, data.num_classes, steps_per_epoch, more)
     _build_metrics(model, data.x_train[:1], data.y_train[:1])
     saved = checkpoint.load(directory, config.run_key, instance, model=model, optimizer=optimizer)
     state = checkpoint.RunState(config.run_key, instance=instance)
@@ -278,26 +387,37 @@ def train(
     guard = fence or _always_write
     watcher = _non_finite_loss_watcher()
     kernels = kernel_groups(model)
+    steps = StepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch)
+    callbacks = [steps] + ([watcher] if watcher else [])
+    bn_size = subset_size(config.bn_subset_size, train_count)
+    bn = (bn_subset(train_count, bn_size, config.seed), StatisticsRecomputer(model)) if bn_size else None
     for epoch in range(state.epochs_done, config.epochs):
         phase(f"epoch {epoch + 1}/{config.epochs}" + (" (compiling)" if epoch == state.epochs_done else ""))
         batches = EpochBatches(data.x_train, data.y_train, config.batch_size, config.seed, epoch)
         before = snapshot(kernels.scale_invariant)
         started = time.perf_counter()
         logs = model.fit(
-            batches, epochs=1, verbose=1 if verbose else 0, callbacks=[watcher] if watcher else [],
+            batches, epochs=1, verbose=1 if verbose else 0, callbacks=callbacks,
             shuffle=False,  # the order is the batches' own; Keras would shuffle them with `random`
         ).history
         train_seconds = time.perf_counter() - started
-        loss, acc = float(logs["loss"][-1]), float(logs["accuracy"][-1])
+        loss, acc, xent = float(logs["loss"][-1]), float(logs["accuracy"][-1]), float(logs["xent"][-1])
         diverged = not math.isfinite(loss) or bool(watcher and watcher.tripped)
         lr = current_learning_rate(optimizer)
-        measured = {} if diverged else _measure(config, data, model, optimizer, kernels, lr, before)
+        measured = {} if diverged else _measure(config, data, model, optimizer, kernels, lr, before, bn)
+        if not diverged:
+            measured |= steps.epoch_values()
         record = EpochRecord(
             epoch=epoch + 1, loss=loss, acc=acc, lr=lr, seconds=time.perf_counter() - started,
-            images_per_second=train_count / train_seconds,
+            images_per_second=train_count / train_seconds, xent=xent,
+            ema_horizon_epochs=_ema_horizon(config, steps_per_epoch),
             **{"val_loss": math.nan, "val_acc": math.nan, **measured},
         )
         on_epoch(record)
+        for index, member in enumerate(members):
+            averages = adamw_of(optimizer).more_averages[index] if more else None
+            member_record = _member_record(record, member, averages, data, model, optimizer, steps_per_epoch, bn)
+            on_member_epoch(index, member_record)  # type: ignore[misc]
 
         if diverged:
             state.history.append(record.as_dict())

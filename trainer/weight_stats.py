@@ -10,7 +10,12 @@ raises the effective learning rate. Per epoch, from the weights alone:
   `weight_norm_stage1..3` the same per ResNet stage (the stem only in the total);
 - `effective_lr`: lr/‖w‖, averaged over the scale-invariant kernels;
 - `angular_update`: the angle (radians) between each scale-invariant kernel at the
-  epoch's start and at its end, averaged over them.
+  epoch's start and at its end, averaged over them;
+- `weight_norm_invariant`, `weight_norm_other`: the norm of the scale-invariant conv
+  kernels together, and of the other conv kernels (the blocks' `conv3`, shortcuts);
+- `dense_kernel_norm`: the softmax head's kernel, and `bn_gamma_norm`: every
+  BatchNorm's γ together. The post's AdamW decays them too (it exempts nothing), and
+  neither is scale-invariant: decay shrinks what they compute.
 
 In Atienza's pre-activation ResNet v2 the scale-invariant kernels are the stem's conv
 and each block's first two convs (`conv1`, `conv2`): each feeds one BatchNormalization
@@ -42,11 +47,15 @@ class KernelGroups:
         all: every conv kernel (stem, blocks, shortcuts).
         stages: the kernels of stage 1, 2 and 3.
         scale_invariant: the kernels a BatchNormalization follows.
+        head: the Dense head's kernel(s).
+        gammas: every BatchNormalization's γ.
     """
 
     all: tuple[Any, ...]
     stages: tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]
     scale_invariant: tuple[Any, ...]
+    head: tuple[Any, ...] = ()
+    gammas: tuple[Any, ...] = ()
 
 
 def kernel_groups(model: Any) -> KernelGroups:
@@ -55,9 +64,16 @@ def kernel_groups(model: Any) -> KernelGroups:
     Raises:
         ValueError: the model has no conv named as `build_resnet_v2` names them.
     """
+    import keras
+
     every: list[Any] = []
     stages: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
     invariant: list[Any] = []
+    head = tuple(layer.kernel for layer in model.layers if isinstance(layer, keras.layers.Dense))
+    gammas = tuple(
+        layer.gamma for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.gamma is not None
+    )
     for layer in model.layers:
         match = _BLOCK_CONV.match(layer.name)
         if layer.name != STEM_CONV and match is None:
@@ -69,7 +85,9 @@ def kernel_groups(model: Any) -> KernelGroups:
             stages[int(match.group(1)) - 1].append(layer.kernel)
     if not every:
         raise ValueError(f"model {model.name}: no conv named as build_resnet_v2 names them")
-    return KernelGroups(tuple(every), (tuple(stages[0]), tuple(stages[1]), tuple(stages[2])), tuple(invariant))
+    return KernelGroups(
+        tuple(every), (tuple(stages[0]), tuple(stages[1]), tuple(stages[2])), tuple(invariant), head, gammas
+    )
 
 
 def snapshot(kernels: tuple[Any, ...]) -> list[np.ndarray]:
@@ -124,6 +142,7 @@ def weight_stats(groups: KernelGroups, learning_rate: float, before: list[np.nda
         if id(kernel) in invariant_ids:
             invariant.append(value)
     norms = [math.sqrt(_squares(v)) for v in invariant]
+    other = [value for kernel, value in zip(groups.all, values, strict=True) if id(kernel) not in invariant_ids]
     return {
         "weight_norm": _norm(every),
         "weight_norm_stage1": _norm(per_stage[0]),
@@ -135,4 +154,8 @@ def weight_stats(groups: KernelGroups, learning_rate: float, before: list[np.nda
             if invariant
             else math.nan
         ),
+        "weight_norm_invariant": _norm(invariant),
+        "weight_norm_other": _norm(other),
+        "dense_kernel_norm": _norm(snapshot(groups.head)),
+        "bn_gamma_norm": _norm(snapshot(groups.gammas)),
     }

@@ -128,6 +128,23 @@ METRICS = (
     Column("weight_norm_final", "`weight_norm` at the last epoch that has one"),
     Column("epochs_done", "epochs recorded", "integer"),
     Column("last_epoch", "the last recorded epoch", "integer"),
+    Column(
+        "val_loss_swing",
+        "val_loss's swings above and below its isotonic trend after the first 5 "
+        "epochs: a smooth monotone curve gives 0",
+        "loss",
+    ),
+    Column("val_acc_dip", "the same amplitude for val_acc: how deep it dips below its trend", "accuracy"),
+    Column("val_acc_bn_best", "the highest BatchNorm-true val_acc (`val_acc_bn`)", "accuracy"),
+    Column(
+        "test_acc_at_best", "test_acc at `epoch_best`, for runs with a test split beside the validation",
+        "accuracy",
+    ),
+    Column(
+        "epoch_equilibrium",
+        "the first epoch whose `weight_norm_invariant` is within 10 % of `weight_norm_equilibrium`",
+        "integer",
+    ),
 )
 
 #: Who and where a run is, before its metrics.
@@ -197,6 +214,29 @@ EPOCHS = (
     Column("weight_norm_stage3", "the same for stage 3", "number"),
     Column("effective_lr", "lr/‖w‖ averaged over the kernels a BatchNormalization follows", "number"),
     Column("angular_update", "the angle in radians those kernels turned through in the epoch", "number"),
+    Column("xent", "the training cross-entropy alone (the L2 penalty excluded), epoch mean", "loss"),
+    Column("val_xent", "the validation cross-entropy alone", "loss"),
+    Column(
+        "val_loss_bn",
+        "the validation loss with BatchNorm statistics recomputed on a training subset (PreciseBN)",
+        "loss",
+    ),
+    Column("val_acc_bn", "the BatchNorm-true validation accuracy", "accuracy"),
+    Column("val_loss_ema_bn", "the BatchNorm-true validation loss of the EMA weights", "loss"),
+    Column("val_acc_ema_bn", "the BatchNorm-true validation accuracy of the EMA weights", "accuracy"),
+    Column(
+        "train_loss_eval",
+        "that training subset's loss in inference mode with the stored statistics (≫ `loss`: they fail)",
+        "loss",
+    ),
+    Column("weight_norm_invariant", "the norm of the scale-invariant conv kernels together", "number"),
+    Column("weight_norm_other", "the norm of the other conv kernels (`conv3`, shortcuts)", "number"),
+    Column("dense_kernel_norm", "the norm of the softmax head's kernel", "number"),
+    Column("bn_gamma_norm", "the norm of every BatchNorm's γ together", "number"),
+    Column("angle_per_step", "the angle a scale-invariant kernel turns through in one step, sampled", "number"),
+    Column("angle_equilibrium", "the rotational equilibrium's angle per step, √(2λ·lr)", "number"),
+    Column("weight_norm_equilibrium", "the norm `weight_norm_invariant` settles at for the measured updates", "number"),
+    Column("ema_horizon_epochs", "the averages' horizon in epochs, 1/((1 − m)·steps per epoch)", "number"),
 )
 
 #: Every run column the definition names (settings beyond `SETTINGS` are `[train]` keys).

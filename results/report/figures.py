@@ -53,8 +53,8 @@ class Panel:
 
 #: The first row of a run's figure, always drawn (the LR panel adds the schedule).
 MAIN_PANELS = (
-    Panel("loss", ("loss", "val_loss", "val_loss_ema", "test_loss")),
-    Panel("accuracy", ("acc", "val_acc", "val_acc_ema", "test_acc")),
+    Panel("loss", ("loss", "val_loss", "val_loss_ema", "test_loss", "val_loss_bn", "val_loss_ema_bn", "train_loss_eval")),
+    Panel("accuracy", ("acc", "val_acc", "val_acc_ema", "test_acc", "val_acc_bn", "val_acc_ema_bn")),
     Panel("learning rate", ("lr",), log=True),
 )
 #: The second row: only the panels whose columns the trainer stored.
@@ -62,6 +62,9 @@ EXTRA_PANELS = (
     Panel("weight norm", ("weight_norm", "weight_norm_stage1", "weight_norm_stage2", "weight_norm_stage3")),
     Panel("effective LR", ("effective_lr",), log=True),
     Panel("angular update", ("angular_update",)),
+    # Issue 19: measured against predicted, the norm against its equilibrium.
+    Panel("angle per step", ("angle_per_step", "angle_equilibrium"), log=True),
+    Panel("scale-invariant norm", ("weight_norm_invariant", "weight_norm_equilibrium")),
 )
 _ACCURACY = 1  # the index of the accuracy panel in MAIN_PANELS
 # Training blue and validation orange as in the PNG plots; the EMA dashed, test dotted.
@@ -73,6 +76,13 @@ _STYLES = {
     "weight_norm": {"color": "#333333"}, "weight_norm_stage1": {"color": "#1f77b4"},
     "weight_norm_stage2": {"color": "#ff7f0e"}, "weight_norm_stage3": {"color": "#2ca02c"},
     "effective_lr": {"color": "#d62728"}, "angular_update": {"color": "#8c564b"},
+    # BatchNorm-true: the same colours, long dashes; train_loss_eval the training's, dotted.
+    "val_loss_bn": {"color": "#ff7f0e", "dash": "longdash"}, "val_acc_bn": {"color": "#ff7f0e", "dash": "longdash"},
+    "val_loss_ema_bn": {"color": "#9467bd", "dash": "longdash"},
+    "val_acc_ema_bn": {"color": "#9467bd", "dash": "longdash"},
+    "train_loss_eval": {"color": "#1f77b4", "dash": "dot"},
+    "angle_per_step": {"color": "#8c564b"}, "angle_equilibrium": {"color": "#000000", "dash": "dash"},
+    "weight_norm_invariant": {"color": "#333333"}, "weight_norm_equilibrium": {"color": "#000000", "dash": "dash"},
 }
 
 

@@ -29,9 +29,18 @@ DEFAULT_THRESHOLDS = (0.92, 0.93)
 #: Δval_loss ends when the LR first falls below this fraction of α.
 LR_FRACTION = 0.1
 #: The epoch columns a `History` holds.
-HISTORY_COLUMNS = ("loss", "acc", "val_loss", "val_acc", "lr", "val_acc_ema", "weight_norm")
+HISTORY_COLUMNS = (
+    "loss", "acc", "val_loss", "val_acc", "lr", "val_acc_ema", "weight_norm",
+    "val_acc_bn", "test_acc", "weight_norm_invariant", "weight_norm_equilibrium",
+)
+#: The swings' window starts after this many epochs, so that start-up transients do
+#: not count (`val_loss_swing`, `val_acc_dip`); the post's noise starts near epoch 10.
+DEFAULT_SWING_START = 5
+#: A norm within this fraction of its equilibrium has reached it (`equilibrium_epoch`).
+EQUILIBRIUM_TOLERANCE = 0.1
 #: val_acc from float32 (0.92 stored as 0.91999996): a level counts as reached within this.
 THRESHOLD_TOLERANCE = 1e-6
+
 
 @dataclass(frozen=True)
 class History:
@@ -50,6 +59,10 @@ class History:
     lr: FloatArray
     val_acc_ema: FloatArray | None = None
     weight_norm: FloatArray | None = None
+    val_acc_bn: FloatArray | None = None
+    test_acc: FloatArray | None = None
+    weight_norm_invariant: FloatArray | None = None
+    weight_norm_equilibrium: FloatArray | None = None
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> History:
@@ -255,6 +268,79 @@ def _trend(v: FloatArray) -> FloatArray:
     return trend
 
 
+def monotone_trend(values: FloatArray) -> FloatArray:
+    """The least-squares monotone fit (isotonic regression, scikit-learn's), falling or
+    rising, whichever fits better: the trend `swing_amplitude` removes."""
+    from sklearn.isotonic import IsotonicRegression
+
+    x = np.arange(len(values), dtype=np.float64)
+    fits = [IsotonicRegression(increasing=rising).fit_transform(x, values) for rising in (False, True)]
+    return min(fits, key=lambda fit: float(np.sum(np.square(values - fit))))
+
+
+def swing_amplitude(
+    values: Sequence[float] | FloatArray,
+    lr: Sequence[float] | FloatArray,
+    alpha: float | None = None,
+    start: int = DEFAULT_SWING_START,
+) -> float:
+    """How far a curve swings around its monotone trend, in both directions: the
+    highest point above the trend minus the lowest point below it.
+
+    The trend is the isotonic (least-squares monotone) fit, falling or rising,
+    whichever fits better (`monotone_trend`), over a window from epoch `start` + 1
+    until the LR first falls below a tenth of α (`window_end`). So a smooth monotone
+    curve in either direction gives 0 (it is its own trend); a U-shaped overfitting
+    curve whose fall ends before the window gives 0 (in the window it only rises),
+    one that falls and rises within the window the part no monotone trend explains
+    (about its shorter arm); a single bump of height h on a level stretch gives h
+    (the fit pools it with its level neighbours: part of h above the trend, the
+    rest below).
+
+    Args:
+        values: per-epoch val_loss (or val_acc); NaN (a diverged epoch) is skipped,
+            an infinite value gives inf.
+        lr: per-epoch learning rate.
+        alpha: the initial learning rate α; the first epoch's LR when not given.
+        start: epochs skipped at the start (start-up transients).
+
+    Returns:
+        The amplitude, ≥ 0; NaN when the window holds fewer than two values.
+    """
+    window = np.asarray(values, dtype=np.float64)[start : window_end(lr, alpha)]
+    v = window[~np.isnan(window)]
+    if len(v) < 2:
+        return math.nan
+    if np.isinf(v).any():
+        return math.inf
+    residual = v - monotone_trend(v)
+    return float(np.max(residual) - np.min(residual))
+
+
+def equilibrium_epoch(
+    epochs: Sequence[int] | NDArray[np.int64],
+    norm: Sequence[float] | FloatArray,
+    equilibrium: Sequence[float] | FloatArray,
+    tolerance: float = EQUILIBRIUM_TOLERANCE,
+) -> int | None:
+    """The first epoch whose norm of the scale-invariant kernels is within
+    `tolerance` (10 %) of the rotational equilibrium's norm; None: never (or not
+    measured)."""
+    ratio = np.asarray(norm, dtype=np.float64) / np.asarray(equilibrium, dtype=np.float64)
+    hits = np.flatnonzero(np.abs(ratio - 1.0) <= tolerance)  # NaN compares False
+    return int(np.asarray(epochs)[hits[0]]) if hits.size else None
+
+
+def value_at_best(
+    epochs: Sequence[int] | NDArray[np.int64], val_acc: FloatArray, values: FloatArray
+) -> float:
+    """`values` at the epoch of the best val_acc (e.g. test_acc, for split validation)."""
+    best, _ = best_epoch(epochs, val_acc)
+    if best is None:
+        return math.nan
+    return float(np.asarray(values)[np.flatnonzero(np.asarray(epochs) == best)[0]])
+
+
 def val_loss_range(
     val_loss: Sequence[float] | FloatArray,
     lr: Sequence[float] | FloatArray,
@@ -299,6 +385,13 @@ class RunMetrics:
         epochs_done: epochs recorded.
         last_epoch: the last recorded epoch.
         threshold_epochs: the threshold epoch of each threshold of a list.
+        val_loss_swing: val_loss's swings above and below its monotone trend after
+            the start-up epochs (`swing_amplitude`).
+        val_acc_dip: the same amplitude for val_acc.
+        val_acc_bn_best: the best BatchNorm-true val_acc (`val_acc_bn`).
+        test_acc_at_best: test_acc at the epoch of the best val_acc (split validation).
+        epoch_equilibrium: the first epoch whose scale-invariant kernels' norm is
+            within 10 % of the rotational equilibrium's (`equilibrium_epoch`).
     """
 
     threshold_epoch: int | None
@@ -321,6 +414,11 @@ class RunMetrics:
     epochs_done: int
     last_epoch: int | None
     threshold_epochs: dict[float, int | None] = field(default_factory=dict)
+    val_loss_swing: float = math.nan
+    val_acc_dip: float = math.nan
+    val_acc_bn_best: float = math.nan
+    test_acc_at_best: float = math.nan
+    epoch_equilibrium: int | None = None
 
 
 def _at(history: History, name: str, epoch: int | None) -> float:
@@ -335,8 +433,10 @@ def run_metrics(
     threshold: float = DEFAULT_THRESHOLD,
     thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
     alpha: float | None = None,
+    swing_start: int = DEFAULT_SWING_START,
 ) -> RunMetrics:
-    """All metrics of one run from its history (a `History` or epoch records)."""
+    """All metrics of one run from its history (a `History` or epoch records);
+    `swing_start` epochs are skipped by the swings."""
     if not isinstance(history, History):
         history = History.from_records(history)
     level = level_epoch(history.epoch, history.val_acc, threshold)
@@ -366,4 +466,11 @@ def run_metrics(
         epochs_done=len(history),
         last_epoch=int(history.epoch[-1]) if len(history) else None,
         threshold_epochs=epochs_to_thresholds(history.epoch, history.val_acc, thresholds),
+        val_loss_swing=swing_amplitude(history.val_loss, history.lr, alpha, swing_start),
+        val_acc_dip=swing_amplitude(history.val_acc, history.lr, alpha, swing_start),
+        val_acc_bn_best=best_epoch(history.epoch, history.column("val_acc_bn"))[1],
+        test_acc_at_best=value_at_best(history.epoch, history.val_acc, history.column("test_acc")),
+        epoch_equilibrium=equilibrium_epoch(
+            history.epoch, history.column("weight_norm_invariant"), history.column("weight_norm_equilibrium")
+        ),
     )

@@ -3,6 +3,7 @@ error at once and whole, neither spending the run's retries."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,15 +78,21 @@ def test_missing_cifar_files_fail_at_once_with_the_whole_reason(tmp_path: Path) 
     assert f": failed: input error: {reason}\n" in result.stderr  # whole, on one line
 
 
-@pytest.mark.timeout(120)
-def test_an_impossible_image_shape_is_an_input_error(tmp_path: Path) -> None:
+@pytest.mark.timeout(60)
+def test_an_impossible_image_shape_is_an_input_error() -> None:
+    """The rule has one home (`sweeps.resnet`): a run's settings refuse the shape, and
+    the trainer refuses data of that shape as the input's fault (one line, no retry)."""
+    import pydantic
+
     from sweeps.config import RunConfig
     from sweeps.errors import InputError
-    from trainer import train
+    from trainer.train import _check_shape
 
-    config = RunConfig(dataset="synthetic", depth=11, epochs=1, train_size=64, validation_size=64,
-                       image_shape=[6, 6, 3])
+    rule = "height and width must be divisible by 4 (two stride-2 stages), got 6×6"
+    with pytest.raises(pydantic.ValidationError, match=re.escape(rule)):
+        RunConfig(dataset="synthetic", depth=11, epochs=1, image_shape=[6, 6, 3])
     with pytest.raises(InputError) as raised:
-        train(config, lambda record: None, tmp_path / "run")
+        _check_shape((6, 6, 3))
     # An InputError: the child reports it whole and the worker does not retry it.
-    assert str(raised.value) == "image_shape: height and width must be divisible by 4 (two stride-2 stages), got 6×6"
+    assert str(raised.value) == f"image_shape: {rule}"
+    _check_shape((8, 8, 1))  # digits' shape trains

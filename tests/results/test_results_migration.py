@@ -72,3 +72,38 @@ def test_upgrading_a_revision_0001_database_keeps_every_row(tmp_path):
         assert connection.execute(text("SELECT epoch, val_acc FROM epochs ORDER BY epoch")).all() == [
             (1, 0.5), (2, 0.6), (3, 0.5)]
     engine.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_revision_0003_adds_the_batchnorm_columns_and_keeps_every_row(tmp_path):
+    from importlib import import_module
+
+    added = import_module("results.store.migrations.versions.0003_bn_measurements").COLUMNS
+    assert OPTIONAL_EPOCH_FIELDS[-len(added):] == added  # the record's newest fields, in order
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    (tmp_path / "old.db").touch()
+    command.upgrade(schema.alembic_config(url), "0002")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO runs (id, study, run_key, label, comment, config, state, attempts, registered) "
+            "VALUES (1, 's', 'k', '7', '', '{}', 'complete', 1, '2026-11-29 00:00:00')"
+        ))
+        connection.execute(text(
+            "INSERT INTO epochs (run_id, epoch, loss, acc, val_loss, val_acc, lr, seconds, "
+            "images_per_second, trainings, val_acc_ema) VALUES (1, 1, 1.0, 0.5, 0.9, 0.5, 8e-4, 10, 100, 1, 0.4)"
+        ))
+    engine.dispose()
+    assert schema.main(["upgrade", "--storage", url]) == 0
+    store = ResultStore(url)
+    (old,) = store.epochs(1)
+    assert old["val_acc_ema"] == 0.4 and all(old[name] is None for name in added)
+    store.record_epoch(1, {**{k: old[k] for k in REQUIRED_EPOCH_FIELDS}, "epoch": 2, "val_acc_bn": 0.8,
+                           "angle_per_step": 0.01, "train_loss_eval": math.nan})
+    second = store.epochs(1)[1]
+    assert (second["val_acc_bn"], second["angle_per_step"], second["train_loss_eval"]) == (0.8, 0.01, None)
+    store.close()
+    command.downgrade(schema.alembic_config(url), "0002")
+    engine = create_engine(url)
+    assert not set(added) & {c["name"] for c in inspect(engine).get_columns("epochs")}
+    engine.dispose()

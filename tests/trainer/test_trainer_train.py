@@ -77,6 +77,10 @@ def test_reports_every_epoch_and_keeps_best_and_last(tiny_config, tmp_path: Path
             "epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second",
             "val_loss_ema", "val_acc_ema", "test_loss", "test_acc", "weight_norm", "weight_norm_stage1",
             "weight_norm_stage2", "weight_norm_stage3", "effective_lr", "angular_update",
+            "xent", "val_xent", "val_loss_bn", "val_acc_bn", "val_loss_ema_bn", "val_acc_ema_bn",
+            "train_loss_eval", "weight_norm_invariant", "weight_norm_other", "dense_kernel_norm",
+            "bn_gamma_norm", "angle_per_step", "angle_equilibrium", "weight_norm_equilibrium",
+            "ema_horizon_epochs",
         ]
         # EMA on: measured; validation is the test set: no test columns.
         assert 0.0 <= record.val_acc_ema <= 1.0 and math.isnan(record.test_acc)
