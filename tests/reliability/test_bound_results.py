@@ -30,6 +30,7 @@ def _leftover(folder: Path, run_key: str) -> None:
     checkpoint.write_result(folder, outcome, state)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_deleting_the_database_but_not_the_checkpoints_trains_again(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "bound", epochs=2, schedule=False, space="weight_decay = [0.05]",

@@ -210,6 +210,7 @@ def test_another_runs_file_beside_the_runs_own_is_set_aside(tmp_path: Path, capl
     assert (only_other / checkpoint.CHECKPOINT).is_file()  # refused, not renamed
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_training_continues_from_the_newest_checkpoint_that_fits_with_its_optimizer_state(
     tmp_path: Path, caplog

@@ -56,6 +56,7 @@ def test_complete_needs_every_epoch_stored() -> None:
     assert missing_epochs([{"epoch": 1}, {"epoch": 2}], 2) == []
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_missing_cifar_files_fail_at_once_with_the_whole_reason(tmp_path: Path) -> None:
     data = tmp_path / "data" / "cifar-10-batches-py"

@@ -40,6 +40,7 @@ def test_the_pattern_sees_tensorflow_lines():
     assert not TENSORFLOW_LINE.search("Epoch 1/1 - 3s - loss: 2.3 - acc: 0.2\n")
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_model_and_train_print_no_tensorflow_lines(tmp_path):
     model = _sweep(["model", "--depth", "11"], tmp_path)

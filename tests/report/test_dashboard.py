@@ -43,6 +43,7 @@ def _wait_until_served(url: str, process: subprocess.Popen, seconds: float = 60)
     pytest.fail(f"optuna-dashboard did not answer {url} in {seconds:g} s")
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_optuna_dashboard_shows_our_study_its_trials_and_their_curves(
     trained_study: dict[str, Any], browser: Any, tmp_path: Path

@@ -85,6 +85,7 @@ def test_sorting_a_column_reorders_the_rows(browser: Any, report: tuple) -> None
         opened.close()
 
 
+@pytest.mark.long
 @pytest.mark.timeout(180)
 def test_a_live_page_reloads_itself_until_paused_and_a_final_one_never(browser: Any, study_url: str,
                                                                        tmp_path: Path) -> None:

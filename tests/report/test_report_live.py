@@ -102,6 +102,7 @@ def test_run_refuses_a_bad_report_path_before_anything_is_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_sweep_run_report_is_live_while_training_and_final_after(trained_study: dict[str, Any]) -> None:
     assert trained_study["returncode"] == 0, trained_study["stderr"]

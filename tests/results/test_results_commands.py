@@ -292,6 +292,7 @@ def test_results_load_reads_the_old_column_names_with_a_deprecation_warning(post
     assert type(frame[frame["state"] == "complete"]).__name__ == "RunFrame"  # a selection reads them too
 
 
+@pytest.mark.long
 def test_an_export_makes_a_constant_number_of_queries(tmp_path, build_study):
     """Not one query per run: 3 runs and 60 runs cost the same queries."""
     counts = []

@@ -19,6 +19,7 @@ from sweep_runner.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 from testkit.sweeping import kill, run, start, wait_for, write_sweep
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_a_worker_that_lost_its_run_kills_the_child(tmp_path: Path) -> None:
     # Twenty epochs: the run could not end by itself before the next heartbeat.
@@ -51,6 +52,7 @@ def test_a_worker_that_lost_its_run_kills_the_child(tmp_path: Path) -> None:
     assert len(epochs) < 20
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_a_joining_worker_takes_over_a_silent_hosts_run_after_the_grace_period(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "joined", epochs=2, space="weight_decay = [0.1]", train_size=256)

@@ -45,6 +45,7 @@ def make_old_study(path: Path, url: str) -> None:
             store.set_trial_number(run_id, len(study.trials) - 1)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_an_old_study_resumes_and_extends(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"

@@ -18,6 +18,7 @@ def _runs(url: str, study: str) -> dict[str, dict]:
         return {r["label"]: {**r, "epochs": store.epochs(r["id"])} for r in store.runs(study)}
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_a_crashed_child_fails_only_its_trial(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "crash", epochs=1, extra="[study]\nmax_retries = 0", train_size=256)
@@ -82,6 +83,7 @@ def test_bad_flags_and_storage_are_one_line_and_write_nothing(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_a_schedule_aware_pruner_prunes_only_once_the_lr_has_fallen(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"

@@ -43,6 +43,7 @@ def _stop(process, how: str) -> None:
         kill(process)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_a_run_stopped_every_way_resumes_and_loses_only_the_epoch_in_flight_at_a_kill(tmp_path: Path) -> None:
     """One run, stopped four times and continued each time: Ctrl-C, SIGTERM, the front
@@ -85,6 +86,7 @@ def test_a_run_stopped_every_way_resumes_and_loses_only_the_epoch_in_flight_at_a
     assert "val_acc_best" in again.stdout  # the summary table closes the sweep
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     # 3000 synthetic 32×32 images: epochs of about 4 s on 2 cores, so that the second

@@ -25,6 +25,7 @@ def _objectives(rows: list[dict]) -> list[float]:
     return [max(acc for _, acc in accs), float(reached[0] if reached else len(rows) + 1)]
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_a_two_objective_study_tells_both_values(trained: Trained) -> None:
     study = optuna.load_study(study_name=trained.name, storage=trained.url)
@@ -53,6 +54,7 @@ def test_a_two_objective_study_tells_both_values(trained: Trained) -> None:
         assert any(f"{trial.values[0]:.5f}" in line.split() for line in table)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_the_second_run_gets_the_child_started_ahead(trained: Trained) -> None:
     """One worker, two runs: the second run's child imported while the first trained
@@ -64,6 +66,7 @@ def test_the_second_run_gets_the_child_started_ahead(trained: Trained) -> None:
     assert "got no run" not in text
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_the_optuna_command_line_lists_the_trials(trained: Trained) -> None:
     optuna_cli = Path(sys.executable).parent / "optuna"
@@ -84,6 +87,7 @@ def test_the_optuna_command_line_lists_the_trials(trained: Trained) -> None:
     assert studies.returncode == 0 and trained.name in studies.stdout
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 def test_sweep_db_shows_and_migrates_the_schema(trained: Trained, tmp_path: Path) -> None:
     current = run(["db", "current", "--storage", trained.url], tmp_path)

@@ -58,6 +58,7 @@ def _check_exactly_once(url: str, study: str, points: int, epochs: int) -> None:
     assert len({t.user_attrs["run_key"] for t in complete}) == points
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_three_workers_on_sqlite_train_each_point_once_and_take_over_a_killed_one(tmp_path: Path) -> None:
     """Three workers race for three points; one is killed (with its child) in its
@@ -102,6 +103,7 @@ def test_the_lock_check_reads_the_workers_logs(tmp_path: Path) -> None:
     assert len(_lock_errors(tmp_path, "s", "")) == 1
 
 
+@pytest.mark.long
 @pytest.mark.postgres
 @pytest.mark.timeout(600)
 def test_two_workers_on_postgresql_train_each_point_once(tmp_path: Path, postgres_url: str) -> None:
@@ -113,6 +115,7 @@ def test_two_workers_on_postgresql_train_each_point_once(tmp_path: Path, postgre
     assert _idle_children(tmp_path, "two_pg") == []
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_a_search_on_two_workers_completes_n_trials_and_retries_a_crash_with_its_params(tmp_path: Path) -> None:
     """A `[search]` of three trials spread over two workers, whose first child crashes

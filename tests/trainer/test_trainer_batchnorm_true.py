@@ -30,6 +30,7 @@ def _train(config, folder, stop_after: int | None = None) -> list[EpochRecord]:
     return records
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_batchnorm_measurement_changes_nothing_of_the_training(tiny_config, tmp_path):
@@ -113,6 +114,7 @@ def test_a_step_gives_its_angle_the_prediction_and_the_equilibrium_norm():
     assert norm == pytest.approx(math.sqrt(lr / (2 * 0.5)))
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_cross_entropy_without_the_penalty_the_horizon_and_the_norms(tiny_config, tmp_path):
@@ -129,6 +131,7 @@ def test_cross_entropy_without_the_penalty_the_horizon_and_the_norms(tiny_config
     assert 0 < plain.angle_per_step < plain.angular_update
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_group_trains_once_and_its_averages_are_keras_own(tiny_config, tmp_path):

@@ -102,6 +102,7 @@ def _train(tmp_path, weight_decay: float, ema_momentum: float) -> list[EpochReco
     return records
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_m_changes_the_ema_columns_only_and_decay_shrinks_the_kernels(tmp_path):

@@ -18,6 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_the_backend_tests_pass_on_jax(tmp_path: Path) -> None:
     if importlib.util.find_spec("jax") is None:

@@ -30,6 +30,7 @@ def _train(config: RunConfig, directory: Path, **kwargs):
     return records, result
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_two_epochs_on_digits_learn() -> None:
     """Real learning: ResNet11v2 on scikit-learn's digits, two epochs, val_acc > 0.8."""
@@ -101,6 +102,7 @@ def test_reports_every_epoch_and_keeps_best_and_last(tiny_config, tmp_path: Path
     assert again == [] and second == result
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_the_same_seed_gives_the_same_run(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=1, shift=0.1)
@@ -137,6 +139,7 @@ def test_nan_loss_ends_the_run_as_diverged(tiny_config, tmp_path: Path) -> None:
     assert again == [] and second.status == "diverged" and second.diverged_at == 2
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_stop_then_continue_seamlessly(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=3, schedule="[1.e-3, 0][1.e-4, 3]")
@@ -216,6 +219,7 @@ def _differ(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_without_ema_the_final_weights_are_the_trained_ones(variant) -> None:
@@ -228,6 +232,7 @@ def test_without_ema_the_final_weights_are_the_trained_ones(variant) -> None:
     assert _differ(plain_weights, base_weights) > 1e-4
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_ema_overwrites_change_the_training(variant) -> None:
@@ -237,6 +242,7 @@ def test_ema_overwrites_change_the_training(variant) -> None:
     assert overwritten.loss != pytest.approx(base.loss, rel=1e-4)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(variant) -> None:
@@ -250,6 +256,7 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(variant) -> Non
     assert half.loss != pytest.approx(base.loss, rel=1e-5) and math.isfinite(half.loss)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_l2_adds_its_penalty_to_the_loss(variant) -> None:
@@ -261,6 +268,7 @@ def test_l2_adds_its_penalty_to_the_loss(variant) -> None:
     assert penalised.loss > base.loss + 0.05
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_excluded_batchnorm_scales_do_not_decay(variant) -> None:
@@ -305,6 +313,7 @@ def _run_killable(config: RunConfig, directory: Path, out: Path, kill_at: int, s
     )
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(300)  # two TensorFlow processes and a third run: among the first handed out
 def test_sigkill_after_epoch_2_then_continue(tiny_config, tmp_path: Path) -> None:
