@@ -46,12 +46,14 @@ import argparse
 import json
 import logging
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ HERE = Path(__file__).resolve()
 
 from common import SWEEP, audit, print_block, ratio, write_sweep  # noqa: E402 - puts the project on the path
 from connections import _sample  # noqa: E402 - the same pg_stat_activity sampler
+from sweep_runner.worker import POLL_SECONDS  # noqa: E402
 
 #: What one GPU of a real cluster is taken to do, for the projection.
 REAL_EPOCH_SECONDS = 60.0
@@ -84,7 +87,8 @@ class Probe:
     def __init__(self) -> None:
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.latency: dict[str, list[float]] = {"claim": [], "epoch": [], "heartbeat": []}
+        self.latency: dict[str, list[float]] = {"claim": [], "epoch": [], "heartbeat": [], "idle": []}
+        self.polls = 0
         self.claimed_at: list[float] = []  # monotonic end of each successful claim
         self.claim_races = Counter()  # claim_run calls: won, lost
         self.connects: Counter = Counter()
@@ -120,7 +124,7 @@ class Probe:
             "claim_races": dict(self.claim_races), "connects": dict(self.connects),
             "trained": [(r, a, w, s - go, e - go) for r, a, w, s, e in self.trained],
             "writes": [(r, a, e, t - go) for r, a, e, t in self.writes],
-            "warnings": dict(self.warnings), "codes": self.codes, "errors": self.errors[:5],
+            "warnings": dict(self.warnings), "codes": self.codes, "errors": self.errors[:5], "polls": self.polls,
         }
 
 
@@ -251,19 +255,33 @@ def _install(probe: Probe, epoch_seconds: float) -> None:
     trainer.train = _sleeping_train(probe, epoch_seconds)
 
     def connect(*_args: Any) -> None:
-        probe.connects[probe.activity] += 1
+        if probe.activity == "claim":  # a claim or, when none is left, an idle worker's poll
+            probe.local.opened += 1
+        else:
+            probe.connects[probe.activity] += 1
 
     event.listen(Pool, "connect", connect)
-
-    claim_next = probe.timed("claim", worker.Worker._claim_next)
+    claim_next, others_running = worker.Worker._claim_next, worker.Worker._others_running
 
     def timed_claim(self: Any) -> Any:
-        claimed = claim_next(self)
-        if claimed is not None:
-            probe.claimed_at.append(time.monotonic())
+        probe.local.activity, probe.local.opened = "claim", 0
+        started = time.monotonic()
+        try:
+            claimed = claim_next(self)
+        finally:
+            probe.local.activity = "run"
+        ended = time.monotonic()
+        if claimed is None:  # nothing to claim: it polls every POLL_SECONDS while others train
+            probe.connects["idle"] += probe.local.opened
+            probe.polls += 1
+        else:
+            probe.connects["claim"] += probe.local.opened
+            probe.latency["claim"].append(ended - started)
+            probe.claimed_at.append(ended)
         return claimed
 
     worker.Worker._claim_next = timed_claim
+    worker.Worker._others_running = probe.timed("idle", others_running)
     claim_run = ResultStore.claim_run
 
     def counted_claim_run(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -346,15 +364,53 @@ def simulate(args: argparse.Namespace) -> int:
     probe.connects.clear()  # from "go" on: the studies are loaded
     print("ready", flush=True)
     sys.stdin.readline()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _cpu_seconds()
     go.set()
     for thread in threads:
         thread.join()
-    Path(args.out).write_text(json.dumps(probe.dump(started)))
+    Path(args.out).write_text(json.dumps({**probe.dump(started), "cpu": _cpu_seconds() - cpu}))
     return 0
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 # -- the benchmark ------------------------------------------------------------------------
+
+
+def server_cpu(url: str) -> Callable[[], float] | None:
+    """A reader of the CPU seconds the PostgreSQL server has spent so far (its postmaster,
+    its live processes and every backend that has ended), when it runs on this machine;
+    None when it does not. A connection with no pool is a backend process of its own."""
+    import psutil
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            backend = psutil.Process(connection.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one())
+            postmaster = backend.parent()
+            if backend.name() != "postgres" or postmaster is None or postmaster.name() != "postgres":
+                return None
+    except psutil.Error:
+        return None  # another machine's server (or another user's, unreadable)
+    finally:
+        engine.dispose()
+
+    def spent() -> float:
+        times = postmaster.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for process in postmaster.children():
+            try:
+                own = process.cpu_times()
+                total += own.user + own.system
+            except psutil.NoSuchProcess:
+                pass  # ended just now: in children_* from the next reading on
+        return total
+
+    return spent
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -427,6 +483,8 @@ def measure(base_url: str, workers: int, args: argparse.Namespace, folder: Path)
     peak, stop = [0], threading.Event()
     sampler = threading.Thread(target=_sample, args=(url, stop, peak), daemon=True)
     sampler.start()
+    spent = server_cpu(url)
+    server_before = spent() if spent else float("nan")
     started = time.monotonic()
     for simulator in simulators:
         assert simulator.stdin is not None
@@ -434,21 +492,25 @@ def measure(base_url: str, workers: int, args: argparse.Namespace, folder: Path)
         simulator.stdin.flush()
     codes = [s.wait(timeout=900) for s in simulators]
     wall = time.monotonic() - started
+    server = (spent() if spent else float("nan")) - server_before
     stop.set()
     sampler.join()
     if any(codes):
         raise SystemExit(f"scale.py: a simulator failed ({codes}): {_tail(work)}")
     parts = [json.loads((work / f"sim-{i}.json").read_text()) for i in range(processes)]
-    return _figures(workers, parts, peak[0], wall, audit(url, name, args.epochs), args)
+    figures = _figures(workers, parts, peak[0], wall, audit(url, name, args.epochs))
+    connects = figures["connects_per_second"] * wall
+    figures["server_ms_per_connection"] = 1e3 * server / connects if connects else float("nan")
+    figures["client_ms_per_connection"] = 1e3 * sum(p["cpu"] for p in parts) / connects if connects else float("nan")
+    return figures
 
 
 def _tail(work: Path) -> str:
     return " | ".join(p.read_text(errors="replace")[-1500:] for p in sorted(work.glob("sim-*.log")))
 
 
-def _figures(workers: int, parts: list[dict[str, Any]], peak: int, wall: float, audited: Any,
-             args: argparse.Namespace) -> dict[str, Any]:
-    merged: dict[str, Any] = {"latency": {"claim": [], "epoch": [], "heartbeat": []}, "claimed_at": [],
+def _figures(workers: int, parts: list[dict[str, Any]], peak: int, wall: float, audited: Any) -> dict[str, Any]:
+    merged: dict[str, Any] = {"latency": {"claim": [], "epoch": [], "heartbeat": [], "idle": []}, "claimed_at": [],
                               "trained": [], "writes": [], "codes": [], "errors": []}
     races, connects, warnings = Counter(), Counter(), Counter()
     for part in parts:
@@ -483,6 +545,7 @@ def _figures(workers: int, parts: list[dict[str, Any]], peak: int, wall: float, 
         "per_epoch": connects.get("epoch", 0) / max(1, len(writes)),
         "per_beat": (connects.get("heartbeat", 0) / len(latency["heartbeat"])) if latency["heartbeat"] else float("nan"),
         "per_run": (connects.get("run", 0) + connects.get("claim", 0)) / max(1, runs_done),
+        "per_idle_second": connects.get("idle", 0) / max(1, sum(p["polls"] for p in parts)) / POLL_SECONDS,
     }
 
 
@@ -494,7 +557,9 @@ def _line(r: dict[str, Any], base: dict[str, Any]) -> str:
             f"{_ms(r['claim_p99'])} ms (p99 ×{ratio(r['claim_p99'], base['claim_p99']):.1f}); epoch write p50/p99 "
             f"{_ms(r['epoch_p50'])}/{_ms(r['epoch_p99'])} ms (p99 ×{ratio(r['epoch_p99'], base['epoch_p99']):.1f}); "
             f"heartbeat p50/p99 {_ms(r['beat_p50'])}/{_ms(r['beat_p99'])} ms; {r['epoch_writes_per_second']:.1f} "
-            f"epoch writes/s; {r['connects_per_second']:.0f} connections/s; {r['wall']:.0f} s")
+            f"epoch writes/s; {r['connects_per_second']:.0f} connections/s (CPU per connection: server "
+            f"{r['server_ms_per_connection']:.1f} ms, simulators {r['client_ms_per_connection']:.1f} ms); "
+            f"{r['wall']:.0f} s")
 
 
 def _ms(seconds: float) -> str:
@@ -508,12 +573,6 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     base, top = results[0], results[-1]
     degraded = next((r for r in results[1:] if r["epoch_p99"] >= DEGRADED * base["epoch_p99"]
                      or r["claim_p99"] >= DEGRADED * base["claim_p99"] or r["takeovers"]), None)
-    sustained = max(r["connects_per_second"] for r in results)
-    per_gpu = (top["per_epoch"] / REAL_EPOCH_SECONDS + top["per_beat"] / HEARTBEAT_INTERVAL
-               + top["per_run"] / (REAL_EPOCHS_PER_RUN * REAL_EPOCH_SECONDS))
-    by_throughput = HEADROOM * sustained / per_gpu
-    # The largest count's: a handful of workers peaks above one each in a burst that many average out.
-    by_connections = MAX_CONNECTIONS / top["peak_per_worker"]
     figures: dict[str, Any] = {}
     for r in results:
         n = r["workers"]
@@ -522,6 +581,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         figures[f"{n} workers: peak connections per worker"] = r["peak_per_worker"]
         figures[f"{n} workers: claims per second (start-up burst)"] = r["claims_per_second"]
         figures[f"{n} workers: lost claim races per claim"] = r["races_per_claim"]
+        figures[f"{n} workers: claim p50, p99 (ms)"] = f"{_ms(r['claim_p50'])}, {_ms(r['claim_p99'])}"
+        figures[f"{n} workers: epoch write p50, p99 (ms)"] = f"{_ms(r['epoch_p50'])}, {_ms(r['epoch_p99'])}"
         figures[f"{n} workers: claim p99 ratio to {base['workers']} workers"] = ratio(r["claim_p99"], base["claim_p99"])
         figures[f"{n} workers: epoch-write p99 ratio to {base['workers']} workers"] = ratio(
             r["epoch_p99"], base["epoch_p99"])
@@ -529,25 +590,34 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         f"{degraded['workers']} workers (claim p99 ×{ratio(degraded['claim_p99'], base['claim_p99']):.1f}, epoch "
         f"write p99 ×{ratio(degraded['epoch_p99'], base['epoch_p99']):.1f})" if degraded
         else f"not within {top['workers']} workers")
-    figures["heartbeat p99 at the largest count vs grace period"] = (
-        f"{1e3 * top['beat_p99']:.0f} ms of {GRACE_PERIOD:g} s")
-    figures["connections per epoch, per heartbeat, per run"] = (
-        f"{top['per_epoch']:.1f}, {top['per_beat']:.1f}, {top['per_run']:.1f}")
-    figures["connections per second sustained (highest measured)"] = sustained
-    figures["per GPU at 60 s epochs (connections/s)"] = per_gpu
+    figures["heartbeat p99 at the largest count vs grace period"] = f"{_ms(top['beat_p99'])} ms of {GRACE_PERIOD:g} s"
+    figures["connections per epoch, heartbeat, run; per idle worker-second"] = (
+        f"{top['per_epoch']:.1f}, {top['per_beat']:.1f}, {top['per_run']:.1f}; {top['per_idle_second']:.1f}")
+    per_gpu = (top["per_epoch"] / REAL_EPOCH_SECONDS + top["per_beat"] / HEARTBEAT_INTERVAL
+               + top["per_run"] / (REAL_EPOCHS_PER_RUN * REAL_EPOCH_SECONDS))
     if per_gpu != per_gpu:  # NaN: no run lasted a heartbeat interval
         figures["target: largest cluster served"] = f"n/a: no heartbeat measured (runs under {HEARTBEAT_INTERVAL:g} s)"
         return figures
+    figures["connections/s a GPU costs at 60 s epochs (an idle worker)"] = (
+        f"{per_gpu:.2f} ({top['per_idle_second']:.2f})")
+    sustained = max(r["connects_per_second"] for r in results)
+    server_ms = top["server_ms_per_connection"]
+    figures["connections/s sustained here (server and simulators on one machine)"] = sustained
+    figures["server CPU per connection (ms)"] = server_ms
     bound = "at least " if degraded is None else ""
-    figures["target: GPUs served at 60 s epochs (throughput, headroom 2×)"] = f"{bound}{by_throughput:.0f}"
+    here = HEADROOM * sustained / per_gpu
+    per_core = HEADROOM * 1e3 / server_ms / per_gpu
+    by_connections = MAX_CONNECTIONS / top["peak_per_worker"]
+    figures["target: GPUs at 60 s epochs served by this machine (headroom 2×)"] = f"{bound}{here:.0f}"
+    figures["target: GPUs at 60 s epochs per server CPU core (headroom 2×)"] = f"{per_core:.0f}"
     figures["target: GPUs within max_connections = 100"] = f"{by_connections:.0f}"
-    served = min(by_throughput, by_connections)
-    figures["target: largest cluster served"] = f"{bound}{served:.0f} GPUs"
+    served = min(per_core, by_connections) if per_core == per_core else min(here, by_connections)
+    figures["target: largest cluster served (one server core, default max_connections)"] = f"{served:.0f} GPUs"
     # All its workers starting at once (a Slurm array): each walks the same list of
-    # candidates, so a claim loses about half the others' races (measured above).
-    herd = served * (top["races_per_claim"] / top["workers"] * served + top["per_run"]) / sustained
-    figures[f"its start, all at once (≈{top['races_per_claim'] / top['workers']:.2f}·N lost races a claim)"] = (
-        f"{herd:.0f} s of claims at the sustained rate")
+    # candidates, so a claim loses races to about half the others (measured above).
+    share = top["races_per_claim"] / top["workers"]
+    herd = served * (share * served + top["per_run"]) * server_ms / 1e3
+    figures[f"its start, all at once (≈{share:.2f}·N lost races a claim)"] = f"{herd:.0f} s of one server core"
     return figures
 
 
