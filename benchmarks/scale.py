@@ -33,11 +33,13 @@ default `max_connections = 100` over the peak connections per worker is the othe
 The client processes share this machine's CPUs with the server, so both figures are
 lower bounds for a server of its own.
 
-    python benchmarks/scale.py [--workers 25,50,100,200] [--runs 2] [--epochs 4]
-                               [--epoch-seconds 2] [--processes 4]
+    python benchmarks/scale.py [--workers 25,50,100,200] [--runs 1] [--epochs 2]
+                               [--epoch-seconds 3] [--processes 4]
 
 A server: $SWEEP_TEST_POSTGRES_URL, else a private cluster (Debian's postgresql).
-Exits 1 when a study does not complete every run, or a run was trained twice.
+Exits 1 when a run was trained to its end twice, an epoch row stored by an attempt
+that no longer held its run, or an Optuna trial completed twice for one run; runs left
+incomplete by an overloaded server are reported as where it degrades.
 """
 
 from __future__ import annotations
@@ -90,10 +92,11 @@ class Probe:
         self.latency: dict[str, list[float]] = {"claim": [], "epoch": [], "heartbeat": [], "idle": []}
         self.polls = 0
         self.claimed_at: list[float] = []  # monotonic end of each successful claim
+        self.claims: list[tuple[int, int, float]] = []  # run, attempt, end of its claim
         self.claim_races = Counter()  # claim_run calls: won, lost
         self.connects: Counter = Counter()
-        self.trained: list[tuple[int, int, str, float, float]] = []  # run, attempt, worker, start, end
-        self.writes: list[tuple[int, int, int, float]] = []  # run, attempt, epoch, when
+        self.trained: list[tuple[int, int, str, float, float, int]] = []  # run, attempt, worker, start, end, status
+        self.writes: list[tuple[int, int, int, float]] = []  # run, attempt, epoch, start of the stored write
         self.warnings: Counter = Counter()
         self.codes: list[int] = []
         self.errors: list[str] = []
@@ -122,7 +125,8 @@ class Probe:
         return {
             "latency": self.latency, "claimed_at": [t - go for t in self.claimed_at],
             "claim_races": dict(self.claim_races), "connects": dict(self.connects),
-            "trained": [(r, a, w, s - go, e - go) for r, a, w, s, e in self.trained],
+            "claims": [(r, a, t - go) for r, a, t in self.claims],
+            "trained": [(r, a, w, s - go, e - go, c) for r, a, w, s, e, c in self.trained],
             "writes": [(r, a, e, t - go) for r, a, e, t in self.writes],
             "warnings": dict(self.warnings), "codes": self.codes, "errors": self.errors[:5], "polls": self.polls,
         }
@@ -184,7 +188,8 @@ class _ChildThread:
             probe.errors.append(f"child of run {spec.run_id}: {type(error).__name__}: {error}")
             self.process.returncode = 1
         with probe.lock:
-            probe.trained.append((spec.run_id, spec.attempt, self.worker, started, time.monotonic()))
+            probe.trained.append((spec.run_id, spec.attempt, self.worker, started, time.monotonic(),
+                                  self.process.returncode))
 
     def wait(self, _log_file: Any) -> int:
         assert self._thread is not None
@@ -278,6 +283,7 @@ def _install(probe: Probe, epoch_seconds: float) -> None:
             probe.connects["claim"] += probe.local.opened
             probe.latency["claim"].append(ended - started)
             probe.claimed_at.append(ended)
+            probe.claims.append((claimed[0]["id"], claimed[1], ended))
         return claimed
 
     worker.Worker._claim_next = timed_claim
@@ -293,10 +299,11 @@ def _install(probe: Probe, epoch_seconds: float) -> None:
     on_epoch = probe.timed("epoch", child._FencedWriter.on_epoch)
 
     def recorded_on_epoch(self: Any, record: Any) -> None:
+        started = time.monotonic()
         on_epoch(self, record)
         if not self.pending:  # stored (not waiting out an outage)
             with probe.lock:
-                probe.writes.append((self.spec.run_id, self.spec.attempt, record.epoch, time.monotonic()))
+                probe.writes.append((self.spec.run_id, self.spec.attempt, record.epoch, started))
 
     child._FencedWriter.on_epoch = recorded_on_epoch
     store_beat, optuna_beat = ResultStore.heartbeat, OptunaStudy.heartbeat
@@ -420,10 +427,17 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _completed_twice(trained: list[list[Any]]) -> int:
+    """Runs that two attempts trained to their end (each child exited 0)."""
+    done = Counter(run for run, _attempt, _who, _start, _end, status in trained if status == 0)
+    return sum(n > 1 for n in done.values())
+
+
 def _overlaps(trained: list[list[Any]]) -> int:
-    """Runs trained by two simulated children at once (their intervals overlap)."""
+    """Runs whose attempts overlapped in time: a child whose run was taken over trains on
+    until its worker's next heartbeat, or its next fenced write, finds the claim lost."""
     by_run: dict[int, list[tuple[float, float]]] = {}
-    for run, _attempt, _who, start, end in trained:
+    for run, _attempt, _who, start, end, _status in trained:
         by_run.setdefault(run, []).append((start, end))
     twice = 0
     for spans in by_run.values():
@@ -432,14 +446,15 @@ def _overlaps(trained: list[list[Any]]) -> int:
     return twice
 
 
-def _non_holder_writes(trained: list[list[Any]], writes: list[list[Any]]) -> int:
-    """Epoch rows stored by an attempt after a later attempt of its run had started."""
-    later = {}
-    for run, attempt, _who, start, _end in trained:
-        later.setdefault(run, []).append((attempt, start))
+def _non_holder_writes(claims: list[list[Any]], writes: list[list[Any]]) -> int:
+    """Epoch rows stored by a write that began after a later attempt of its run had been
+    claimed (committed): the fence must have refused them."""
+    later: dict[int, list[tuple[int, float]]] = {}
+    for run, attempt, claimed in claims:
+        later.setdefault(run, []).append((attempt, claimed))
     return sum(
-        any(other > attempt and start <= when for other, start in later.get(run, []))
-        for run, attempt, _epoch, when in writes
+        any(other > attempt and claimed < began for other, claimed in later.get(run, []))
+        for run, attempt, _epoch, began in writes
     )
 
 
@@ -511,12 +526,12 @@ def _tail(work: Path) -> str:
 
 def _figures(workers: int, parts: list[dict[str, Any]], peak: int, wall: float, audited: Any) -> dict[str, Any]:
     merged: dict[str, Any] = {"latency": {"claim": [], "epoch": [], "heartbeat": [], "idle": []}, "claimed_at": [],
-                              "trained": [], "writes": [], "codes": [], "errors": []}
+                              "claims": [], "trained": [], "writes": [], "codes": [], "errors": []}
     races, connects, warnings = Counter(), Counter(), Counter()
     for part in parts:
         for kind, values in part["latency"].items():
             merged["latency"][kind] += values
-        for key in ("claimed_at", "trained", "writes", "codes", "errors"):
+        for key in ("claimed_at", "claims", "trained", "writes", "codes", "errors"):
             merged[key] += part[key]
         races.update(part["claim_races"])
         connects.update(part["connects"])
@@ -530,9 +545,10 @@ def _figures(workers: int, parts: list[dict[str, Any]], peak: int, wall: float, 
     return {
         "workers": workers, "wall": wall, "runs": audited.runs, "complete": audited.complete,
         "codes": Counter(merged["codes"]), "errors": merged["errors"], "warnings": dict(warnings),
-        "duplicates": _overlaps(merged["trained"]), "retrained_epochs": audited.epochs_trained_twice,
+        "duplicates": _completed_twice(merged["trained"]), "overlaps": _overlaps(merged["trained"]),
+        "retrained_epochs": audited.epochs_trained_twice,
         "optuna_duplicates": audited.optuna_complete_duplicates,
-        "non_holder_writes": _non_holder_writes(merged["trained"], merged["writes"]),
+        "non_holder_writes": _non_holder_writes(merged["claims"], merged["writes"]),
         "takeovers": audited.multi_attempt_runs,
         "peak": peak, "peak_per_worker": peak / workers,
         "claims_per_second": workers / first if first > 0 else float("nan"),
@@ -551,7 +567,8 @@ def _figures(workers: int, parts: list[dict[str, Any]], peak: int, wall: float, 
 
 def _line(r: dict[str, Any], base: dict[str, Any]) -> str:
     return (f"{r['workers']:>4} workers: {r['complete']}/{r['runs']} complete, duplicates {r['duplicates']}, "
-            f"takeovers {r['takeovers']}, epochs trained twice {r['retrained_epochs']}; peak {r['peak']} "
+            f"takeovers {r['takeovers']} (attempts overlapping {r['overlaps']}), epochs trained twice "
+            f"{r['retrained_epochs']}, non-holder epoch rows {r['non_holder_writes']}; peak {r['peak']} "
             f"connections ({r['peak_per_worker']:.2f}/worker); claims {r['claims_per_second']:.1f}/s "
             f"({r['races_per_claim']:.1f} lost races per claim), claim p50/p99 {_ms(r['claim_p50'])}/"
             f"{_ms(r['claim_p99'])} ms (p99 ×{ratio(r['claim_p99'], base['claim_p99']):.1f}); epoch write p50/p99 "
@@ -572,11 +589,13 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
     base, top = results[0], results[-1]
     degraded = next((r for r in results[1:] if r["epoch_p99"] >= DEGRADED * base["epoch_p99"]
-                     or r["claim_p99"] >= DEGRADED * base["claim_p99"] or r["takeovers"]), None)
+                     or r["claim_p99"] >= DEGRADED * base["claim_p99"] or r["takeovers"]
+                     or r["complete"] < r["runs"]), None)
     figures: dict[str, Any] = {}
     for r in results:
         n = r["workers"]
-        figures[f"{n} workers: duplicates (runs twice, non-holder epoch rows, Optuna twice)"] = (
+        figures[f"{n} workers: complete, takeovers"] = f"{r['complete']}/{r['runs']}, {r['takeovers']}"
+        figures[f"{n} workers: duplicates (runs completed twice, non-holder epoch rows, Optuna twice)"] = (
             f"{r['duplicates']}, {r['non_holder_writes']}, {r['optuna_duplicates']}")
         figures[f"{n} workers: peak connections per worker"] = r["peak_per_worker"]
         figures[f"{n} workers: claims per second (start-up burst)"] = r["claims_per_second"]
@@ -586,7 +605,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         figures[f"{n} workers: claim p99 ratio to {base['workers']} workers"] = ratio(r["claim_p99"], base["claim_p99"])
         figures[f"{n} workers: epoch-write p99 ratio to {base['workers']} workers"] = ratio(
             r["epoch_p99"], base["epoch_p99"])
-    figures["degrades at (claim or epoch-write p99 ≥ 3× baseline, or a takeover)"] = (
+    figures["degrades at (claim or epoch-write p99 ≥ 3× baseline, a takeover, or a run left)"] = (
         f"{degraded['workers']} workers (claim p99 ×{ratio(degraded['claim_p99'], base['claim_p99']):.1f}, epoch "
         f"write p99 ×{ratio(degraded['epoch_p99'], base['epoch_p99']):.1f})" if degraded
         else f"not within {top['workers']} workers")
@@ -631,9 +650,10 @@ def main() -> int:
         return simulate(parser.parse_args(sys.argv[2:]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="25,50,100,200", help="comma-separated worker counts; the first is the baseline")
-    parser.add_argument("--runs", type=int, default=2, help="runs per worker")
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per run")
-    parser.add_argument("--epoch-seconds", type=float, default=2.0, help="the sleeping trainer's epoch")
+    parser.add_argument("--runs", type=int, default=1, help="runs per worker")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run")
+    parser.add_argument("--epoch-seconds", type=float, default=3.0,
+                        help="the sleeping trainer's epoch (a run should outlast a heartbeat interval, 5 s)")
     parser.add_argument("--processes", type=int, default=4, help="processes the simulated workers share")
     args = parser.parse_args()
     try:
@@ -661,9 +681,11 @@ def main() -> int:
                 print(f"    warnings: {results[-1]['warnings']}", flush=True)
     print_block(f"scale (simulated workers, {args.runs} runs × {args.epochs} epochs of {args.epoch_seconds:g} s "
                 f"each; baseline: {counts[0]} workers)", summarize(results))
-    failed = [r["workers"] for r in results
-              if r["complete"] != r["runs"] or r["duplicates"] or r["non_holder_writes"] or r["optuna_duplicates"]]
-    print(f"complete: {'all runs, no duplicates' if not failed else f'FAILED at {failed} workers'}")
+    # Exactly once is the promise; runs left by an overloaded server (takeovers that
+    # spent their retries) are where it degrades, reported above.
+    failed = [r["workers"] for r in results if r["duplicates"] or r["non_holder_writes"] or r["optuna_duplicates"]]
+    print(f"duplicates: {'none' if not failed else f'FAILED at {failed} workers'}; complete: "
+          + ", ".join(f"{r['complete']}/{r['runs']} at {r['workers']}" for r in results))
     return 1 if failed else 0
 
 
