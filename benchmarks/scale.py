@@ -15,23 +15,25 @@ machine): each still opens its own engines and connections, as a real one would,
 none is held at rest. Killing a child (a lost claim) stops its thread at the next epoch.
 
 Per worker count (`--workers 25,50,100,200`), on a fresh database and study of
-`workers × --runs` runs, all workers starting together: duplicates (runs trained by two
-workers at once, epoch rows written by an attempt that did not hold the run, Optuna
-trials completed twice; expected 0), the peak of server connections (pg_stat_activity,
-sampled every 0.1 s), claims per second in the start-up burst, p50/p99 latency of a
-claim (the worker's whole `_claim_next`: reading the candidates and racing the other
-workers for them), of an epoch's write (the fenced row and Optuna's report) and of a
-heartbeat. The baseline is the smallest worker count: each latency is printed as a ratio
-to it, and the first count whose p99 epoch-write latency is 3× the baseline's is where
-the design degrades on this server.
+`workers × --runs` runs, all workers starting together: duplicates (runs trained to
+their end by two attempts, epoch rows stored by an attempt after another had claimed
+the run, Optuna trials completed twice; expected 0), takeovers and attempts overlapping
+in time, the peak of server connections (pg_stat_activity, sampled every 0.1 s), claims
+per second in the start-up burst and the races a claim lost, p50/p99 latency of a claim
+(the worker's whole `_claim_next`: reading the candidates and racing the other workers
+for them), of an epoch's write (the fenced row and Optuna's report) and of a heartbeat.
+The baseline is the smallest worker count: each p99 is printed as a ratio to it, and
+the first count whose claim or epoch-write p99 is 3× the baseline's, or that has a
+takeover or a run left, is where the design degrades on this server.
 
 Then the largest cluster the design serves: the connections per epoch, per heartbeat and
-per run measured here give what one GPU at 60 s epochs (runs of 60 epochs, a heartbeat
-every 5 s) costs the server; the highest rate of connections the server sustained here,
-halved for headroom, divided by that cost is how many GPUs it serves; PostgreSQL's
-default `max_connections = 100` over the peak connections per worker is the other bound.
-The client processes share this machine's CPUs with the server, so both figures are
-lower bounds for a server of its own.
+per run measured here (and per second of an idle worker's polling) give what one GPU at
+60 s epochs (runs of 60 epochs, a heartbeat every 5 s) costs the server. The server's
+CPU per connection (its postmaster and backends, read through psutil when it runs on
+this machine) gives the GPUs one server core serves at half load; PostgreSQL's default
+`max_connections = 100` over the peak connections per worker is the other bound; the
+rate this machine sustained, server and simulators together, halved, is printed too.
+A full run is minutes, not seconds: the claims grow as N² (see benchmarks/RESULTS.md).
 
     python benchmarks/scale.py [--workers 25,50,100,200] [--runs 1] [--epochs 2]
                                [--epoch-seconds 3] [--processes 4]
@@ -73,11 +75,8 @@ REAL_EPOCHS_PER_RUN = 60
 HEADROOM = 0.5
 #: PostgreSQL's default.
 MAX_CONNECTIONS = 100
-#: p99 epoch-write latency this many times the baseline's: the design degrades there.
+#: A claim or epoch-write p99 this many times the baseline's: the design degrades there.
 DEGRADED = 3.0
-
-log = logging.getLogger("scale")
-
 
 # -- the simulator: one process, many workers (threads) ---------------------------------
 
@@ -156,8 +155,8 @@ class _ChildProcess:
 class _ChildThread:
     """`sweep_runner.children.Child` as a thread that runs the real `train_attempt`."""
 
-    def __init__(self, probe: Probe, epoch_seconds: float, worker: str) -> None:
-        self.probe, self.epoch_seconds, self.worker = probe, epoch_seconds, worker
+    def __init__(self, probe: Probe, worker: str) -> None:
+        self.probe, self.worker = probe, worker
         self.process = _ChildProcess()
         self._thread: threading.Thread | None = None
 
@@ -205,12 +204,12 @@ class _ThreadChildren:
     """`sweep_runner.children.Children` for threads: one started ahead holds no
     connection (a real one only imports), so `prepare` has nothing to do."""
 
-    def __init__(self, probe: Probe, epoch_seconds: float, worker: str) -> None:
-        self.probe, self.epoch_seconds, self.worker = probe, epoch_seconds, worker
+    def __init__(self, probe: Probe, worker: str) -> None:
+        self.probe, self.worker = probe, worker
         self.ahead = True
 
     def take(self) -> _ChildThread:
-        return _ChildThread(self.probe, self.epoch_seconds, self.worker)
+        return _ChildThread(self.probe, self.worker)
 
     def prepare(self) -> None:
         pass
@@ -351,7 +350,7 @@ def simulate(args: argparse.Namespace) -> int:
         opened = load_study(args.study, args.storage)
         worker = Worker(opened, WorkerOptions(checkpoints=Path(args.checkpoints)))
         worker.interrupts.install = lambda: None  # signals go to the main thread only
-        worker.children = _ThreadChildren(probe, args.epoch_seconds, worker.id)  # type: ignore[assignment]
+        worker.children = _ThreadChildren(probe, worker.id)  # type: ignore[assignment]
         workers.append(worker)
 
     def run(worker: Worker) -> None:
