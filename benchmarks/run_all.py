@@ -29,6 +29,7 @@ BENCHMARKS = (
     "chaos",
     "measurement_cost",
     "connections",
+    "scale",
     "m_sweep",
 )
 # Each benchmark's smallest mode: seconds, not minutes; its figures mean nothing.
@@ -46,6 +47,7 @@ QUICK = {
     "m_sweep": ["--values", "2", "--epochs", "1"],
     # No full-disk round: so short a sweep ends before a disk could be filled under it.
     "connections": ["--workers", "1", "--runs", "1", "--epochs", "1", "--epoch-seconds", "0.2"],
+    "scale": ["--workers", "1,2", "--runs", "1", "--epochs", "1", "--epoch-seconds", "0.2", "--processes", "1"],
     "chaos": ["--runs", "1", "--epochs", "2", "--train-size", "64", "--kills", "1",
               "--min-delay", "2", "--max-delay", "3", "--full-disk", "0"],
 }
