@@ -208,7 +208,7 @@ class Opened:
         element = self.page.locator(f'[data-figure="{key}"]')
         element.scroll_into_view_if_needed()
         self.page.wait_for_function(
-            f"document.querySelector('[data-figure=\"{key}\"]').dataset.rendered === '{state}'", timeout=20_000
+            f"document.querySelector('[data-figure=\"{key}\"]').dataset.rendered === '{state}'", timeout=60_000
         )
         return element
 

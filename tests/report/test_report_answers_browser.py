@@ -53,7 +53,6 @@ def _coloured_pixels(png: bytes, box: tuple[float, float, float, float]) -> int:
     return int((pixels.max(axis=-1) - pixels.min(axis=-1) > 60).sum())
 
 
-@pytest.mark.long
 @pytest.mark.timeout(180)
 def test_overlay_parallel_coordinates_and_per_value_summary_render(answers: tuple) -> None:
     opened, runs, _ = answers
@@ -90,7 +89,6 @@ def test_overlay_parallel_coordinates_and_per_value_summary_render(answers: tupl
     assert opened.errors == [] and opened.dialogs == [] and opened.requests == []
 
 
-@pytest.mark.long
 @pytest.mark.timeout(180)  # as the first: the suite's ordering by timeout keeps the page's tests together
 def test_no_plotly_cloud_link_or_logo_anywhere(answers: tuple) -> None:
     page = answers[0].page
@@ -117,7 +115,6 @@ def test_no_plotly_cloud_link_or_logo_anywhere(answers: tuple) -> None:
                          ".filter(h => !h.startsWith('#'))") == []
 
 
-@pytest.mark.long
 @pytest.mark.timeout(180)
 def test_the_filter_keeps_the_rows_with_every_word(answers: tuple) -> None:
     opened, runs, _ = answers
@@ -139,7 +136,6 @@ def test_the_filter_keeps_the_rows_with_every_word(answers: tuple) -> None:
     assert page.locator("#runs-shown").inner_text() == ""
 
 
-@pytest.mark.long
 @pytest.mark.timeout(180)
 def test_the_sweep_file_is_folded_and_the_table_above_the_fold(answers: tuple) -> None:
     page = answers[0].page
@@ -176,7 +172,6 @@ def _select_larger_lambda(opened: Opened) -> list[float]:
     return band
 
 
-@pytest.mark.long
 @pytest.mark.timeout(180)
 def test_a_live_page_keeps_zoom_filter_and_scroll_across_an_update(browser: Any, study_url: str,
                                                                    tmp_path: Path) -> None:
