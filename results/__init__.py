@@ -28,6 +28,7 @@ def load(
     threshold: float | None = None,
     thresholds: Iterable[float] | None = None,
     sort: str = "file",
+    swing_start: int | None = None,
 ) -> pd.DataFrame:
     """A study's runs, one row each: label, the metrics, the configuration flattened.
 
@@ -52,20 +53,28 @@ def load(
             own, else 0.92 and 0.93.
         sort: the order of the runs: `file` (the sweep file's), `label` (the post's),
             or a column (`results.report.tables.SORTS`).
+        swing_start: the start-up epochs `val_loss_swing` and `val_acc_dip` skip;
+            default the study's own (`[report] swing_start`), else 5.
 
     Raises:
-        sweeps.errors.InputError: a bad URL or an unknown study.
+        sweeps.errors.InputError: a bad URL, an unknown study or a negative `swing_start`.
     """
     from results.report.commands import open_store, require_study
     from results.report.frames import read_study
-    from results.report.study_settings import report_thresholds
+    from results.report.study_settings import report_settings
     from results.report.tables import raw_table, sort_runs
 
+    if swing_start is not None and swing_start < 0:
+        from sweeps.errors import InputError
+
+        raise InputError(f"swing_start {swing_start}: must be a number of epochs, 0 or more, e.g. 5")
     with open_store(storage) as store:
         require_study(store, study)
-        own_threshold, own_thresholds = report_thresholds(store, study)
+        own = report_settings(store, study)
         runs, epochs = read_study(store, study)
-    threshold = own_threshold if threshold is None else threshold
+    threshold = own.threshold if threshold is None else threshold
+    thresholds = own.thresholds if thresholds is None else tuple(thresholds)
+    swing_start = own.swing_start if swing_start is None else swing_start
     try:
         runs = sort_runs(runs, epochs, sort, threshold)
     except ValueError as error:
@@ -74,7 +83,7 @@ def load(
         raise InputError(str(error)) from None
     from results.report.renamed import RunFrame
 
-    return RunFrame(raw_table(runs, epochs, threshold, own_thresholds if thresholds is None else tuple(thresholds)))
+    return RunFrame(raw_table(runs, epochs, threshold, thresholds, swing_start))
 
 
 def load_epochs(storage: str | StorageUrl, study: str) -> pd.DataFrame:

@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", default=None, help="file to write (default: stdout)")
     export.add_argument("--threshold", type=float, default=None, help="val_acc threshold (default: the sweep's, else 0.92)")
+    export.add_argument("--swing-start", type=int, default=None, help="start-up epochs val_loss_swing and val_acc_dip skip (default: the sweep's [report] swing_start, else 5)")
     export.add_argument("--epochs", action="store_true", help="the long per-epoch table instead")
     export.add_argument("--sort", default="file", help="order of the runs: file (default), label, or a column: val_acc_best, threshold_epoch, delta_val_loss, …")
     _add_storage(export)
@@ -234,6 +235,7 @@ def _export(args: argparse.Namespace) -> int:
     return export_command(
         args.study, storage=args.storage or default_storage(), format=args.format,
         style=args.style, output=args.output, threshold=args.threshold, epochs=args.epochs, sort=args.sort,
+        swing_start=args.swing_start,
     )
 
 

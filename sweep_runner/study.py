@@ -84,6 +84,7 @@ def _prepare(sweep: Sweep, url: StorageUrl, name: str | None, store: ResultStore
         trials.study.set_user_attr("train", sweep.train_signature())
         trials.study.set_user_attr("report_threshold", sweep.report.threshold)
         trials.study.set_user_attr("report_thresholds", sweep.report.thresholds)
+        trials.study.set_user_attr("report_swing_start", sweep.report.swing_start)
     # The newest text, so that `sweep resume` sees the points an extended file added.
     trials.study.set_user_attr("sweep_file", sweep.text)
     trials.study.set_user_attr("sweep_path", str(sweep.path))

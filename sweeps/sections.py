@@ -80,12 +80,16 @@ class Report(BaseModel):
     Args:
         threshold: the val_acc threshold of the tables' `epoch` column (the post: 0.92).
         thresholds: the thresholds whose epochs the raw table lists.
+        swing_start: the start-up epochs the swings (`val_loss_swing`, `val_acc_dip`)
+            skip; their window begins at the epoch after (the post's noise starts near
+            epoch 10).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     threshold: float = Field(default=0.92, gt=0, le=1)
     thresholds: list[float] = Field(default_factory=lambda: [0.92, 0.93], min_length=1)
+    swing_start: int = Field(default=5, ge=0)
 
 
 class Study(BaseModel):

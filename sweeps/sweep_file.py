@@ -82,7 +82,7 @@ class Sweep:
         space: the grid: a list of values per key.
         runs: the explicit runs, as written (label, comment and overrides).
         search: a sampler instead of a grid.
-        report: the tables' thresholds.
+        report: the tables' thresholds and the swings' window.
         study: retries, objectives and pruning.
     """
 

@@ -130,8 +130,8 @@ METRICS = (
     Column("last_epoch", "the last recorded epoch", "integer"),
     Column(
         "val_loss_swing",
-        "val_loss's swings above and below its isotonic trend after the first 5 "
-        "epochs: a smooth monotone curve gives 0",
+        "val_loss's swings above and below its isotonic trend after the start-up epochs "
+        "(`[report] swing_start`, `--swing-start`, default 5): a smooth monotone curve gives 0",
         "loss",
     ),
     Column("val_acc_dip", "the same amplitude for val_acc: how deep it dips below its trend", "accuracy"),

@@ -39,6 +39,7 @@ def export_command(
     threshold: float | None = None,
     epochs: bool = False,
     sort: str = "file",
+    swing_start: int | None = None,
 ) -> int:
     """Writes a study's table (or with `epochs` its per-epoch table) to `output` or stdout.
 
@@ -57,6 +58,8 @@ def export_command(
             whatever the style).
         sort: the runs' order: `file` (the sweep file's), `label` (the post's) or a
             column (`results.report.tables.SORTS`).
+        swing_start: the start-up epochs `val_loss_swing` and `val_acc_dip` skip (the
+            raw table); None: the study's own (`[report] swing_start`), else 5.
 
     Returns:
         0.
@@ -87,19 +90,22 @@ def export_command(
         raise InputError(f"--sort {sort}: must be one of {', '.join(SORTS)}")
     if threshold is not None and not 0 < threshold <= 1:
         raise InputError(f"--threshold {threshold:g}: must be a val_acc above 0 and at most 1, e.g. 0.92")
+    if swing_start is not None and swing_start < 0:
+        raise InputError(f"--swing-start {swing_start}: must be a number of epochs, 0 or more, e.g. 5")
     storage = StorageUrl.parse(storage)  # checked once, for each use below
     path = check_output(output, protected=storage_files(storage))
     fit = format is None and path is None and sys.stdout.isatty()
 
     from results.report.frames import read_study
-    from results.report.study_settings import report_thresholds
+    from results.report.study_settings import report_settings
     from results.report.tables import epochs_table, post_table, raw_table, sort_runs, summary_table
 
     with open_store(storage) as store:
         require_study(store, study)
-        own_threshold, thresholds = report_thresholds(store, study)
+        own = report_settings(store, study)
         runs, epoch_rows = read_study(store, study)
-    threshold = own_threshold if threshold is None else threshold
+    threshold = own.threshold if threshold is None else threshold
+    swing_start = own.swing_start if swing_start is None else swing_start
     runs = sort_runs(runs, epoch_rows, sort, threshold)
     if epochs:
         table = epochs_table(runs, epoch_rows)
@@ -108,7 +114,7 @@ def export_command(
     elif style == "post":
         table = post_table(runs, epoch_rows, threshold)
     else:
-        table = raw_table(runs, epoch_rows, threshold, thresholds)
+        table = raw_table(runs, epoch_rows, threshold, own.thresholds, swing_start)
     if fit:
         from results.report.terminal import print_fitted
 
@@ -144,12 +150,12 @@ def plot_command(
     folder = refuse_folder(output, protected=protected)
 
     from results.report.frames import read_study
-    from results.report.study_settings import report_thresholds
+    from results.report.study_settings import report_settings
     from results.report.tables import raw_table
 
     with open_store(storage) as store:
         require_study(store, study)
-        threshold, thresholds = report_thresholds(store, study)
+        settings = report_settings(store, study)
         run_frame, epochs = read_study(store, study)
     if runs is not None:
         chosen = select_runs(runs, run_frame[["label", "run_key"]].to_dict("records"), study)
@@ -160,7 +166,7 @@ def plot_command(
     if folder.is_dir():  # the plots replace files of this study's names only: check those
         for path in sorted(folder.glob(f"{file_part(study)}-*.png")):
             refuse_file(path, protected=protected)
-    raw = raw_table(run_frame, epochs, threshold, thresholds)
+    raw = raw_table(run_frame, epochs, settings.threshold, settings.thresholds, settings.swing_start)
     folder.mkdir(parents=True, exist_ok=True)
     written = write_plots(study, raw, epochs, folder, labels=runs, log=log)
     names = [path.name for path in written]
@@ -198,7 +204,7 @@ def status_command(study: str | None, *, storage: str) -> int:
         0.
     """
     from results.report.status import overview, study_status
-    from results.report.study_settings import report_thresholds
+    from results.report.study_settings import report_settings
 
     console = make_console()
     with open_store(storage) as store:
@@ -206,6 +212,6 @@ def status_command(study: str | None, *, storage: str) -> int:
             console.print(overview(store))
             return 0
         require_study(store, study)
-        threshold, _ = report_thresholds(store, study)
+        threshold = report_settings(store, study).threshold
         console.print(study_status(store, study, threshold=threshold, storage=safe_url(store.url)))
     return 0

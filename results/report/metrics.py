@@ -35,6 +35,7 @@ HISTORY_COLUMNS = (
 )
 #: The swings' window starts after this many epochs, so that start-up transients do
 #: not count (`val_loss_swing`, `val_acc_dip`); the post's noise starts near epoch 10.
+#: The default of `[report] swing_start` (`sweeps.sections.Report`, which cannot import it).
 DEFAULT_SWING_START = 5
 #: A norm within this fraction of its equilibrium has reached it (`equilibrium_epoch`).
 EQUILIBRIUM_TOLERANCE = 0.1

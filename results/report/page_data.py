@@ -113,16 +113,17 @@ def read_study_data(store: ResultStore, study: str, *, importances: bool = True)
         importances: compute Optuna's importances for a `[search]` study.
     """
     from results.report.frames import read_study
-    from results.report.study_settings import report_thresholds, study_user_attrs
+    from results.report.study_settings import report_settings, study_user_attrs
     from results.report.tables import raw_table, summary_table
 
     attrs = study_user_attrs(store, study)
-    threshold, thresholds = report_thresholds(store, study)
+    settings = report_settings(store, study)
+    threshold, thresholds = settings.threshold, settings.thresholds
     run_frame, epochs = read_study(store, study)
     data = StudyData(
         study=study,
         storage=safe_url(store.url),
-        runs=raw_table(run_frame, epochs, threshold, thresholds),
+        runs=raw_table(run_frame, epochs, threshold, thresholds, settings.swing_start),
         table=summary_table(run_frame, epochs, threshold),
         epochs=epochs,
         threshold=threshold,

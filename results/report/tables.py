@@ -33,6 +33,7 @@ from results.report.columns import (
 )
 from results.report.labels import label_order
 from results.report.metrics import (
+    DEFAULT_SWING_START,
     DEFAULT_THRESHOLD,
     DEFAULT_THRESHOLDS,
     HISTORY_COLUMNS,
@@ -80,11 +81,19 @@ def metrics_frame(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
+    swing_start: int = DEFAULT_SWING_START,
 ) -> pd.DataFrame:
     """Every run's `RunMetrics` as columns, row for row with `runs`.
 
     One pass over the epochs sorted by run: the metrics are the pure functions of
     `results.report.metrics`, applied to each run's slice of numpy arrays.
+
+    Args:
+        runs: the run frame (a key shared with `epochs`, and `learning_rate`).
+        epochs: the epoch frame.
+        threshold: the val_acc of `threshold_epoch`.
+        thresholds: the thresholds of the `threshold_epoch_<t>` columns.
+        swing_start: the start-up epochs the swings skip (`[report] swing_start`).
     """
     thresholds = tuple(thresholds)
     key = _join_key(runs, epochs)
@@ -117,7 +126,10 @@ def metrics_frame(
         alpha = float(alpha) if alpha is not None and not pd.isna(alpha) else None
         rows.append(
             _metric_row(
-                run_metrics(history, threshold=threshold, thresholds=thresholds, alpha=alpha), thresholds
+                run_metrics(
+                    history, threshold=threshold, thresholds=thresholds, alpha=alpha, swing_start=swing_start
+                ),
+                thresholds,
             )
         )
     columns = [*_METRIC_FIELDS, *threshold_columns(thresholds)]
@@ -258,9 +270,11 @@ def raw_table(
     epochs_df: pd.DataFrame,
     threshold: float = DEFAULT_THRESHOLD,
     thresholds: Iterable[float] = DEFAULT_THRESHOLDS,
+    swing_start: int = DEFAULT_SWING_START,
 ) -> pd.DataFrame:
     """Every metric and setting of each run, named as `results.report.columns`
-    defines them, full precision, in the order of `runs_df`.
+    defines them, full precision, in the order of `runs_df`; `val_loss_swing` and
+    `val_acc_dip` skip the first `swing_start` epochs (`[report] swing_start`).
 
     The run columns (`study`, `label`, `trial_number`, `run_key`, `run_id`, `state`,
     `attempts`), the metrics (`results.report.columns.METRICS`: `threshold`,
@@ -270,7 +284,9 @@ def raw_table(
     configuration value.
     """
     thresholds = tuple(thresholds)
-    metrics = metrics_frame(runs_df, epochs_df, threshold=threshold, thresholds=thresholds)
+    metrics = metrics_frame(
+        runs_df, epochs_df, threshold=threshold, thresholds=thresholds, swing_start=swing_start
+    )
     metrics.insert(0, "threshold", float(threshold))
     key = _join_key(runs_df, epochs_df)
     train_seconds = (

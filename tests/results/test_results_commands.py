@@ -134,6 +134,7 @@ def test_status_says_when_the_best_run_never_reached_the_threshold(post_study, c
     [
         (["export", "nope"], "unknown study 'nope' in sqlite:///"),
         (["export", "table1", "--threshold", "1.5"], "--threshold 1.5: must be"),
+        (["export", "table1", "--swing-start", "-1"], "--swing-start -1: must be a number of epochs, 0 or more"),
         (["plot", "nope"], "unknown study 'nope'"),
         (
             ["plot", "table1", "--runs", "0,99"],

@@ -381,13 +381,14 @@ def test_the_store_and_optuna_share_one_database(storage_url):
     study = optuna.create_study(storage=storage_url, study_name=name)
     study.set_user_attr("report_threshold", 0.93)
     study.set_user_attr("report_thresholds", [0.9, 0.93])
+    study.set_user_attr("report_swing_start", 8)
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
     store.close()
     store = ResultStore(storage_url)  # after Optuna created its tables
     assert store.get_run(run_id)["study"] == name
-    from results.report.study_settings import report_thresholds
+    from results.report.study_settings import ReportSettings, report_settings
 
-    assert report_thresholds(store, name) == (0.93, (0.9, 0.93))
-    assert report_thresholds(store, "no-such-study") == (0.92, (0.92, 0.93))
+    assert report_settings(store, name) == ReportSettings(threshold=0.93, thresholds=(0.9, 0.93), swing_start=8)
+    assert report_settings(store, "no-such-study") == ReportSettings(0.92, (0.92, 0.93), 5)
     store.close()
     assert len(optuna.load_study(study_name=name, storage=storage_url).trials) == 2

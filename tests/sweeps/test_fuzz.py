@@ -16,7 +16,7 @@ from sweeps.config import RunConfig
 from sweeps.sweep_file import SECTIONS
 
 KEYS = [*RunConfig.model_fields, "label", "comment", "sampler", "n_trials", "low", "high",
-        "log", "choices", "threshold", "max_retries", "pruner", "breakpoints", "relative"]
+        "log", "choices", "threshold", "swing_start", "max_retries", "pruner", "breakpoints", "relative"]
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 SCALARS = st.one_of(
     st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
