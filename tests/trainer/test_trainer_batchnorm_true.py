@@ -30,6 +30,7 @@ def _train(config, folder, stop_after: int | None = None) -> list[EpochRecord]:
     return records
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_batchnorm_measurement_changes_nothing_of_the_training(tiny_config, tmp_path):

@@ -80,6 +80,7 @@ def test_a_number_that_is_no_label_is_never_taken_for_a_run_key() -> None:
     assert select_trial(trials, trials[3].run_key[:4], "g.toml") is trials[3]
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_train_command_prints_a_line_per_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

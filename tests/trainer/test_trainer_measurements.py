@@ -124,6 +124,7 @@ def test_m_changes_the_ema_columns_only_and_decay_shrinks_the_kernels(tmp_path):
     assert decayed[-1].effective_lr > fast[-1].effective_lr
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.backend
 @pytest.mark.timeout(120)

@@ -49,6 +49,7 @@ def test_two_epochs_on_digits_learn() -> None:
     assert records[-1].loss < records[0].loss
 
 
+@pytest.mark.long
 def test_the_train_step_is_traced_once(tiny_config, tmp_path: Path, monkeypatch) -> None:
     """Keras creates the compiled metrics inside the first traced step on TensorFlow,
     and a traced function that creates variables is traced twice; the trainer builds
