@@ -198,6 +198,13 @@ def _interpreter_start() -> float:
     return max(times)
 
 
+def _as_a_shell_starts_it() -> None:
+    """SIGINT at its default and unblocked in the command, whatever this test process
+    inherited (a background job's SIGINT is ignored, and exec keeps that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _wait_for_library(pid: int, name: str) -> None:
     """Returns once the process has mapped a file whose path holds `name` (its import
     has begun), or has ended."""
@@ -224,6 +231,7 @@ def test_ctrl_c_in_the_first_second_is_quiet(tmp_path, argv):
         process = subprocess.Popen(
             [sys.executable, "-m", "sweep_runner", *argv, *storage],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_as_a_shell_starts_it,
         )
         if argv[0] == "model":  # the signal lands inside TensorFlow's import, however slow the machine
             _wait_for_library(process.pid, "tensorflow")
