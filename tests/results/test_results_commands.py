@@ -178,6 +178,7 @@ def test_a_bad_storage_url_is_one_line_exit_2_and_nothing_written(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.long
 def test_plot_writes_a_png_per_run_and_per_study(post_study, capsys, tmp_path):
     url, study, runs = post_study
     folder = tmp_path / "plots"

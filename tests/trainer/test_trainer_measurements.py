@@ -64,6 +64,7 @@ def test_the_scale_invariant_kernels_are_those_only_batchnorm_follows():
     assert [len(stage) for stage in groups.stages] == [7, 7, 7]
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.backend
 @pytest.mark.timeout(120)

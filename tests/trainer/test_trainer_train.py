@@ -70,6 +70,7 @@ def test_the_train_step_is_traced_once(tiny_config, tmp_path: Path, monkeypatch)
     assert result.status == "completed" and len(traces) == 1
 
 
+@pytest.mark.long
 def test_reports_every_epoch_and_keeps_best_and_last(tiny_config, tmp_path: Path) -> None:
     config = tiny_config(epochs=3, schedule="[1.e-3, 0][1.e-4, 3]", ema_momentum=0.9)
     records, result = _train(config, tmp_path)
