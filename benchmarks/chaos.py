@@ -93,8 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="workers per start (default 1)")
     parser.add_argument("--max-retries", type=int, default=None,
                         help="[study] max_retries of the sweep file (default: the project's default, not written)")
-    parser.add_argument("--stall-seconds", type=float, default=30.0,
-                        help="the final run counts as hung after this long without progress (default 30)")
+    parser.add_argument("--stall-seconds", type=float, default=45.0,
+                        help="the final run counts as hung after this long without progress (default 45)")
     parser.add_argument("--truncations", type=int, default=2, help="rounds that truncate the latest checkpoint (default 2)")
     parser.add_argument("--full-disk", type=int, default=1, help="rounds with the checkpoints' disk full (default 1)")
     parser.add_argument("--full-seconds", type=float, default=5.0, help="how long the disk stays full (default 5)")
@@ -332,7 +332,9 @@ def final_run(file: Path, url: str, folder: Path, args: argparse.Namespace) -> t
     It hangs when every unfinished run is stranded (see `stranded`), or, whatever the
     cause, when the store has not changed (states, attempts, epochs) for
     `--stall-seconds`: a child's start and first epoch take about 10 to 13 s here, and a
-    take-over waits at most the heartbeat's 20 s grace period.
+    take-over waits for the run's claim to go stale (the 20 s grace period) and, in a
+    worker that has just started, for a grace period of its own with the database
+    reachable (issue 18): up to about 40 s without a change.
     """
     from sweeps.sweep_file import load_sweep
 

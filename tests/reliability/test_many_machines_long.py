@@ -164,7 +164,7 @@ def test_a_sweep_runs_behind_pgbouncer_in_transaction_mode(tmp_path: Path) -> No
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    from postgres import _as_postgres_popen, _free_port
+    from testkit.postgres import _as_postgres_popen, _free_port
 
     sweep = write_sweep(tmp_path, "bounced", epochs=2, space="weight_decay = [0.05, 0.2]", train_size=128)
     with restartable_cluster() as cluster:
