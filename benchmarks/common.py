@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -64,6 +65,20 @@ def write_sweep(
         encoding="utf-8",
     )
     return path
+
+
+def postgres_base(stack: ExitStack) -> str | None:
+    """A PostgreSQL server's base URL: $SWEEP_TEST_POSTGRES_URL, else a private cluster
+    that `stack` stops; None (the reason printed) when there can be none."""
+    base = os.environ.get("SWEEP_TEST_POSTGRES_URL")
+    if base:
+        return base
+    from testkit.postgres import missing_reason, postgres_cluster
+
+    if missing_reason():
+        print(f"{Path(sys.argv[0]).name}: {missing_reason()}", file=sys.stderr)
+        return None
+    return stack.enter_context(postgres_cluster())
 
 
 def sqlite_url(folder: Path, name: str = "sweeps.db") -> str:

@@ -38,7 +38,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 
-from common import SWEEP, write_sweep  # noqa: E402 - common puts the project and testkit on the path
+from common import SWEEP, postgres_base, write_sweep  # noqa: E402 - common puts the project and testkit on the path
 
 POOLED = "SWEEP_BENCH_POOLED"
 COUNTERS = "SWEEP_BENCH_COUNTERS"
@@ -210,14 +210,9 @@ def main() -> int:
     counts = [int(n) for n in args.workers.split(",")]
     results = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="sweep-conn-") as folder:
-        base = os.environ.get("SWEEP_TEST_POSTGRES_URL")
-        if not base:
-            from testkit.postgres import missing_reason, postgres_cluster
-
-            if missing_reason():
-                print(f"connections.py: {missing_reason()}", file=sys.stderr)
-                return 2
-            base = stack.enter_context(postgres_cluster())
+        base = postgres_base(stack)
+        if base is None:
+            return 2
         for workers in counts:
             for pooled in (True, False):
                 result = measure(base, workers, args, pooled, Path(folder))

@@ -64,7 +64,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 
-from common import SWEEP, audit, print_block, ratio, write_sweep  # noqa: E402 - puts the project on the path
+from common import SWEEP, audit, postgres_base, print_block, ratio, write_sweep  # noqa: E402 - puts the project on the path
 from connections import _sample  # noqa: E402 - the same pg_stat_activity sampler
 from sweep_runner.worker import POLL_SECONDS  # noqa: E402
 
@@ -663,14 +663,9 @@ def main() -> int:
         parser.error("--workers, --runs, --epochs, --processes must be at least 1, --epoch-seconds above 0")
     results = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="sweep-scale-") as folder:
-        base = os.environ.get("SWEEP_TEST_POSTGRES_URL")
-        if not base:
-            from testkit.postgres import missing_reason, postgres_cluster
-
-            if missing_reason():
-                print(f"scale.py: {missing_reason()}", file=sys.stderr)
-                return 2
-            base = stack.enter_context(postgres_cluster())
+        base = postgres_base(stack)
+        if base is None:
+            return 2
         for workers in counts:
             results.append(measure(base, workers, args, Path(folder)))
             print(_line(results[-1], results[0]), flush=True)
