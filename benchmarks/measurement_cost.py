@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             super().on_train_batch_end(batch, logs)
             self.spent += time.perf_counter() - started
 
-    angles = TimedStepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch)
+    angles = TimedStepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch, config.beta_1)
     subset = bn_subset(args.images, subset_size(None, args.images), 0)
     recompute = StatisticsRecomputer(model)
     plain, ema, test, stats, bn, step = [], [], [], [], [], []

@@ -62,9 +62,10 @@ class EpochRecord:
         dense_kernel_norm, bn_gamma_norm: the head's kernel, every BatchNorm's γ.
         angle_per_step: the angle in radians a scale-invariant kernel turns through
             in one optimizer step, sampled during the epoch (`trainer.step_angle`).
-        angle_equilibrium: the rotational equilibrium's prediction √(2λ·lr).
-        weight_norm_equilibrium: the norm `weight_norm_invariant` settles at for the
-            measured update size, √(Σ‖lr·u‖²/(2λ·lr)).
+        angle_equilibrium: the rotational equilibrium's angle per step,
+            √(2λ·lr·(1 − β₁)/(1 + β₁)) (`trainer.step_angle`).
+        weight_norm_equilibrium: the norm `weight_norm_invariant` settles at,
+            √(lr·C/(2λ)) for kernels of C elements together.
         ema_horizon_epochs: the averages' horizon 1/((1 − m)·steps per epoch).
     """
 

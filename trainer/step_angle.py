@@ -2,22 +2,24 @@
 rotational equilibrium it should settle at.
 
 Under decoupled weight decay (AdamW: `w ← w(1 − λ·lr) − lr·u`, u = m̂/(√v̂ + ε)), a
-kernel a BatchNormalization follows only turns: its norm settles where decay and
-update balance, ‖w‖² ≈ lr·‖u‖²/(2λ), and there it turns through ≈ √(2λ·lr) radians per
-step whatever the gradients (Kosson, Messmer & Jaggi, "Rotational Equilibrium",
-ICML 2024; van Laarhoven 2017). The net angle over an epoch saturates near π/2 and
-says little; this callback measures single steps instead.
+kernel a BatchNormalization follows only turns, and its norm settles where decay and
+update balance (Kosson, Messmer & Jaggi, "Rotational Equilibrium", ICML 2024, Table 1
+and §3; van Laarhoven 2017). Their random-walk model gives, for AdamW:
 
-Every `k`-th step (about `SAMPLES_PER_EPOCH` samples an epoch) it copies the kernels
-after the step and again after the next one, and takes from the pair:
+- the norm ‖w‖ = √(lr·C/(2λ)), C the kernel's number of elements: each gradient,
+  normalized by √v̂, moves every element by about lr in all over its momentum's life;
+- the angle per step √(2λ·lr·(1 − β₁)/(1 + β₁)): one step moves only the momentum's
+  share of that, ‖u‖² ≈ C·(1 − β₁)/(1 + β₁) for uncorrelated gradients. Without
+  momentum (β₁ = 0) this is √(2λ·lr); at Keras' β₁ = 0.9 it is 0.23 of it (the
+  authors' code, `adamw_etar_func` in epfml's rotational optimizers, uses the same).
 
-- the angle each kernel turned through in that one step (averaged over the kernels);
-- the prediction √(2λ·lr) with that step's lr;
-- the Adam part of the step, lr·u = w_s(1 − λ·lr) − w_{s+1}, whence the equilibrium
-  norm of the kernels together, √(Σ‖lr·u‖²/(2λ·lr)).
-
-Each is averaged over the epoch's samples (`epoch_values`). It only reads the
-weights, so training does not change.
+The net angle over an epoch saturates near π/2 and says little; this callback measures
+single steps instead. Every `k`-th step (about `SAMPLES_PER_EPOCH` samples an epoch) it
+copies the kernels after the step and again after the next one, and takes from the
+pair the angle each kernel turned through (averaged over the kernels), the predicted
+angle with that step's lr, and the predicted norm of the kernels together,
+√(lr·ΣC/(2λ)). Each is averaged over the epoch's samples (`epoch_values`). It only
+reads the weights, so training does not change.
 """
 
 from __future__ import annotations
@@ -49,13 +51,18 @@ class StepAngles(keras.callbacks.Callback):
         optimizer: the run's optimizer (for the LR of the next step).
         weight_decay: λ.
         steps_per_epoch: optimizer steps per epoch.
+        beta_1: Adam's first-moment decay rate β₁.
     """
 
-    def __init__(self, kernels: tuple[Any, ...], optimizer: Any, weight_decay: float, steps_per_epoch: int) -> None:
+    def __init__(
+        self, kernels: tuple[Any, ...], optimizer: Any, weight_decay: float, steps_per_epoch: int,
+        beta_1: float = 0.9,
+    ) -> None:
         super().__init__()
         self.kernels = kernels
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.beta_1 = beta_1
         self.every = max(2, steps_per_epoch // SAMPLES_PER_EPOCH)
         self.steps_per_epoch = steps_per_epoch
         self._before: list[np.ndarray] | None = None
@@ -80,12 +87,9 @@ class StepAngles(keras.callbacks.Callback):
         return snapshot(self.kernels)
 
     def _sample(self, before: list[np.ndarray], after: list[np.ndarray], lr: float) -> tuple[float, float, float]:
-        decay = 1.0 - self.weight_decay * lr
         turned = float(np.mean([angle(b, a) for b, a in zip(before, after, strict=True)]))
-        update = sum(float(np.sum(np.square(b * decay - a))) for b, a in zip(before, after, strict=True))
-        balance = 2.0 * self.weight_decay * lr
-        equilibrium_norm = math.sqrt(update / balance) if balance > 0 else math.nan
-        return turned, math.sqrt(balance), equilibrium_norm
+        predicted, norm = equilibrium(self.weight_decay, lr, self.beta_1, sum(b.size for b in before))
+        return turned, predicted, norm
 
     def epoch_values(self) -> dict[str, float]:
         """The `STEP_NAMES` averaged over this epoch's samples (NaN without any)."""
@@ -93,3 +97,19 @@ class StepAngles(keras.callbacks.Callback):
             return dict.fromkeys(STEP_NAMES, math.nan)
         columns = np.array(self._samples, dtype=np.float64)
         return {name: float(np.mean(columns[:, i])) for i, name in enumerate(STEP_NAMES)}
+
+
+def equilibrium(weight_decay: float, lr: float, beta_1: float, elements: int) -> tuple[float, float]:
+    """AdamW's rotational equilibrium: the angle per step and the norm of kernels with
+    `elements` entries in all (NaN without decay: there is none).
+
+    Args:
+        weight_decay: λ.
+        lr: the step's learning rate.
+        beta_1: Adam's β₁.
+        elements: the kernels' number of elements together (C).
+    """
+    balance = 2.0 * weight_decay * lr
+    if not balance > 0:
+        return math.nan, math.nan
+    return math.sqrt(balance * (1.0 - beta_1) / (1.0 + beta_1)), math.sqrt(lr * elements / (2.0 * weight_decay))

@@ -387,7 +387,7 @@ def train(
     guard = fence or _always_write
     watcher = _non_finite_loss_watcher()
     kernels = kernel_groups(model)
-    steps = StepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch)
+    steps = StepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch, config.beta_1)
     callbacks = [steps] + ([watcher] if watcher else [])
     bn_size = subset_size(config.bn_subset_size, train_count)
     bn = (bn_subset(train_count, bn_size, config.seed), StatisticsRecomputer(model)) if bn_size else None

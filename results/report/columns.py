@@ -234,8 +234,8 @@ EPOCHS = (
     Column("dense_kernel_norm", "the norm of the softmax head's kernel", "number"),
     Column("bn_gamma_norm", "the norm of every BatchNorm's γ together", "number"),
     Column("angle_per_step", "the angle a scale-invariant kernel turns through in one step, sampled", "number"),
-    Column("angle_equilibrium", "the rotational equilibrium's angle per step, √(2λ·lr)", "number"),
-    Column("weight_norm_equilibrium", "the norm `weight_norm_invariant` settles at for the measured updates", "number"),
+    Column("angle_equilibrium", "the rotational equilibrium's angle per step, √(2λ·lr·(1 − β₁)/(1 + β₁))", "number"),
+    Column("weight_norm_equilibrium", "the norm `weight_norm_invariant` settles at, √(lr·C/(2λ)) for C elements", "number"),
     Column("ema_horizon_epochs", "the averages' horizon in epochs, 1/((1 − m)·steps per epoch)", "number"),
 )
 

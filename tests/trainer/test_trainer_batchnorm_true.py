@@ -100,18 +100,32 @@ def test_the_default_subset_is_ten_percent_at_most_two_thousand():
 def test_a_step_gives_its_angle_the_prediction_and_the_equilibrium_norm():
     from trainer.step_angle import StepAngles
 
-    steps = StepAngles((), None, weight_decay=0.5, steps_per_epoch=100)
     lr = 0.02
     w = np.zeros((3, 3, 4, 4))
     w[0, 0, 0, 0] = 2.0
     u = np.zeros_like(w)
     u[0, 0, 0, 1] = 1.0  # orthogonal to w
     after = w * (1 - 0.5 * lr) - lr * u
-    turned, predicted, norm = steps._sample([w], [after], lr)
+    without_momentum = StepAngles((), None, weight_decay=0.5, steps_per_epoch=100, beta_1=0.0)
+    turned, predicted, norm = without_momentum._sample([w], [after], lr)
     assert turned == pytest.approx(math.atan2(lr, 2.0 * (1 - 0.5 * lr)))
     assert predicted == pytest.approx(math.sqrt(2 * 0.5 * lr))
-    # ‖w‖² = lr·‖u‖²/(2λ): here 0.02·1/1.
-    assert norm == pytest.approx(math.sqrt(lr / (2 * 0.5)))
+    # ‖w‖² = lr·C/(2λ), C = 144 elements: whatever this step's update was.
+    assert norm == pytest.approx(math.sqrt(lr * 144 / (2 * 0.5)))
+    # Keras' β₁ = 0.9: a step moves only the momentum's share, √(0.1/1.9) ≈ 0.23 of it;
+    # the norm does not depend on β₁.
+    with_momentum = StepAngles((), None, weight_decay=0.5, steps_per_epoch=100, beta_1=0.9)
+    _, predicted_09, norm_09 = with_momentum._sample([w], [after], lr)
+    assert predicted_09 == pytest.approx(math.sqrt(2 * 0.5 * lr * 0.1 / 1.9))
+    assert predicted_09 / predicted == pytest.approx(0.2294, abs=1e-4)
+    assert norm_09 == pytest.approx(norm)
+
+
+def test_no_decay_has_no_equilibrium():
+    from trainer.step_angle import equilibrium
+
+    assert all(math.isnan(value) for value in equilibrium(0.0, 1e-3, 0.9, 100))
+    assert all(math.isnan(value) for value in equilibrium(0.1, 0.0, 0.9, 100))
 
 
 @pytest.mark.long
