@@ -14,14 +14,18 @@ every variable copied aside, the subset's inference-mode loss, the statistics
 recomputed over the default subset — 10 % of the training images, at most 2,000 — for
 the weights and for the averages, two more validations, everything put back) and the
 step-angle sampling during `fit()` (`trainer.step_angle`, the time spent inside its
-callback). At the post's 50,000 images the subset is 4 %, not 10 %: the script prints
-the BatchNorm part scaled to that too.
+callback). At the post's 50,000 images the default subset is 2,000, 4 % and not 10 %:
+`--subset` sets it (`--images 2500 --subset 100` keeps the post's proportions). The
+BatchNorm part is printed split in two: its two validations (each about as dear as the
+EMA validation) and the rest (the subset's passes, the copies), which the subset's size
+decides.
 
     python benchmarks/measurement_cost.py                     # about a minute on 2 cores
+    python benchmarks/measurement_cost.py --images 2500 --subset 100   # the post's proportions
     python benchmarks/measurement_cost.py --depth 56 --images 1280 --epochs 4
 
 Options: --depth, --images (training; validation and test are a fifth of it each),
---batch, --epochs (timed), --backend.
+--subset (BatchNorm subset; default the trainer's), --batch, --epochs (timed), --backend.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depth", type=int, default=20, help="ResNet v2 depth 9n+2 (default 20)")
     parser.add_argument("--images", type=int, default=640, help="training images (default 640)")
+    parser.add_argument("--subset", type=int, default=None,
+                        help="BatchNorm subset images (default: the trainer's, 10%% of --images, at most 2000)")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs after one warm-up (default 4)")
     parser.add_argument("--backend", default=None, help="KERAS_BACKEND (default: as set, else tensorflow)")
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             self.spent += time.perf_counter() - started
 
     angles = TimedStepAngles(kernels.scale_invariant, optimizer, config.weight_decay, steps_per_epoch, config.beta_1)
-    subset = bn_subset(args.images, subset_size(None, args.images), 0)
+    subset = bn_subset(args.images, subset_size(args.subset, args.images), 0)
     recompute = StatisticsRecomputer(model)
     plain, ema, test, stats, bn, step = [], [], [], [], [], []
     for epoch in range(args.epochs + 1):
@@ -136,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     bn_ratio, step_ratio = statistics.median(bn) / base, statistics.median(step) / base
     print(f"batchnorm_true_s: {statistics.median(bn):.4f}   ratio: {bn_ratio:.3f}   "
           f"(subset {len(subset)} images = {len(subset) / args.images:.0%} of the training set)")
+    two_validations = 2 * statistics.median(ema) / base
+    print(f"  of which two validations (2 × ema_validation): {two_validations:.3f}, "
+          f"the subset's passes and the copies: {bn_ratio - two_validations:.3f}")
     print(f"step_angles_s: {statistics.median(step):.4f}   ratio: {step_ratio:.3f}")
     print(f"ratio_issue_19 (BatchNorm-true validation + step angles): {bn_ratio + step_ratio:.3f}")
     print(f"ratio_default_now (issue 11's + issue 19's additions): {default + bn_ratio + step_ratio:.3f}")

@@ -357,10 +357,11 @@ def format_post(table: pd.DataFrame, *, marks: bool = True) -> pd.DataFrame:
     reached = table[REACHED].astype(bool) if REACHED in table.columns else pd.Series(True, index=table.index)
     formats = {header: column(name).format for name, header in post_headers().items()}
     for header in POST_COLUMNS:
-        cells = table[header].map(lambda v, f=formats[header]: format_value(f, v))
+        # Object, not the column's dtype: an empty column keeps its numeric dtype.
+        cells = table[header].map(lambda v, f=formats[header]: format_value(f, v)).astype(object)
         if marks and header in ("epoch", "acc_val", "acc"):
             cells = cells.where(reached | (cells == ""), "(" + cells + ")")
-        text[header] = cells.astype(object)
+        text[header] = cells
     if not marks:
         text[REACHED] = reached
     return text

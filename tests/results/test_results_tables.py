@@ -261,3 +261,14 @@ def test_sort_orders_the_runs_and_keeps_the_files_order_on_ties(frames):
     with pytest.raises(ValueError, match="must be one of file, label"):
         sort_runs(run_frame, epochs, "bogus")
     assert "delta_val_loss" in SORTS
+
+
+def test_a_study_without_runs_gives_every_table_empty_with_its_headers():
+    from results.report.columns import EPOCHS, RUN_COLUMNS
+
+    runs = pd.DataFrame(columns=[c.name for c in RUN_COLUMNS])
+    epochs = pd.DataFrame(columns=["run_id", *(c.name for c in EPOCHS)])
+    post = format_post(post_table(runs, epochs))
+    assert post.empty and list(post.columns) == list(POST_COLUMNS)
+    assert summary_table(runs, epochs).empty and raw_table(runs, epochs).empty
+    assert post_text(post_table(runs, epochs), "md").count("\n") >= 1  # the header still printed
