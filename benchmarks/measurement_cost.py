@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.optimizer import current_learning_rate
     from trainer.precise_bn import StatisticsRecomputer, bn_subset, subset_size
     from trainer.step_angle import StepAngles
-    from trainer.train import _batch_norm_true, _evaluate, build_model
+    from trainer.train import build_model
+    from trainer.validation import batch_norm_true, evaluate
     from trainer.weight_stats import kernel_groups, snapshot, weight_stats
 
     config = RunConfig(
@@ -103,21 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         angles.spent = 0.0
         model.fit(EpochBatches(data.x_train, data.y_train, args.batch, 0, epoch), epochs=1, verbose=0,
                   shuffle=False, callbacks=[angles])
-        _evaluate(model, data.x_val, data.y_val, args.batch)
+        evaluate(model, data.x_val, data.y_val, args.batch)
         plain_seconds = time.perf_counter() - started - angles.spent
         step_seconds = angles.spent + _timed(angles.epoch_values)
         started = time.perf_counter()
         with averaged_weights(model, optimizer):
-            _evaluate(model, data.x_val, data.y_val, args.batch)
+            evaluate(model, data.x_val, data.y_val, args.batch)
         ema_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        _evaluate(model, data.x_test, data.y_test, args.batch)
+        evaluate(model, data.x_test, data.y_test, args.batch)
         test_seconds = time.perf_counter() - started
         started = time.perf_counter()
         weight_stats(kernels, current_learning_rate(optimizer), before)
         stats_seconds = time.perf_counter() - started + snapshot_seconds
         started = time.perf_counter()
-        _batch_norm_true(config, data, model, optimizer, subset, recompute)
+        batch_norm_true(config, data, model, optimizer, subset, recompute)
         bn_seconds = time.perf_counter() - started
         if epoch:  # the first epoch traces and compiles
             bn.append(bn_seconds)

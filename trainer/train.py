@@ -14,7 +14,7 @@ Validation uses the weights as they are during training, as the post's
 `fit(validation_data=…)` did; with EMA (and `evaluate_ema`) it runs a second time with
 the averaged weights, which are then replaced by the training weights exactly
 (`trainer.ema`). When validation is a split of the training set, the test set is
-evaluated too. The conv kernels' norms, effective LR and rotation come from the
+evaluated too (`trainer.validation` holds an epoch's measurements). The conv kernels' norms, effective LR and rotation come from the
 weights (`trainer.weight_stats`), the angle per step from samples during the epoch
 (`trainer.step_angle`). The BatchNorm-true validation recomputes the statistics on a
 subset of the training images and puts every variable back (`trainer.precise_bn`).
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer.records import EpochRecord, TrainResult
+from trainer.validation import ema_horizon, measure_epoch, member_record
 
 log = logging.getLogger(__name__)
 
@@ -141,115 +142,6 @@ def _build_metrics(model: Any, x: Any, y: Any) -> None:
         return
     model.compute_metrics(x, y, model(x, training=False))
     model.reset_metrics()
-
-
-def _evaluate_logs(model: Any, x: Any, y: Any, batch_size: int) -> dict[str, float]:
-    """Keras' evaluation logs (`loss`, `accuracy`, `xent`); never augments: the layer
-    is the identity outside training."""
-    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    return {name: float(value) for name, value in logs.items()}
-
-
-def _evaluate(model: Any, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
-    """(loss, accuracy)."""
-    logs = _evaluate_logs(model, x, y, batch_size)
-    return logs["loss"], logs["accuracy"]
-
-
-def _batch_norm_true(
-    config: RunConfig, data: Any, model: Any, optimizer: Any, subset: Any, recompute: Any,
-    averages: list[Any] | None = None, raw: bool = True,
-) -> dict[str, float]:
-    """Validation with the BatchNorm statistics recomputed for the weights (unless not
-    `raw`), and for the averages (Keras', or `averages`); the subset's inference-mode
-    loss; every variable put back after."""
-    from trainer.ema import averaged_weights
-    from trainer.precise_bn import everything_restored
-
-    x, y = data.x_train[subset], data.y_train[subset]
-    measured: dict[str, float] = {}
-    with everything_restored(model, optimizer):
-        if raw:
-            measured["train_loss_eval"] = _evaluate(model, x, y, config.batch_size)[0]
-            recompute(x, config.batch_size)
-            measured["val_loss_bn"], measured["val_acc_bn"] = _evaluate(
-                model, data.x_val, data.y_val, config.batch_size
-            )
-        if config.use_ema and config.evaluate_ema:
-            with averaged_weights(model, optimizer, averages):
-                recompute(x, config.batch_size)
-                ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
-            measured["val_loss_ema_bn"], measured["val_acc_ema_bn"] = ema
-    return measured
-
-
-def _measure(
-    config: RunConfig, data: Any, model: Any, optimizer: Any, kernels: Any, lr: float, before: Any,
-    bn: tuple[Any, Any] | None = None,
-) -> dict[str, float]:
-    """An epoch's validation (raw, and averaged weights), test and weight statistics;
-    with `bn` (the subset's indices and a `StatisticsRecomputer`) the BatchNorm-true ones."""
-    from trainer.ema import averaged_weights
-    from trainer.weight_stats import weight_stats
-
-    measured = weight_stats(kernels, lr, before)
-    logs = _evaluate_logs(model, data.x_val, data.y_val, config.batch_size)
-    measured["val_loss"], measured["val_acc"], measured["val_xent"] = logs["loss"], logs["accuracy"], logs["xent"]
-    if config.use_ema and config.evaluate_ema:
-        with averaged_weights(model, optimizer):
-            ema = _evaluate(model, data.x_val, data.y_val, config.batch_size)
-        measured["val_loss_ema"], measured["val_acc_ema"] = ema
-    if data.x_test is not None:
-        measured["test_loss"], measured["test_acc"] = _evaluate(model, data.x_test, data.y_test, config.batch_size)
-    if bn is not None:
-        measured |= _batch_norm_true(config, data, model, optimizer, *bn)
-    return measured
-
-
-def _member_record(
-    record: EpochRecord, member: RunConfig, averages: list[Any], data: Any, model: Any, optimizer: Any,
-    steps_per_epoch: int, bn: tuple[Any, Any] | None,
-) -> EpochRecord:
-    """The record of a run that shares this training and differs only in what it
-    measures: the raw columns are the training's own; the EMA columns come from its
-    own average (`averages`), the BatchNorm-true ones from its subset size."""
-    import dataclasses
-
-    from trainer.ema import averaged_weights
-    from trainer.precise_bn import bn_subset, subset_size
-
-    nan = math.nan
-    changed: dict[str, float] = dict.fromkeys(
-        ("val_loss_ema", "val_acc_ema", "val_loss_ema_bn", "val_acc_ema_bn"), nan
-    )
-    changed["ema_horizon_epochs"] = _ema_horizon(member, steps_per_epoch)
-    if not math.isfinite(record.val_loss):  # a diverged epoch: nothing measured
-        return dataclasses.replace(record, **changed)
-    if member.use_ema and member.evaluate_ema:
-        with averaged_weights(model, optimizer, averages):
-            changed["val_loss_ema"], changed["val_acc_ema"] = _evaluate(
-                model, data.x_val, data.y_val, member.batch_size
-            )
-    size = subset_size(member.bn_subset_size, len(data.x_train))
-    if not size:
-        changed |= dict.fromkeys(("val_loss_bn", "val_acc_bn", "train_loss_eval"), nan)
-    else:
-        same_subset = bn is not None and size == len(bn[0])
-        recompute = bn[1] if bn is not None else _recomputer(model)
-        subset = bn[0] if same_subset else bn_subset(len(data.x_train), size, member.seed)
-        changed |= _batch_norm_true(member, data, model, optimizer, subset, recompute, averages, raw=not same_subset)
-    return dataclasses.replace(record, **changed)
-
-
-def _recomputer(model: Any) -> Any:
-    from trainer.precise_bn import StatisticsRecomputer
-
-    return StatisticsRecomputer(model)
-
-
-def _ema_horizon(config: RunConfig, steps_per_epoch: int) -> float:
-    """1/((1 − m)·steps per epoch): how many epochs the averages look back."""
-    return 1.0 / ((1.0 - config.ema_momentum) * steps_per_epoch) if config.use_ema else math.nan
 
 
 def _check_shape(input_shape: tuple[int, ...]) -> None:
@@ -404,20 +296,20 @@ def train(
         loss, acc, xent = float(logs["loss"][-1]), float(logs["accuracy"][-1]), float(logs["xent"][-1])
         diverged = not math.isfinite(loss) or bool(watcher and watcher.tripped)
         lr = current_learning_rate(optimizer)
-        measured = {} if diverged else _measure(config, data, model, optimizer, kernels, lr, before, bn)
+        measured = {} if diverged else measure_epoch(config, data, model, optimizer, kernels, lr, before, bn)
         if not diverged:
             measured |= steps.epoch_values()
         record = EpochRecord(
             epoch=epoch + 1, loss=loss, acc=acc, lr=lr, seconds=time.perf_counter() - started,
             images_per_second=train_count / train_seconds, xent=xent,
-            ema_horizon_epochs=_ema_horizon(config, steps_per_epoch),
+            ema_horizon_epochs=ema_horizon(config, steps_per_epoch),
             **{"val_loss": math.nan, "val_acc": math.nan, **measured},
         )
         on_epoch(record)
         for index, member in enumerate(members):
             averages = adamw_of(optimizer).more_averages[index] if more else None
-            member_record = _member_record(record, member, averages, data, model, optimizer, steps_per_epoch, bn)
-            on_member_epoch(index, member_record)  # type: ignore[misc]
+            own = member_record(record, member, averages, data, model, optimizer, steps_per_epoch, bn)
+            on_member_epoch(index, own)  # type: ignore[misc]
 
         if diverged:
             state.history.append(record.as_dict())
