@@ -283,8 +283,9 @@ def train(
     callbacks = [steps] + ([watcher] if watcher else [])
     bn_size = subset_size(config.bn_subset_size, train_count)
     bn = (bn_subset(train_count, bn_size, config.seed), StatisticsRecomputer(model)) if bn_size else None
-    for epoch in range(state.epochs_done, config.epochs):
-        phase(f"epoch {epoch + 1}/{config.epochs}" + (" (compiling)" if epoch == state.epochs_done else ""))
+    first_epoch = state.epochs_done  # traced and compiled in this process
+    for epoch in range(first_epoch, config.epochs):
+        phase(f"epoch {epoch + 1}/{config.epochs}" + (" (compiling)" if epoch == first_epoch else ""))
         batches = EpochBatches(data.x_train, data.y_train, config.batch_size, config.seed, epoch)
         before = snapshot(kernels.scale_invariant)
         started = time.perf_counter()

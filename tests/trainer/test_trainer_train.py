@@ -129,7 +129,10 @@ def test_the_same_seed_gives_the_same_run(tiny_config, tmp_path: Path) -> None:
 def test_nan_loss_ends_the_run_as_diverged(tiny_config, tmp_path: Path) -> None:
     # A step to an absurd LR after epoch 1 blows the weights up in epoch 2.
     config = tiny_config(epochs=4, learning_rate=1e-3, schedule="[1.e-3, 1][1.e+30, 1]")
-    records, result = _train(config, tmp_path)
+    phases: list[str] = []
+    records, result = _train(config, tmp_path, on_phase=phases.append)
+    # What a run says it does: only the first epoch of a process compiles.
+    assert phases == ["loading the data", "building the model", "epoch 1/4 (compiling)", "epoch 2/4"]
     assert result.status == "diverged"
     assert result.diverged_at == 2 and result.failure_reason == "diverged at epoch 2"
     assert result.epochs_completed == 1 and result.best_epoch == 1
