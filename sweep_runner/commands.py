@@ -284,6 +284,7 @@ def _retry(args: argparse.Namespace) -> int:
     """`sweep retry`: resets the chosen runs, so that the next `sweep resume` trains them
     (from their checkpoints) whatever their retries; one line per problem, exit 2."""
     from results.store import ResultStore, RunState, safe_url
+    from sweep_runner.groups import same_training
 
     url = _storage(args)
     with ResultStore(url, create=False) as store:
@@ -295,11 +296,15 @@ def _retry(args: argparse.Namespace) -> int:
             if not chosen:
                 print(f"{args.study}: no failed run")
                 return 0
+            named = len(chosen)
         else:
-            chosen = _chosen(args.study, runs, args.runs)
+            named = len(named_runs := _chosen(args.study, runs, args.runs))
+            chosen = same_training(named_runs, runs)
         reset = store.reset_runs([r["id"] for r in chosen])
     labels = ", ".join(r["label"] for r in chosen if r["id"] in reset)
-    print(f"{args.study}: reset {len(reset)} run(s): {labels}; train them with `sweep resume {args.study} --storage {url}`")
+    shared = " (with the runs that share their training)" if len(chosen) > named else ""
+    print(f"{args.study}: reset {len(reset)} run(s){shared}: {labels}; "
+          f"train them with `sweep resume {args.study} --storage {url}`")
     return 0
 
 

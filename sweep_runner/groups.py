@@ -13,6 +13,10 @@ order, so that an interrupted group resumes as one: whoever claims the lead agai
 claims the members it can; one it cannot claim keeps its average in the group (the
 checkpoint has it) without being recorded. The members' run keys and folders are
 those they would have alone. A value of m added after its group started trains anew.
+
+A group is claimed as one: a worker that finds a member among the runs it may claim
+claims the member's lead instead (`claim_order`), and `sweep retry` on one run hands
+out again every failed or stopped run of its training (`same_training`).
 """
 
 from __future__ import annotations
@@ -86,3 +90,51 @@ def claim_group(
         )
         log.info("run %s trains for %d more runs of the same training", lead["label"], len(members))
     return members
+
+
+def group_leads(study_dir: Path) -> dict[str, str]:
+    """Every recorded group under a study's checkpoint folder: member run key → lead run
+    key. Folders set aside (`<run key>.unstored-…`) hold no group."""
+    leads: dict[str, str] = {}
+    for path in sorted(study_dir.glob(f"*/{GROUP_FILE}")):
+        if "." in path.parent.name:  # set aside: its runs train anew
+            continue
+        for member in recorded_members(path.parent) or ():
+            leads[member] = path.parent.name
+    return leads
+
+
+def claim_order(candidates: list[dict[str, Any]], leads: dict[str, str]) -> list[dict[str, Any]]:
+    """The runs to try to claim, in order: a member of a recorded group whose lead is
+    itself a candidate gives way to the lead (claiming the lead claims the group), so
+    that two workers never split a group that resumes. A member whose lead is not a
+    candidate (complete, or trained by a live worker) stays: it trains alone.
+
+    Args:
+        candidates: the claimable runs, in the order the worker tries them.
+        leads: `group_leads` of the study.
+    """
+    by_key = {run["run_key"]: run for run in candidates}
+    ordered: list[dict[str, Any]] = []
+    for run in candidates:
+        lead = by_key.get(leads.get(run["run_key"], ""), run)
+        if all(lead["id"] != seen["id"] for seen in ordered):
+            ordered.append(lead)
+    return ordered
+
+
+def same_training(chosen: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`chosen` and every failed or stopped run that shares a training with one of them,
+    in the study's order: `sweep retry` hands a group out again as one.
+
+    Args:
+        chosen: the runs a person named.
+        runs: all of the study's runs.
+    """
+    keys = {key for run in chosen if (key := training_key(run)) is not None}
+    ids = {run["id"] for run in chosen}
+    return [
+        run for run in runs
+        if run["id"] in ids
+        or (run["state"] in (RunState.FAILED, RunState.STOPPED) and run["config"] and training_key(run) in keys)
+    ]

@@ -44,7 +44,7 @@ from sweep_runner import logs
 from sweep_runner.children import Child, Children
 from sweep_runner.outage import DatabaseAway, Outage, is_outage
 from sweep_runner.outcome import Outcome
-from sweep_runner.groups import claim_group
+from sweep_runner.groups import claim_group, claim_order, group_leads
 from sweep_runner.pruning import pruner_settings
 from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owners
 from sweep_runner.storage import quiet_optuna
@@ -257,7 +257,8 @@ class Worker:
     def _claim_next(self) -> tuple[dict[str, Any], int] | None:
         """The next run this worker claims and the claim's attempt (its token)."""
         store = self.opened.store
-        for run in self._candidates():
+        leads = group_leads(self.options.checkpoints / self.opened.name)
+        for run in claim_order(self._candidates(), leads):
             dead_local = run["state"] == RunState.RUNNING and _is_dead_local(run["worker"])
             attempt = store.claim_run(
                 run["id"], worker=self.id, host=self.host,
