@@ -92,7 +92,7 @@ class Probe:
         self.polls = 0
         self.claimed_at: list[float] = []  # monotonic end of each successful claim
         self.claims: list[tuple[int, int, float]] = []  # run, attempt, end of its claim
-        self.claim_races = Counter()  # claim_run calls: won, lost
+        self.claim_races = Counter()  # claim_run and claim_first calls: won, lost
         self.connects: Counter = Counter()
         self.trained: list[tuple[int, int, str, float, float, int]] = []  # run, attempt, worker, start, end, status
         self.writes: list[tuple[int, int, int, float]] = []  # run, attempt, epoch, start of the stored write
@@ -295,6 +295,15 @@ def _install(probe: Probe, epoch_seconds: float) -> None:
         return attempt
 
     ResultStore.claim_run = counted_claim_run
+    claim_first = ResultStore.claim_first
+
+    def counted_claim_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        claimed = claim_first(self, *args, **kwargs)
+        # A None while runs were left: every one of them was being claimed by another.
+        probe.claim_races["won" if claimed is not None else "lost"] += 1
+        return claimed
+
+    ResultStore.claim_first = counted_claim_first
     on_epoch = probe.timed("epoch", child._FencedWriter.on_epoch)
 
     def recorded_on_epoch(self: Any, record: Any) -> None:

@@ -255,21 +255,33 @@ class Worker:
         return stale + ready
 
     def _claim_next(self) -> tuple[dict[str, Any], int] | None:
-        """The next run this worker claims and the claim's attempt (its token)."""
+        """The next run this worker claims and the claim's attempt (its token).
+
+        Runs of this machine's dead workers are taken one by one at once; the others in
+        one statement that takes the first free one (`ResultStore.claim_first`), so that
+        workers starting together do not race each other through the list.
+        """
         store = self.opened.store
         leads = group_leads(self.options.checkpoints / self.opened.name)
-        for run in claim_order(self._candidates(), leads):
-            dead_local = run["state"] == RunState.RUNNING and _is_dead_local(run["worker"])
+        candidates = claim_order(self._candidates(), leads)
+        dead_local = [r for r in candidates if r["state"] == RunState.RUNNING and _is_dead_local(r["worker"])]
+        for run in dead_local:
             attempt = store.claim_run(
-                run["id"], worker=self.id, host=self.host,
-                stale_after=0.0 if dead_local else self.timing.grace_period,
-                max_attempts=self.max_attempts,
+                run["id"], worker=self.id, host=self.host, stale_after=0.0, max_attempts=self.max_attempts,
             )
             if attempt is not None:
-                # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
-                store.set_slurm_job(run["id"], self.id, slurm_task())
-                return store.get_run(run["id"]), attempt
-        return None
+                return self._claimed(run["id"], attempt)
+        dead = {run["id"] for run in dead_local}
+        claimed = store.claim_first(
+            [run["id"] for run in candidates if run["id"] not in dead], worker=self.id, host=self.host,
+            stale_after=self.timing.grace_period, max_attempts=self.max_attempts,
+        )
+        return None if claimed is None else self._claimed(*claimed)
+
+    def _claimed(self, run_id: int, attempt: int) -> tuple[dict[str, Any], int]:
+        # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
+        self.opened.store.set_slurm_job(run_id, self.id, slurm_task())
+        return self.opened.store.get_run(run_id), attempt
 
     def _others_running(self) -> bool:
         """Whether live workers still train runs (that may yet need taking over).

@@ -274,29 +274,59 @@ class ResultStore:
             The claim's attempt number, the token every later write for the run must
             carry (`holds`), or None when another worker has the run.
         """
-        now = server_now(self.dialect)
+        claimable = claimable_where(
+            worker=worker, stale_after=stale_after, max_attempts=max_attempts, dialect=self.dialect
+        )
         statement = (
-            update(RUNS)
-            .where(
-                RUNS.c.id == run_id,
-                claimable_where(
-                    worker=worker, stale_after=stale_after, max_attempts=max_attempts, dialect=self.dialect
-                ),
-            )
-            .values(
-                state=RunState.RUNNING,
-                worker=worker,
-                host=host,
-                heartbeat_at=now,
-                attempts=RUNS.c.attempts + 1,
-                started=func.coalesce(RUNS.c.started, now),
-                finished=None,
-                failure_reason=None,
-            )
-            .returning(RUNS.c.attempts)
+            update(RUNS).where(RUNS.c.id == run_id, claimable)
+            .values(**self._claimed(worker, host)).returning(RUNS.c.attempts)
         )
         with self.engine.begin() as connection:
             return connection.execute(statement).scalar_one_or_none()
+
+    @_retrying
+    def claim_first(
+        self, run_ids: list[int], *, worker: str, host: str, stale_after: float, max_attempts: int
+    ) -> tuple[int, int] | None:
+        """Takes the first of `run_ids`, in that order, that `claim_run` could take: one
+        statement however many workers race for the same runs.
+
+        Claiming them one by one, N workers that start together lose about N²/2 races
+        between them (`benchmarks/scale.py`). Here a worker never waits for a run
+        another claim is taking: PostgreSQL skips rows locked at that moment (`FOR
+        UPDATE SKIP LOCKED`, the job-queue idiom) and takes the next; SQLite has one
+        writer at a time anyway. The claimable condition is checked again on the row
+        taken, so a run is never claimed twice.
+
+        Returns:
+            (the run's id, the claim's attempt), or None when none of them was free.
+        """
+        if not run_ids:
+            return None
+        claimable = claimable_where(
+            worker=worker, stale_after=stale_after, max_attempts=max_attempts, dialect=self.dialect
+        )
+        rank = case({run_id: index for index, run_id in enumerate(run_ids)}, value=RUNS.c.id)
+        first = (
+            select(RUNS.c.id).where(RUNS.c.id.in_(run_ids), claimable).order_by(rank).limit(1)
+            .with_for_update(skip_locked=True).scalar_subquery()
+        )
+        statement = (
+            update(RUNS).where(RUNS.c.id == first, claimable)
+            .values(**self._claimed(worker, host)).returning(RUNS.c.id, RUNS.c.attempts)
+        )
+        with self.engine.begin() as connection:
+            row = connection.execute(statement).one_or_none()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def _claimed(self, worker: str, host: str) -> dict[str, Any]:
+        """A claim's new values: running for `worker`, beating now, one more attempt."""
+        now = server_now(self.dialect)
+        return {
+            "state": RunState.RUNNING, "worker": worker, "host": host, "heartbeat_at": now,
+            "attempts": RUNS.c.attempts + 1, "started": func.coalesce(RUNS.c.started, now),
+            "finished": None, "failure_reason": None,
+        }
 
     @_retrying
     def heartbeat(self, run_id: int, worker: str, attempt: int | None = None) -> bool:

@@ -71,6 +71,72 @@ def test_claim_run_hands_a_run_to_one_worker(store):
     assert store.get_run(run_id)["attempts"] == 2
 
 
+def test_claim_first_takes_the_first_free_run_in_the_order_given(store):
+    ids = [store.register_run("s", f"k{i}", label=str(i), comment=None, config=CONFIG) for i in range(3)]
+    order = [ids[2], ids[0], ids[1]]
+    assert store.claim_first(order, worker="w1", host="h", stale_after=60, max_attempts=3) == (ids[2], 1)
+    assert store.claim_first(order, worker="w2", host="h", stale_after=60, max_attempts=3) == (ids[0], 1)
+    assert store.get_run(ids[0])["worker"] == "w2" and store.get_run(ids[2])["worker"] == "w1"
+    assert store.claim_first([ids[2], ids[0]], worker="w3", host="h", stale_after=60, max_attempts=3) is None
+    assert store.claim_first([], worker="w3", host="h", stale_after=60, max_attempts=3) is None
+
+
+@pytest.mark.timeout(120)
+def test_workers_racing_for_the_same_runs_each_take_another(storage_url):
+    import threading
+
+    runs, workers = 48, 16
+    with ResultStore(storage_url) as setup:
+        ids = [setup.register_run("s", f"k{i}", label=str(i), comment=None, config=CONFIG) for i in range(runs)]
+    taken: list[tuple[str, int]] = []
+    start = threading.Barrier(workers)
+
+    def work(name: str) -> None:
+        with ResultStore(storage_url) as store:
+            start.wait()
+            calls = 0
+            while True:
+                calls += 1
+                # A worker trains one run at a time (and would take its own run back).
+                holder = f"{name}-{calls}"
+                claimed = store.claim_first(ids, worker=holder, host="h", stale_after=60, max_attempts=3)
+                if claimed is None:
+                    break
+                taken.append((holder, claimed[0]))
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(run_id for _, run_id in taken) == sorted(ids)  # every run, each once
+    with ResultStore(storage_url) as store:
+        assert {(r["worker"], r["id"]) for r in store.runs("s")} == set(taken)
+        assert all(r["attempts"] == 1 for r in store.runs("s"))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.postgres
+def test_a_claim_skips_a_run_another_claim_is_taking_instead_of_waiting(postgres_url):
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    with ResultStore(postgres_url) as store:
+        ids = [store.register_run("s", f"k{i}", label=str(i), comment=None, config=CONFIG) for i in range(2)]
+        other = create_engine(postgres_url)
+        with other.begin() as taking:  # another worker's claim of the first run, mid-statement
+            taking.execute(text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": ids[0]})
+            result: list = []
+            claim = threading.Thread(target=lambda: result.append(
+                store.claim_first(ids, worker="w2", host="h", stale_after=60, max_attempts=3)))
+            claim.start()
+            claim.join(timeout=10)
+            assert not claim.is_alive(), "the claim waited for the locked run"
+            assert result == [(ids[1], 1)]
+        other.dispose()
+
+
 def test_a_stale_run_is_taken_over(store):
     run_id = _register(store)
     assert store.claim_run(run_id, worker="w1", host="h1", stale_after=60, max_attempts=5)
