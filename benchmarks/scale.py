@@ -297,10 +297,10 @@ def _install(probe: Probe, epoch_seconds: float) -> None:
     ResultStore.claim_run = counted_claim_run
     claim_first = ResultStore.claim_first
 
-    def counted_claim_first(self: Any, *args: Any, **kwargs: Any) -> Any:
-        claimed = claim_first(self, *args, **kwargs)
-        # A None while runs were left: every one of them was being claimed by another.
-        probe.claim_races["won" if claimed is not None else "lost"] += 1
+    def counted_claim_first(self: Any, run_ids: list[int], **kwargs: Any) -> Any:
+        claimed = claim_first(self, run_ids, **kwargs)
+        if run_ids:  # a None with candidates: each was taken, or being taken, by another
+            probe.claim_races["won" if claimed is not None else "lost"] += 1
         return claimed
 
     ResultStore.claim_first = counted_claim_first

@@ -313,48 +313,66 @@ class Worker:
             ),
         ) if self.opened.sweep.search is None else []
         claimed = [(row, token) for row, token in members if token]
-        opened: list[tuple[dict[str, Any], int, int]] = []  # (run, its trial, its claim's attempt)
-        try:
-            for row, token in [(run, attempt)] + claimed:
-                trial_id, row = self._open_trial(row)
-                opened.append((row, trial_id, token))
-        except Exception as error:  # a sampler or storage error fails this attempt only
-            if is_outage(error):  # not the run's fault: its claim expires, and it is taken again
-                self.outage.failed(error)
-                return
-            log.exception("run %s: could not start", run["label"])
-            for row, token in [(run, attempt)] + claimed:
-                try:
-                    store.finish_run(row["id"], RunState.FAILED, failure_reason=f"could not start: {error}",
-                                     attempt=token)
-                except LostClaim as lost:
-                    log.warning("%s", lost)
-            return
-        (run, trial_id, _), member_trials = opened[0], {row["id"]: t for row, t, _ in opened[1:]}
-        beats = [_Heartbeat(self, row["id"], t, token) for row, t, token in opened]
+        # Beating from the claim on: opening the trials takes a dozen transactions,
+        # seconds each on a saturated server, and a claim that does not beat meanwhile
+        # looks stale to the other workers (benchmarks/scale.py at 200 workers).
+        beats = [_Heartbeat(self, row["id"], None, token) for row, token in [(run, attempt)] + claimed]
         for beat in beats:
             beat.start()
+        outcome: Outcome | None = None
         try:
-            outcome = self._train(run, trial_id, attempt, [
-                {"run_id": row["id"] if token else None, "trial_id": member_trials.get(row["id"]),
-                 "attempt": token or None, "config": row["config"]}
-                for row, token in members
-            ])
+            opened = self._open_trials([(run, attempt)] + claimed, beats)
+            if opened is not None and not any(beat.lost or beat.away for beat in beats):
+                (run, trial_id, _), member_trials = opened[0], {row["id"]: t for row, t, _ in opened[1:]}
+                outcome = self._train(run, trial_id, attempt, [
+                    {"run_id": row["id"] if token else None, "trial_id": member_trials.get(row["id"]),
+                     "attempt": token or None, "config": row["config"]}
+                    for row, token in members
+                ])
         finally:
             for beat in beats:
                 beat.stop()
         if any(beat.away for beat in beats):
             raise DatabaseAway(f"run {run['label']}: the database stayed unreachable past the outage limit")
-        if any(beat.lost for beat in beats) or outcome.failure_kind == "lost_claim":
+        if any(beat.lost for beat in beats) or (outcome is not None and outcome.failure_kind == "lost_claim"):
             # Another worker took a run over; it records the outcome.
             log.warning("run %s: attempt %d lost its claim (taken over by another worker): its child "
                         "stopped and wrote nothing more for the run", run["label"], attempt)
+            return
+        if opened is None or outcome is None:  # could not start: said and recorded
             return
         for row, t, token in opened:
             try:
                 self._record(row, t, self._verify(row, outcome, token), token)
             except LostClaim as error:
                 log.warning("run %s: %s; its outcome is left to the attempt that holds it", row["label"], error)
+
+    def _open_trials(
+        self, claims: list[tuple[dict[str, Any], int]], beats: list[_Heartbeat]
+    ) -> list[tuple[dict[str, Any], int, int]] | None:
+        """Each claimed run's Optuna trial, with its heartbeat told the trial: (run, its
+        trial, its claim's attempt); None when they could not be opened (the runs
+        failed, or the database is away and the claims expire)."""
+        opened: list[tuple[dict[str, Any], int, int]] = []
+        try:
+            for (row, token), beat in zip(claims, beats, strict=True):
+                trial_id, row = self._open_trial(row)
+                beat.trial_id = trial_id
+                opened.append((row, trial_id, token))
+        except Exception as error:  # a sampler or storage error fails this attempt only
+            if is_outage(error):  # not the run's fault: its claim expires, and it is taken again
+                self.outage.failed(error)
+                return None
+            log.exception("run %s: could not start", claims[0][0]["label"])
+            for row, token in claims:
+                try:
+                    self.opened.store.finish_run(
+                        row["id"], RunState.FAILED, failure_reason=f"could not start: {error}", attempt=token
+                    )
+                except LostClaim as lost:
+                    log.warning("%s", lost)
+            return None
+        return opened
 
     def _verify(self, run: dict[str, Any], outcome: Outcome, attempt: int) -> Outcome:
         """The outcome as the store may take it: a run is complete only with every epoch
@@ -640,10 +658,11 @@ def death_outcome(returncode: int, log_path: Path) -> Outcome:
 
 
 class _Heartbeat:
-    """Beats for the run (results store) and its trial (Optuna) while the child trains,
-    at the claim's attempt; waits out a database that is away, up to the outage limit."""
+    """Beats for the run (results store) from its claim on, and for its trial (Optuna)
+    once `trial_id` is set, at the claim's attempt; waits out a database that is away,
+    up to the outage limit."""
 
-    def __init__(self, worker: Worker, run_id: int, trial_id: int, attempt: int) -> None:
+    def __init__(self, worker: Worker, run_id: int, trial_id: int | None, attempt: int) -> None:
         self.worker, self.run_id, self.trial_id, self.attempt = worker, run_id, trial_id, attempt
         self.lost = False
         self.away = False
@@ -661,8 +680,7 @@ class _Heartbeat:
         store = self.worker.opened.store
         trials = self.worker.opened.trials
         outage = self.worker.outage
-        # The first beat at once: the claim's own timestamp has aged while the trials
-        # opened, and under load that can approach the grace period (benchmarks/scale.py).
+        # The first beat at once, then every interval.
         interval = 0.0
         try:
             while not self._stop.wait(interval):
@@ -674,7 +692,8 @@ class _Heartbeat:
                         self._stop_child()
                         return
                     outage.reached()
-                    trials.heartbeat(self.trial_id)
+                    if self.trial_id is not None:  # set once the trial is open
+                        trials.heartbeat(self.trial_id)
                 except (OperationalError, StorageInternalError) as error:
                     if not is_outage(error):
                         # A passing lock: the next beat retries, well within the grace period.

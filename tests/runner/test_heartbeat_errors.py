@@ -61,3 +61,25 @@ def test_an_unexpected_error_stops_the_child(monkeypatch, caplog) -> None:  # no
         beat.stop()
     assert beat.lost
     assert "heartbeat stopped" in caplog.text and "surprise" in caplog.text
+
+
+@pytest.mark.timeout(60)
+def test_a_claim_beats_before_its_trial_is_open(monkeypatch) -> None:  # noqa: ANN001
+    """The worker starts beating at the claim: opening the trial can take seconds."""
+    beat, store, child = _beat(monkeypatch, [])
+    trial_beats: list[int] = []
+    beat.worker.opened.trials = SimpleNamespace(heartbeat=trial_beats.append)
+    beat.trial_id = None
+    beat.start()
+    try:
+        while store.beats < 3:
+            time.sleep(0.01)
+        assert trial_beats == []  # no trial yet: the run's claim beats alone
+        beat.trial_id = 7
+        while not trial_beats:
+            time.sleep(0.01)
+    finally:
+        beat.stop()
+        child.kill()
+        child.wait()
+    assert set(trial_beats) == {7} and not beat.lost
