@@ -305,13 +305,13 @@ class Worker:
         """Trains one claimed run; every write for it carries the claim's `attempt`."""
         store = self.opened.store
         # Runs of the same training (`sweep_runner.groups`): claimed with it, trained once.
-        members = claim_group(
+        members = self.outage.call(lambda: claim_group(
             store, self.opened.name, run, self.options.checkpoints / self.opened.name / run["run_key"],
             lambda row: store.claim_run(
                 row["id"], worker=self.id, host=self.host, stale_after=self.timing.grace_period,
                 max_attempts=self.max_attempts,
             ),
-        ) if self.opened.sweep.search is None else []
+        )) if self.opened.sweep.search is None else []
         claimed = [(row, token) for row, token in members if token]
         # Beating from the claim on: opening the trials takes a dozen transactions,
         # seconds each on a saturated server, and a claim that does not beat meanwhile
@@ -680,11 +680,10 @@ class _Heartbeat:
         store = self.worker.opened.store
         trials = self.worker.opened.trials
         outage = self.worker.outage
-        # The first beat at once, then every interval.
-        interval = 0.0
+        # The claim itself beat: the first beat one interval after it.
+        interval = self.worker.timing.heartbeat_interval
         try:
             while not self._stop.wait(interval):
-                interval = self.worker.timing.heartbeat_interval
                 try:
                     if not store.heartbeat(self.run_id, self.worker.id, self.attempt):
                         log.warning("run %d: attempt %d taken over by another worker; its child is stopped",

@@ -107,3 +107,23 @@ def test_the_adapter_starts_reports_prunes_and_finishes_another_process_trials(t
     assert done.state == TrialState.COMPLETE and done.intermediate_values == {1: 0.5, 2: 0.6}
     assert done.user_attrs == {"label": "0.1", "val_acc_ema": 0.5, "threshold_epoch": 2.0}
     assert "fixed_params" not in done.system_attrs
+
+
+@pytest.mark.timeout(60)
+def test_telling_a_trial_again_changes_nothing(tmp_path: Path, caplog) -> None:
+    """A tell retried after a COMMIT whose answer was lost: Optuna refuses to tell twice,
+    the adapter leaves the trial as it is (and says so when the two disagree)."""
+    import logging
+
+    from results.store.optuna_study import OptunaStudy, rdb_storage
+
+    storage = rdb_storage(f"sqlite:///{tmp_path / 'o.db'}")
+    study = OptunaStudy.create(storage, "s", ["val_acc"], ["maximize"])
+    trial_id, _ = study.add(optuna.trial.TrialState.RUNNING, {}, {}, {})
+    study.tell(trial_id, values=[0.9])
+    study.tell(trial_id, values=[0.9])  # Optuna alone: "Cannot tell a COMPLETE trial"
+    with caplog.at_level(logging.WARNING, logger="results.store.optuna_study"):
+        study.tell(trial_id, state=optuna.trial.TrialState.FAIL)
+    frozen = storage.get_trial(trial_id)
+    assert frozen.state == optuna.trial.TrialState.COMPLETE and frozen.values == [0.9]
+    assert "is COMPLETE already; left so, not made FAIL" in caplog.text

@@ -11,6 +11,7 @@ row needs the trial's id, which `Study.ask` and `Study.add_trial` do not return)
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ if TYPE_CHECKING:  # imported where used: a trial's child loads Optuna only with
     from optuna.distributions import BaseDistribution
     from optuna.trial import FrozenTrial, TrialState
 
+
+log = logging.getLogger(__name__)
 
 def rdb_storage(
     url: str | URL | StorageUrl,
@@ -256,7 +259,16 @@ class OptunaStudy:
         user_attrs: dict[str, Any] | None = None,
     ) -> None:
         """Finishes the attempt's trial (complete with `values`, or in `state`), its user
-        attributes set first."""
+        attributes set first. A trial finished already is left as it is: a retry after
+        a COMMIT whose answer was lost must change nothing (Optuna refuses to tell twice)."""
+        from optuna.trial import TrialState
+
+        told = self.storage.get_trial(trial_id).state
+        if told.is_finished():
+            wanted = state or TrialState.COMPLETE
+            if told != wanted:
+                log.warning("trial %d is %s already; left so, not made %s", trial_id, told.name, wanted.name)
+            return
         for key, value in (user_attrs or {}).items():
             self.set_user_attr(trial_id, key, value)
         # `Study.tell` takes the trial's number; the worker holds the id it trains.
