@@ -229,7 +229,8 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         optuna_storage(store.storage), spec.study, pruner=make_pruner(spec.pruner)
     ))
     # The trial the worker made for this attempt, as Optuna's own `Trial`.
-    writer = _FencedWriter(spec, store, study.handle(spec.trial_id), config, outage)
+    # (Optuna's `Trial` reads the trial and the sampler's search space when it is made.)
+    writer = _FencedWriter(spec, store, outage.call(lambda: study.handle(spec.trial_id)), config, outage)
 
     def on_member_epoch(index: int, record) -> None:  # noqa: ANN001 - EpochRecord
         member = spec.members[index]
@@ -238,7 +239,7 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         # Fenced by the member's own claim: a member taken over stops the group's child.
         outage.call(lambda: store.record_epoch(member["run_id"], record.as_dict(), attempt=member["attempt"]))
         if spec.report and math.isfinite(record.val_acc):
-            study.handle(member["trial_id"]).report(record.val_acc, record.epoch)
+            outage.call(lambda: study.handle(member["trial_id"]).report(record.val_acc, record.epoch))
 
     started = time.monotonic()
     try:
@@ -264,8 +265,10 @@ def _train_attempt(spec: ChildSpec, interrupts: Interrupts) -> int:
         return _write_failure(spec, "disk_full", reason.splitlines()[0], EXIT_DISK_FULL)
     writer.record_measurements()
     for member in spec.members:  # the group's other runs (check first, write second)
-        if member["run_id"] is not None and store.holds(member["run_id"], member["attempt"]):
-            record_measurements(study.handle(member["trial_id"]).set_user_attr, store.epochs(member["run_id"]))
+        if member["run_id"] is not None and outage.call(lambda: store.holds(member["run_id"], member["attempt"])):
+            outage.call(lambda: record_measurements(
+                study.handle(member["trial_id"]).set_user_attr, store.epochs(member["run_id"])
+            ))
     pruned = writer.pruned
     outcome = Outcome(
         status="pruned" if pruned and result.status == "stopped" else result.status,

@@ -1,6 +1,6 @@
 """Many machines for real, on PostgreSQL: workers on two "machines" (own hostnames, one
-clock 45 s ahead) share a study without taking each other's runs, and a sweep lives
-through a restart of its database server.
+clock 45 s ahead) share a study without taking each other's runs, a sweep lives
+through a restart of its database server, and workers wait out a connection limit.
 
 `make test-long`. Under CI=true a missing PostgreSQL, `faketime` or `unshare` fails
 these tests instead of skipping them.
@@ -198,3 +198,45 @@ def test_a_sweep_runs_behind_pgbouncer_in_transaction_mode(tmp_path: Path) -> No
         with ResultStore(cluster.url) as store:
             runs = store.runs("bounced")
     assert [r["state"] for r in runs] == ["complete"] * 2
+
+
+@pytest.mark.long
+@pytest.mark.postgres
+@pytest.mark.timeout(1800)
+def test_workers_wait_out_a_connection_limit(tmp_path: Path, postgres_url: str) -> None:
+    """A server at its connection limit refuses new connections ("too many
+    connections"): the workers and their children wait and retry, as for an outage,
+    and every run completes. (200 simulated workers on a 200-connection server died
+    of it, benchmarks/scale.py.)"""
+    import sqlalchemy
+
+    database = postgres_url.rsplit("/", 1)[1]
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:  # superusers are exempt from connection limits
+        connection.exec_driver_sql("CREATE ROLE sweeper LOGIN")
+        connection.exec_driver_sql(f'GRANT ALL ON DATABASE "{database}" TO sweeper')
+        connection.exec_driver_sql("GRANT ALL ON SCHEMA public TO sweeper")
+    admin.dispose()
+    url = postgres_url.replace("postgres@", "sweeper@", 1)
+    sweep = write_sweep(tmp_path, "limits", epochs=2, space="weight_decay = [0.05, 0.1, 0.2]", train_size=256)
+    _create(sweep, url, tmp_path)
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:  # three workers want up to three connections each
+        connection.exec_driver_sql("ALTER ROLE sweeper CONNECTION LIMIT 2")
+    admin.dispose()
+    log = tmp_path / "workers.log"
+    with open(log, "wb") as stream:
+        workers = subprocess.run(
+            [*SWEEP, "worker", "limits", "--storage", url, "--workers", "3", "--log-format", "plain"],
+            cwd=tmp_path, env=_env(SWEEP_OUTAGE_LIMIT="600"), stdout=stream, stderr=subprocess.STDOUT,
+            timeout=1500,
+        )
+    logs = log.read_text(errors="replace") + "".join(
+        p.read_text(errors="replace")[-3000:] for p in sorted(tmp_path.glob("checkpoints/limits/**/*.log")))
+    assert workers.returncode == 0, logs[-6000:]
+    with ResultStore(postgres_url) as store:
+        runs = store.runs("limits")
+    # Complete, each in one attempt: a refused connection spends no retry.
+    assert [(r["state"], r["attempts"]) for r in runs] == [("complete", 1)] * 3, (
+        [(r["label"], r["state"], r["attempts"], r["failure_reason"]) for r in runs], logs[-6000:])
+    assert "too many connections" in logs  # the limit was met, or the test proves nothing
