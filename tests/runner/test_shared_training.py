@@ -18,6 +18,7 @@ from testkit.sweeping import run, write_sweep
 RAW = ("loss", "acc", "val_loss", "val_acc", "weight_norm", "val_acc_bn", "angle_per_step")
 
 
+@pytest.mark.long  # a whole sweep, its worker and child: the slowest test of `make test` (44-69 s)
 @pytest.mark.timeout(400)
 def test_an_m_sweep_trains_once(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "ms", epochs=2, space="ema_momentum = [0.5, 0.9, 0.99]", train_size=256)
