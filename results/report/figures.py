@@ -65,6 +65,9 @@ EXTRA_PANELS = (
     # Issue 19: measured against predicted, the norm against its equilibrium.
     Panel("angle per step", ("angle_per_step", "angle_equilibrium"), log=True),
     Panel("scale-invariant norm", ("weight_norm_invariant", "weight_norm_equilibrium")),
+    # The loss without the L2 penalty: Adam + L2 and AdamW compared on the same quantity.
+    Panel("cross-entropy", ("xent", "val_xent")),
+    Panel("other norms", ("weight_norm_other", "dense_kernel_norm", "bn_gamma_norm")),
 )
 _ACCURACY = 1  # the index of the accuracy panel in MAIN_PANELS
 # Training blue and validation orange as in the PNG plots; the EMA dashed, test dotted.
@@ -83,6 +86,9 @@ _STYLES = {
     "train_loss_eval": {"color": "#1f77b4", "dash": "dot"},
     "angle_per_step": {"color": "#8c564b"}, "angle_equilibrium": {"color": "#000000", "dash": "dash"},
     "weight_norm_invariant": {"color": "#333333"}, "weight_norm_equilibrium": {"color": "#000000", "dash": "dash"},
+    "xent": {"color": "#1f77b4"}, "val_xent": {"color": "#ff7f0e"},
+    "weight_norm_other": {"color": "#7f7f7f"}, "dense_kernel_norm": {"color": "#d62728"},
+    "bn_gamma_norm": {"color": "#17becf"},
 }
 
 
@@ -134,8 +140,8 @@ def run_figure(
     config: dict[str, Any] | None,
     thresholds: Sequence[float],
 ) -> Figure:
-    """The post's figure of one run: a row of loss, accuracy and LR panels, and a
-    second row for the weight norms, effective LR and angular update when stored.
+    """The post's figure of one run: a row of loss, accuracy and LR panels, then rows
+    of three for the measurements stored (norms, effective LR, angles, cross-entropy).
 
     Args:
         epochs: the run's epoch rows, by epoch.
@@ -145,7 +151,7 @@ def run_figure(
     x = [int(e) for e in epochs["epoch"]]
     extras = [panel for panel in EXTRA_PANELS if any(has_values(epochs, c) for c in panel.columns)]
     panels = [*MAIN_PANELS, *extras]
-    rows = 2 if extras else 1
+    rows = -(-len(panels) // 3)  # three panels a row: every panel its own cell
     data: list[dict[str, Any]] = []
     layout: dict[str, Any] = {
         "grid": {"rows": rows, "columns": 3, "pattern": "independent", "roworder": "top to bottom"},

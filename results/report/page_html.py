@@ -389,7 +389,9 @@ def _number(value: Any, fmt: str) -> str:
     return format(number, fmt) if math.isfinite(number) else str(number)
 
 
-def _run_meta(row: dict[str, Any], config: dict[str, Any] | None, threshold: float) -> str:
+def _run_meta(
+    row: dict[str, Any], config: dict[str, Any] | None, threshold: float, history: pd.DataFrame | None = None,
+) -> str:
     epochs = (config or {}).get("epochs", "?")
     facts = [f"state {row['state']}", f"attempts {row['attempts']}", f"{row.get('epochs_done', 0)}/{epochs} epochs"]
     if not pd.isna(row.get("val_acc_best")):
@@ -400,7 +402,34 @@ def _run_meta(row: dict[str, Any], config: dict[str, Any] | None, threshold: flo
         facts.append(f"never reached val_acc {threshold:g}")
     if row.get("device"):
         facts.append(f"on {row['device']}" + (f" ({row['host']})" if row.get("host") else ""))
-    return '<p class="meta">' + _e(" · ".join(facts)) + "</p>"
+    meta = '<p class="meta">' + _e(" · ".join(facts)) + "</p>"
+    measured = _measured_facts(row, history)
+    return meta + ('<p class="meta">' + _e(" · ".join(measured)) + "</p>" if measured else "")
+
+
+#: A run's measurements beyond the post's, as the run's section states them (issue 19).
+_MEASURED_FACTS = (
+    ("val_acc_bn_best", "BatchNorm-true best val_acc {}", ".5f"),
+    ("test_acc_at_best", "test_acc {} at the best val_acc's epoch", ".5f"),
+    ("val_loss_swing", "val_loss swings {} about its trend", ".4g"),
+    ("val_acc_dip", "val_acc dips {} below its trend", ".4g"),
+    ("epoch_equilibrium", "scale-invariant norm within 10 % of its equilibrium from epoch {}", ".0f"),
+)
+
+
+def _measured_facts(row: dict[str, Any], history: pd.DataFrame | None) -> list[str]:
+    """The run's swing, dip, BatchNorm-true and equilibrium figures, and its EMA horizon
+    (empty where not measured: NaN, or a column the study lacks)."""
+    facts = []
+    for column, text, fmt in _MEASURED_FACTS:
+        value = row.get(column)
+        if value is not None and not pd.isna(value):
+            facts.append(text.format(_number(value, fmt)))
+    if history is not None and "ema_horizon_epochs" in history.columns:
+        horizon = history["ema_horizon_epochs"].dropna()
+        if len(horizon):
+            facts.append(f"EMA horizon {_number(horizon.iloc[-1], '.3g')} epochs")
+    return facts
 
 
 def _config_text(config: dict[str, Any] | None) -> str:
@@ -416,13 +445,13 @@ def _run_sections(data: StudyData, figures: dict[str, Figure]) -> str:
         config = config_of(row)
         anchor = run_anchor(row["run_id"])
         parts.append(f'<section class="run" id="{anchor}"><h3>run {_e(row["label"])}</h3>')
-        parts.append(_run_meta(row, config, data.threshold))
+        epochs = by_run.get(row["run_id"])
+        parts.append(_run_meta(row, config, data.threshold, epochs))
         if row.get("comment"):
             parts.append(f'<p class="comment">{_e(row["comment"])}</p>')
         if row.get("failure_reason"):
             parts.append(f'<p class="failure">{_e(row["failure_reason"])}</p>')
         parts.append(f"<details><summary>configuration</summary><pre>{_e(_config_text(config))}</pre></details>")
-        epochs = by_run.get(row["run_id"])
         if epochs is not None and len(epochs):
             parts.append(_plot(anchor, run_figure(epochs, config, data.thresholds), figures))
         else:

@@ -134,3 +134,47 @@ def test_report_of_an_unknown_study_names_the_known_ones(study_url: str, tmp_pat
         f"unknown study 'unknown' in {study_url}; its studies: known"
     ]
     assert not output.exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_runs_section_states_issue_19s_measurements(study_url: str, tmp_path: Path) -> None:
+    """Every measurement of issue 19 is in the report: the epoch columns as curves (a
+    panel per kind, each in its own cell of the grid), the run's figures as facts."""
+    import math
+
+    from sqlalchemy import update
+
+    from results.store.models import EPOCHS
+    from results.store.result_store import ResultStore
+
+    runs = make_study(study_url, "measured", epochs=12, diverged=False)
+    run_id = runs[2]["run_id"]
+    with ResultStore(study_url) as store, store.engine.begin() as connection:
+        for epoch in range(1, 13):
+            connection.execute(update(EPOCHS).where(EPOCHS.c.run_id == run_id, EPOCHS.c.epoch == epoch).values(
+                xent=1.0 / epoch, val_xent=1.2 / epoch, val_acc_bn=0.6 + 0.02 * epoch, val_loss_bn=0.5,
+                weight_norm_other=3.0, dense_kernel_norm=2.0, bn_gamma_norm=4.0, ema_horizon_epochs=1.25,
+                weight_norm_invariant=30.5 - epoch, weight_norm_equilibrium=20.0,
+                angle_per_step=0.01, angle_equilibrium=0.012, test_acc=0.5 + 0.01 * epoch,
+                # A bump of 0.3 at epoch 9 on a level val_loss: a swing of 0.3.
+                val_loss=1.0 + (0.3 if epoch == 9 else 0.0),
+            ))
+    output = tmp_path / "page.html"
+    assert main(["report", "measured", "--storage", study_url, "--output", str(output)]) == 0
+    page = output.read_text(encoding="utf-8")
+    figure = figures_of(page)[f"run-{run_id}"]
+    names = {trace["name"] for trace in figure["data"]}
+    assert {"xent", "val_xent", "weight_norm_other", "dense_kernel_norm", "bn_gamma_norm", "val_acc_bn",
+            "angle_per_step", "angle_equilibrium", "weight_norm_invariant", "weight_norm_equilibrium"} <= names
+    panels = {trace["yaxis"] for trace in figure["data"]}
+    assert figure["layout"]["grid"]["rows"] == math.ceil(len(panels) / 3)
+    section = page[page.index(f'id="run-{run_id}"'):]
+    section = section[:section.index("</section>")]
+    assert "BatchNorm-true best val_acc 0.84000" in section  # 0.6 + 0.02·12
+    assert "val_loss swings 0.3 about its trend" in section
+    assert "scale-invariant norm within 10 % of its equilibrium from epoch 9" in section  # 21.5/20
+    assert "test_acc 0.61000 at the best val_acc" in section  # val_acc's best: epoch 11
+    assert "EMA horizon 1.25 epochs" in section
+    # A run without them states none of them.
+    other = page[page.index(f'id="run-{runs[3]["run_id"]}"'):]
+    assert "BatchNorm-true" not in other[:other.index("</section>")]
