@@ -53,6 +53,8 @@ from sweep_runner.slurm import current_task as slurm_task
 from sweeps.config import RunConfig
 
 POLL_SECONDS = 2.0
+#: Candidates per claiming statement (three parameters each).
+CLAIM_SLICE = 500
 #: How often a worker looks whether its child has imported (and the signals it got).
 AHEAD_POLL_SECONDS = 0.25
 DISK_FULL = "disk full"
@@ -272,11 +274,16 @@ class Worker:
             if attempt is not None:
                 return self._claimed(run["id"], attempt)
         dead = {run["id"] for run in dead_local}
-        claimed = store.claim_first(
-            [run["id"] for run in candidates if run["id"] not in dead], worker=self.id, host=self.host,
-            stale_after=self.timing.grace_period, max_attempts=self.max_attempts,
-        )
-        return None if claimed is None else self._claimed(*claimed)
+        ids = [run["id"] for run in candidates if run["id"] not in dead]
+        # In slices: a statement's parameters stay few whatever the study's size.
+        for start in range(0, len(ids), CLAIM_SLICE):
+            claimed = store.claim_first(
+                ids[start:start + CLAIM_SLICE], worker=self.id, host=self.host,
+                stale_after=self.timing.grace_period, max_attempts=self.max_attempts,
+            )
+            if claimed is not None:
+                return self._claimed(*claimed)
+        return None
 
     def _claimed(self, run_id: int, attempt: int) -> tuple[dict[str, Any], int]:
         # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
