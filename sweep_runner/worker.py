@@ -358,24 +358,31 @@ class Worker:
         self, claims: list[tuple[dict[str, Any], int]], beats: list[_Heartbeat]
     ) -> list[tuple[dict[str, Any], int, int]] | None:
         """Each claimed run's Optuna trial, with its heartbeat told the trial: (run, its
-        trial, its claim's attempt); None when they could not be opened (the runs
-        failed, or the database is away and the claims expire)."""
+        trial, its claim's attempt); None when they could not be opened (the runs failed).
+
+        A database that is away (or refuses connections at its limit) is waited for, the
+        claims beating meanwhile: giving them up made each run wait out its grace period
+        and spend an attempt (200 simulated workers). A retry after a half-made trial
+        leaves that trial behind, RUNNING without beats, for Optuna to fail as stale.
+
+        Raises:
+            DatabaseAway: it stayed away past the outage limit.
+        """
         opened: list[tuple[dict[str, Any], int, int]] = []
         try:
             for (row, token), beat in zip(claims, beats, strict=True):
-                trial_id, row = self._open_trial(row)
+                trial_id, row = self.outage.call(lambda row=row: self._open_trial(row))
                 beat.trial_id = trial_id
                 opened.append((row, trial_id, token))
+        except DatabaseAway:
+            raise
         except Exception as error:  # a sampler or storage error fails this attempt only
-            if is_outage(error):  # not the run's fault: its claim expires, and it is taken again
-                self.outage.failed(error)
-                return None
             log.exception("run %s: could not start", claims[0][0]["label"])
             for row, token in claims:
                 try:
-                    self.opened.store.finish_run(
+                    self.outage.call(lambda row=row, token=token: self.opened.store.finish_run(
                         row["id"], RunState.FAILED, failure_reason=f"could not start: {error}", attempt=token
-                    )
+                    ))
                 except LostClaim as lost:
                     log.warning("%s", lost)
             return None

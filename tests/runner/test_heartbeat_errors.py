@@ -83,3 +83,38 @@ def test_a_claim_beats_before_its_trial_is_open(monkeypatch) -> None:  # noqa: A
         child.kill()
         child.wait()
     assert set(trial_beats) == {7} and not beat.lost
+
+
+@pytest.mark.timeout(60)
+def test_a_trial_that_cannot_open_for_a_refused_connection_is_waited_for(monkeypatch) -> None:  # noqa: ANN001
+    """A server at its connection limit while a claimed run's trial opens: the worker
+    waits (its claim beating), instead of giving the claim up to expire and spending
+    an attempt; a bug still fails the run at once."""
+    from sweep_runner import outage as outage_module
+
+    monkeypatch.setattr(outage_module, "FIRST_DELAY", 0.01)
+    refusals = [OperationalError("connect", {}, Exception("FATAL: sorry, too many clients already"))] * 2
+    finished: list[tuple[int, str]] = []
+
+    def open_trial(row: dict) -> tuple[int, dict]:
+        if refusals:
+            raise refusals.pop()
+        return 40 + row["id"], row
+
+    fake = SimpleNamespace(
+        outage=worker_module.Outage(60.0, "worker w"), _open_trial=open_trial,
+        opened=SimpleNamespace(store=SimpleNamespace(
+            finish_run=lambda run_id, state, failure_reason, attempt: finished.append((run_id, failure_reason)))),
+    )
+    beats = [SimpleNamespace(trial_id=None), SimpleNamespace(trial_id=None)]
+    claims = [({"id": 1, "label": "1"}, 3), ({"id": 2, "label": "2"}, 5)]
+    opened = worker_module.Worker._open_trials(fake, claims, beats)
+    assert [(row["id"], trial, token) for row, trial, token in opened] == [(1, 41, 3), (2, 42, 5)]
+    assert [beat.trial_id for beat in beats] == [41, 42] and not finished and not refusals
+
+    def broken(row: dict) -> tuple[int, dict]:
+        raise KeyError("a bug")
+
+    fake._open_trial = broken
+    assert worker_module.Worker._open_trials(fake, claims, beats) is None
+    assert [run_id for run_id, _ in finished] == [1, 2] and "could not start" in finished[0][1]
