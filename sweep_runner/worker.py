@@ -286,9 +286,12 @@ class Worker:
         return None
 
     def _claimed(self, run_id: int, attempt: int) -> tuple[dict[str, Any], int]:
+        # The claim is made: a refused connection now is waited out, or this worker
+        # would claim its own run again at once and spend an attempt.
+        store = self.opened.store
         # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
-        self.opened.store.set_slurm_job(run_id, self.id, slurm_task())
-        return self.opened.store.get_run(run_id), attempt
+        self.outage.call(lambda: store.set_slurm_job(run_id, self.id, slurm_task()))
+        return self.outage.call(lambda: store.get_run(run_id)), attempt
 
     def _others_running(self) -> bool:
         """Whether live workers still train runs (that may yet need taking over).
