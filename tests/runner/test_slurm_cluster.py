@@ -16,6 +16,8 @@ from testkit.slurm import missing_reason, slurm_cluster
 from testkit.sweeping import SWEEP, env, write_sweep
 
 EPOCHS = 6
+#: Seconds past a task's kill before its requeued launch may be issued a credential.
+CREDENTIAL_SECONDS = 2
 
 
 # One cluster for the module's tests, one test at a time (an xdist group): two
@@ -62,11 +64,18 @@ def _status(url: str, study: str) -> str:
 
 def _start_when_pending(cluster, task: str) -> None:
     """Slurm holds a requeued batch job back for two minutes (its BeginTime): the test
-    moves that to now once the task is pending again, to save the wait."""
+    moves that to now once the task is pending again, to save the wait.
+
+    Not at once: killing the task revoked its job credential, and slurmd refuses a
+    credential issued in the same second as the revocation (whole seconds: "Job 2
+    already killed, do not launch batch job", and the task fails). Slurm's own hold is
+    there for that; two seconds are enough to be past it.
+    """
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         state = cluster.run("squeue", "--noheader", "--states=all", f"--jobs={task}", "--format=%T", check=False)
         if state.stdout.strip() == "PENDING":
+            time.sleep(CREDENTIAL_SECONDS)
             cluster.run("scontrol", "update", f"JobId={task}", "StartTime=now", check=False)
             return
         time.sleep(0.5)
