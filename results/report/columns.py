@@ -137,6 +137,11 @@ METRICS = (
     Column("val_acc_dip", "the same amplitude for val_acc: how deep it dips below its trend", "accuracy"),
     Column("val_acc_bn_best", "the highest BatchNorm-true val_acc (`val_acc_bn`)", "accuracy"),
     Column(
+        "val_acc_ema_bn_best",
+        "the highest BatchNorm-true val_acc with the EMA weights (`val_acc_ema_bn`): what an m sweep compares",
+        "accuracy",
+    ),
+    Column(
         "test_acc_at_best", "test_acc at `epoch_best`, for runs with a test split beside the validation",
         "accuracy",
     ),

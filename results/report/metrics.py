@@ -31,7 +31,7 @@ LR_FRACTION = 0.1
 #: The epoch columns a `History` holds.
 HISTORY_COLUMNS = (
     "loss", "acc", "val_loss", "val_acc", "lr", "val_acc_ema", "weight_norm",
-    "val_acc_bn", "test_acc", "weight_norm_invariant", "weight_norm_equilibrium",
+    "val_acc_bn", "val_acc_ema_bn", "test_acc", "weight_norm_invariant", "weight_norm_equilibrium",
 )
 #: The swings' window starts after this many epochs, so that start-up transients do
 #: not count (`val_loss_swing`, `val_acc_dip`); the post's noise starts near epoch 10.
@@ -61,6 +61,7 @@ class History:
     val_acc_ema: FloatArray | None = None
     weight_norm: FloatArray | None = None
     val_acc_bn: FloatArray | None = None
+    val_acc_ema_bn: FloatArray | None = None
     test_acc: FloatArray | None = None
     weight_norm_invariant: FloatArray | None = None
     weight_norm_equilibrium: FloatArray | None = None
@@ -390,6 +391,9 @@ class RunMetrics:
             the start-up epochs (`swing_amplitude`).
         val_acc_dip: the same amplitude for val_acc.
         val_acc_bn_best: the best BatchNorm-true val_acc (`val_acc_bn`).
+        val_acc_ema_bn_best: the same for the EMA weights (`val_acc_ema_bn`): what an
+            m sweep compares, since `val_acc_ema` pairs the averages with the raw
+            weights' statistics.
         test_acc_at_best: test_acc at the epoch of the best val_acc (split validation).
         epoch_equilibrium: the first epoch whose scale-invariant kernels' norm is
             within 10 % of the rotational equilibrium's (`equilibrium_epoch`).
@@ -418,6 +422,7 @@ class RunMetrics:
     val_loss_swing: float = math.nan
     val_acc_dip: float = math.nan
     val_acc_bn_best: float = math.nan
+    val_acc_ema_bn_best: float = math.nan
     test_acc_at_best: float = math.nan
     epoch_equilibrium: int | None = None
 
@@ -470,6 +475,7 @@ def run_metrics(
         val_loss_swing=swing_amplitude(history.val_loss, history.lr, alpha, swing_start),
         val_acc_dip=swing_amplitude(history.val_acc, history.lr, alpha, swing_start),
         val_acc_bn_best=best_epoch(history.epoch, history.column("val_acc_bn"))[1],
+        val_acc_ema_bn_best=best_epoch(history.epoch, history.column("val_acc_ema_bn"))[1],
         test_acc_at_best=value_at_best(history.epoch, history.val_acc, history.column("test_acc")),
         epoch_equilibrium=equilibrium_epoch(
             history.epoch, history.column("weight_norm_invariant"), history.column("weight_norm_equilibrium")

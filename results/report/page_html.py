@@ -410,6 +410,7 @@ def _run_meta(
 #: A run's measurements beyond the post's, as the run's section states them (issue 19).
 _MEASURED_FACTS = (
     ("val_acc_bn_best", "BatchNorm-true best val_acc {}", ".5f"),
+    ("val_acc_ema_bn_best", "with the EMA weights {}", ".5f"),
     ("test_acc_at_best", "test_acc {} at the best val_acc's epoch", ".5f"),
     ("val_loss_swing", "val_loss swings {} about its trend", ".4g"),
     ("val_acc_dip", "val_acc dips {} below its trend", ".4g"),

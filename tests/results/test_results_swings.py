@@ -64,7 +64,8 @@ def test_val_acc_dips_and_the_run_level_columns():
     val_acc[25] -= 0.4  # one dip
     records = [
         {"epoch": e + 1, "loss": 1.0, "acc": 0.9, "val_loss": 1.0, "val_acc": val_acc[e], "lr": 1e-3,
-         "val_acc_bn": 0.95 if e == 10 else 0.5, "test_acc": 0.8 + e / 1000,
+         "val_acc_bn": 0.95 if e == 10 else 0.5, "val_acc_ema_bn": 0.97 if e == 12 else 0.6,
+         "test_acc": 0.8 + e / 1000,
          "weight_norm_invariant": 30 - 0.6 * e, "weight_norm_equilibrium": 20.0}
         for e in range(40)
     ]
@@ -72,6 +73,7 @@ def test_val_acc_dips_and_the_run_level_columns():
     assert metrics.val_acc_dip == pytest.approx(0.4, rel=0.02)
     assert metrics.val_loss_swing == 0.0
     assert metrics.val_acc_bn_best == 0.95
+    assert metrics.val_acc_ema_bn_best == 0.97
     best = int(np.argmax(val_acc))  # the first epoch at 0.9
     assert metrics.test_acc_at_best == pytest.approx(0.8 + best / 1000)
     # 30 − 0.6·e within 10 % of 20 (≤ 22) first at e = 14 (21.6): epoch 15.
