@@ -181,10 +181,29 @@ def run_figure(
         layout[_layout_axis(index, "x")] = {"title": {"text": "epoch"}, "zeroline": False}
         layout[_layout_axis(index, "y")] = {
             "title": {"text": panel.title}, "type": "log" if panel.log else "linear", "exponentformat": "e",
+            **(_flat_log_range(data, _axis(index, "y")) if panel.log else {}),
         }
         if index == _ACCURACY + 1:
             layout["shapes"] += threshold_lines(thresholds, index)
     return {"data": data, "layout": layout}
+
+
+#: A log panel whose values span less than this many decades is drawn over one decade
+#: around them: plotly would zoom a constant lr (float32's 0.0020000000949949 beside the
+#: schedule's 0.002) into ten digits of noise.
+_FLAT_DECADES = 0.3
+
+
+def _flat_log_range(data: list[dict[str, Any]], yaxis: str) -> dict[str, Any]:
+    """The y range of a log axis whose traces are flat; empty (autorange) otherwise."""
+    ys = [y for trace in data if trace.get("yaxis") == yaxis for y in trace["y"] if y is not None and y > 0]
+    if not ys:
+        return {}
+    low, high = math.log10(min(ys)), math.log10(max(ys))
+    if high - low >= _FLAT_DECADES:
+        return {}
+    middle = (low + high) / 2
+    return {"range": [middle - 0.5, middle + 0.5]}
 
 
 def threshold_lines(thresholds: Sequence[float], axis: int) -> list[dict[str, Any]]:
@@ -274,8 +293,22 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
     return figures
 
 
+#: The best val_accs an against-plot shows where measured: the raw weights', and those
+#: m, the averages and recomputed BatchNorm statistics change (an m sweep's raw best is
+#: the same for every m; a large λ's stored statistics can hide a good model).
+BEST_SERIES = (
+    ("val_acc_best", "best val_acc"),
+    ("val_acc_ema_best", "EMA weights"),
+    ("val_acc_bn_best", "BatchNorm-true"),
+    ("val_acc_ema_bn_best", "BatchNorm-true, EMA weights"),
+)
+_SYMBOLS = ("circle", "x", "diamond", "square")
+
+
 def against_figures(runs: pd.DataFrame, key: str, threshold: float) -> list[Figure]:
-    """Best val_acc and the threshold epoch of each run against the one swept quantity.
+    """Best val_acc and the threshold epoch of each run against the one swept quantity;
+    beside the best val_acc, those of the EMA weights and the BatchNorm-true ones where
+    measured (`BEST_SERIES`).
 
     Args:
         runs: the raw table, with the column `key`.
@@ -287,16 +320,21 @@ def against_figures(runs: pd.DataFrame, key: str, threshold: float) -> list[Figu
     x = [_category(v) if not pd.isna(v) else "" for v in runs[key]]
     labels = [plot_text(label) for label in runs["label"]]
     reached = runs["threshold_epoch"].where(runs["threshold_reached"].astype(bool)).astype("float64")
+    best = [BEST_SERIES[0], *((name, text) for name, text in BEST_SERIES[1:] if has_values(runs, name))]
     figures = []
-    for y, title in ((runs["val_acc_best"], "best val_acc"), (reached, f"first epoch with val_acc ≥ {threshold:g}")):
+    for series, title in (
+        ([(runs[name], text) for name, text in best], "best val_acc"),
+        ([(reached, f"first epoch with val_acc ≥ {threshold:g}")], f"first epoch with val_acc ≥ {threshold:g}"),
+    ):
         figures.append({
             "data": [{
                 "type": "scatter", "mode": "markers", "x": x, "y": values(y), "text": labels,
-                "marker": {"size": 9}, "name": title,
-                "hovertemplate": f"run %{{text}}<br>{plot_text(key)} %{{x}}<br>{title} %{{y}}<extra></extra>",
-            }],
+                "marker": {"size": 9, "symbol": symbol}, "name": name,
+                "hovertemplate": f"run %{{text}}<br>{plot_text(key)} %{{x}}<br>{name} %{{y}}<extra></extra>",
+            } for (y, name), symbol in zip(series, _SYMBOLS, strict=False)],
             "layout": {
                 "height": 360, "margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "title": {"text": title},
+                "showlegend": len(series) > 1,
                 "xaxis": {
                     "title": {"text": plot_text(axis_title(key))}, "type": "category",
                     "categoryorder": "array", "categoryarray": categories,

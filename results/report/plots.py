@@ -139,12 +139,13 @@ def run_figure(
 
 
 def ema_and_norm_figure(raw: pd.DataFrame, *, title: str) -> Figure:
-    """Best val_acc (raw and with the EMA weights) against m, and the final conv kernel
-    norm against λ, one point per run.
+    """Best val_acc (raw, with the EMA weights and, where measured, those with their
+    BatchNorm statistics recomputed) against m, and the final conv kernel norm against
+    λ, one point per run.
 
     Args:
         raw: the raw table (`ema_momentum`, `weight_decay`, `val_acc_best`,
-            `val_acc_ema_best`, `weight_norm_final`).
+            `val_acc_ema_best`, `val_acc_ema_bn_best`, `weight_norm_final`).
         title: the figure title.
     """
     figure = Figure(figsize=(13, 5), dpi=_DPI, layout="constrained")
@@ -162,6 +163,9 @@ def ema_and_norm_figure(raw: pd.DataFrame, *, title: str) -> Figure:
     points(m_axes, "ema_momentum", "val_acc_best", marker="o", color="tab:orange", label="best val_acc")
     points(m_axes, "ema_momentum", "val_acc_ema_best", marker="x", color="tab:red",
            label="best val_acc, EMA weights")
+    if np.isfinite(_column(raw, "val_acc_ema_bn_best")).any():  # not measured: no legend entry
+        points(m_axes, "ema_momentum", "val_acc_ema_bn_best", marker="+", color="tab:purple",
+               label="best val_acc, EMA weights, BatchNorm-true")
     m_axes.set(xlabel="m (EMA momentum)", ylabel="best val_acc", title="best val_acc against m")
     points(norm_axes, "weight_decay", "weight_norm_final", marker="o", color="black", label="final ‖w‖")
     norm_axes.set(xlabel=axis_title("weight_decay"), ylabel="L2 norm of the conv kernels",

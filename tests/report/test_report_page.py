@@ -67,10 +67,22 @@ def test_report_of_a_diverged_run_keeps_its_gaps_as_nulls(study_url: str, tmp_pa
     assert by_name["val_acc"]["x"] == [1, 2, 3, 4, 5, 6]
 
 
+def _set_epochs(url: str, run_id: int, **values: float) -> None:
+    """Sets columns of every stored epoch of a run."""
+    from sqlalchemy import update
+
+    from results.store.models import EPOCHS
+    from results.store.result_store import ResultStore
+
+    with ResultStore(url) as store, store.engine.begin() as connection:
+        connection.execute(update(EPOCHS).where(EPOCHS.c.run_id == run_id).values(**values))
+
+
 @pytest.mark.timeout(120)
 def test_report_figures_follow_what_was_swept(study_url: str, tmp_path: Path) -> None:
     make_study(study_url, "grid")
-    make_study(study_url, "one", lambdas=(0.05, 0.1, 0.2), alphas=(1e-3,), hostile=False, diverged=False)
+    one_runs = make_study(study_url, "one", lambdas=(0.05, 0.1, 0.2), alphas=(1e-3,), hostile=False, diverged=False)
+    _set_epochs(study_url, one_runs[2]["run_id"], val_acc_ema_bn=0.97)  # λ 0.2's averages, BatchNorm-true
     grid, one = tmp_path / "grid.html", tmp_path / "one.html"
     assert main(["report", "grid", "--storage", study_url, "--output", str(grid)]) == 0
     assert main(["report", "one", "--storage", study_url, "--output", str(one)]) == 0
@@ -82,6 +94,12 @@ def test_report_figures_follow_what_was_swept(study_url: str, tmp_path: Path) ->
     against = [f for k, f in figures_of(one.read_text(encoding="utf-8")).items() if k.startswith("sweep-")]
     assert [f["data"][0]["type"] for f in against] == ["scatter", "scatter"]
     assert against[0]["data"][0]["x"] == ["0.05", "0.10", "0.20"]
+    # Beside the raw best val_acc, the best of what was measured besides: here the
+    # BatchNorm-true best of the averaged weights, for the one run that has it.
+    series = {trace["name"]: trace["y"] for trace in against[0]["data"]}
+    assert series["BatchNorm-true, EMA weights"] == [None, None, pytest.approx(0.97)]
+    assert "BatchNorm-true" not in series and against[0]["layout"]["showlegend"]
+    assert [trace["name"] for trace in against[1]["data"]] == ["first epoch with val_acc ≥ 0.92"]
     assert "against weight_decay" in one.read_text(encoding="utf-8")
 
 
@@ -178,3 +196,23 @@ def test_a_runs_section_states_issue_19s_measurements(study_url: str, tmp_path: 
     # A run without them states none of them.
     other = page[page.index(f'id="run-{runs[3]["run_id"]}"'):]
     assert "BatchNorm-true" not in other[:other.index("</section>")]
+
+
+def test_a_constant_lr_is_drawn_flat_not_zoomed_into_float_noise() -> None:
+    """float32's 0.0020000000949949 beside the schedule's 0.002: plotly's autorange made
+    ten digits of ticks of it; a log panel that flat is drawn over one decade. A
+    schedule that falls keeps plotly's own range."""
+    import pandas as pd
+
+    from results.report.figures import run_figure
+
+    epochs = pd.DataFrame({
+        "epoch": [1, 2, 3], "loss": [1.0, 0.8, 0.7], "acc": [0.5, 0.6, 0.7], "val_loss": [1.1, 0.9, 0.8],
+        "val_acc": [0.4, 0.5, 0.6], "lr": [0.0020000000949949026] * 3,
+    })
+    constant = {"learning_rate": 2e-3, "epochs": 3, "schedule": None}
+    figure = run_figure(epochs, constant, [0.92])
+    low, high = figure["layout"]["yaxis3"]["range"]
+    assert high - low == pytest.approx(1.0) and 10**low < 2e-3 < 10**high
+    falling = run_figure(epochs.assign(lr=[2e-3, 2e-4, 2e-5]), constant, [0.92])
+    assert "range" not in falling["layout"]["yaxis3"]
