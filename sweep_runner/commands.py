@@ -498,10 +498,15 @@ def _start_worker(study: str, url: str, launch: Launch, index: int, log: Path) -
 
 def _print_table(url: StorageUrl, study: str, threshold: float) -> None:
     import results
-    from results.report import print_fitted, summary_table
+    from results.report import print_fitted, shared_training_table, summary_table
 
     runs, epochs = results.load(url, study), results.load_epochs(url, study)
     if len(runs):
         # To a pipe or a log without COLUMNS, wide enough for the whole table.
         width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
         print_fitted(summary_table(runs, epochs, threshold=threshold), study=study, width=width)
+        shared = shared_training_table(runs)
+        if shared is not None:  # an m sweep: rows the same above, told apart by their averages
+            print("Runs that shared one training (the same above): their averages, with the "
+                  "stored and with recomputed BatchNorm statistics")
+            print_fitted(shared, study=study, width=width)

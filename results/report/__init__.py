@@ -28,6 +28,7 @@ _PUBLIC = {
     "run_metrics": "results.report.metrics",
     "threshold_epoch": "results.report.metrics",
     "summary_table": "results.report.tables",
+    "shared_training_table": "results.report.tables",
     "print_fitted": "results.report.terminal",
     "post_table": "results.report.tables",
     "raw_table": "results.report.tables",

@@ -412,3 +412,30 @@ def _cell(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return str(value)
+
+
+#: What tells apart the runs of one shared training (`shared_training_table`).
+SHARED_TRAINING_COLUMNS = ("label", "ema_momentum", "epoch_best_ema", "val_acc_ema_best", "val_acc_ema_bn_best")
+
+
+def shared_training_table(runs_df: pd.DataFrame) -> pd.DataFrame | None:
+    """The runs that shared a training with another (they differ only in m or in what
+    they measure, `RunConfig.training_key`), by the columns that tell them apart, as
+    text in the columns' formats: the summary's columns are the same for each, the
+    averages' are not. None when no two runs share one.
+
+    Args:
+        runs_df: the raw table (`config_json` and the columns above).
+    """
+    from results.report.frames import config_of
+    from sweeps.config import RunConfig
+
+    keys = pd.Series([
+        RunConfig.model_validate(config).training_key if (config := config_of(row)) else None
+        for row in runs_df.to_dict("records")
+    ], index=runs_df.index, dtype="object")
+    shared = keys.notna() & keys.duplicated(keep=False)
+    if not shared.any():
+        return None
+    table = pd.DataFrame({name: _column(runs_df, name)[shared] for name in SHARED_TRAINING_COLUMNS})
+    return format_summary(table.reset_index(drop=True))

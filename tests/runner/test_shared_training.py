@@ -25,6 +25,9 @@ def test_an_m_sweep_trains_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     done = run(["run", str(sweep), "--storage", url, "--workers", "1"], tmp_path)
     assert done.returncode == 0, done.stderr
+    # The summary's rows are the same for the three; a second table tells them apart.
+    shared = done.stdout[done.stdout.index("Runs that shared one training"):]
+    assert all(label in shared for label in ("m=0.50", "m=0.90", "m=0.99")) and "val_acc_ema_best" in shared
     with ResultStore(url) as store:
         runs = [{**r, "epochs": store.epochs(r["id"])} for r in store.runs("ms")]
     assert len(runs) == 3 and all(r["state"] == "complete" and r["attempts"] == 1 for r in runs), runs
