@@ -330,7 +330,8 @@ def against_figures(runs: pd.DataFrame, key: str, threshold: float) -> list[Figu
             "data": [{
                 "type": "scatter", "mode": "markers", "x": x, "y": values(y), "text": labels,
                 "marker": {"size": 9, "symbol": symbol}, "name": name,
-                "hovertemplate": f"run %{{text}}<br>{plot_text(key)} %{{x}}<br>{name} %{{y}}<extra></extra>",
+                "hovertemplate": f"run %{{text}}<br>{plot_text(key)} %{{x}}<br>"
+                                 f"{title if name == title else f'{title} ({name})'} %{{y}}<extra></extra>",
             } for (y, name), symbol in zip(series, _SYMBOLS, strict=False)],
             "layout": {
                 "height": 360, "margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "title": {"text": title},
