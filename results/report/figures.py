@@ -253,26 +253,28 @@ def _sorted_categories(column: pd.Series) -> list[Any]:
 
 
 def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
-    """Best val_acc and the threshold epoch as heatmaps over λ × α; cells that several
-    runs share (other schedules, seeds) show the best: the highest val_acc, the
-    earliest epoch.
+    """Best val_acc and the threshold epoch as heatmaps over λ × α, and the
+    BatchNorm-true best val_acc where measured; cells that several runs share (other
+    schedules, seeds) show the best: the highest val_acc, the earliest epoch.
 
     Args:
         runs: the raw table (`weight_decay`, `learning_rate`, `val_acc_best`,
-            `threshold_epoch`, `threshold_reached`).
+            `threshold_epoch`, `threshold_reached`, `val_acc_bn_best`).
         threshold: the val_acc of the threshold epoch.
     """
     frame = runs.dropna(subset=["weight_decay", "learning_rate"])
     lambdas = _sorted_categories(frame["weight_decay"])
     alphas = _sorted_categories(frame["learning_rate"])
     reached = frame["threshold_epoch"].where(frame["threshold_reached"].astype(bool)).astype("float64")
-    best = frame.groupby(["weight_decay", "learning_rate"])["val_acc_best"].max()
-    first = frame.assign(reached_epoch=reached).groupby(["weight_decay", "learning_rate"])["reached_epoch"].min()
+    cell = ["weight_decay", "learning_rate"]
+    best = frame.groupby(cell)["val_acc_best"].max()
+    first = frame.assign(reached_epoch=reached).groupby(cell)["reached_epoch"].min()
+    maps = [(best, "best val_acc", ".4f", "Viridis"), (first, f"first epoch with val_acc ≥ {threshold:g}", "d", "Viridis_r")]
+    if has_values(frame, "val_acc_bn_best"):  # where the stored statistics hid a good model
+        bn_best = pd.to_numeric(frame["val_acc_bn_best"], errors="coerce")
+        maps.append((frame.assign(bn=bn_best).groupby(cell)["bn"].max(), "BatchNorm-true best val_acc", ".4f", "Viridis"))
     figures = []
-    for cells, title, fmt, scale in (
-        (best, "best val_acc", ".4f", "Viridis"),
-        (first, f"first epoch with val_acc ≥ {threshold:g}", "d", "Viridis_r"),
-    ):
+    for cells, title, fmt, scale in maps:
         z = [[cells.get((lam, alpha), math.nan) for alpha in alphas] for lam in lambdas]
         figures.append({
             "data": [{

@@ -80,14 +80,17 @@ def _set_epochs(url: str, run_id: int, **values: float) -> None:
 
 @pytest.mark.timeout(120)
 def test_report_figures_follow_what_was_swept(study_url: str, tmp_path: Path) -> None:
-    make_study(study_url, "grid")
+    grid_runs = make_study(study_url, "grid")
+    _set_epochs(study_url, grid_runs[0]["run_id"], val_acc_bn=0.91)
     one_runs = make_study(study_url, "one", lambdas=(0.05, 0.1, 0.2), alphas=(1e-3,), hostile=False, diverged=False)
     _set_epochs(study_url, one_runs[2]["run_id"], val_acc_ema_bn=0.97)  # λ 0.2's averages, BatchNorm-true
     grid, one = tmp_path / "grid.html", tmp_path / "one.html"
     assert main(["report", "grid", "--storage", study_url, "--output", str(grid)]) == 0
     assert main(["report", "one", "--storage", study_url, "--output", str(one)]) == 0
     heatmaps = [f for k, f in figures_of(grid.read_text(encoding="utf-8")).items() if k.startswith("sweep-")]
-    assert [f["data"][0]["type"] for f in heatmaps] == ["heatmap", "heatmap"]
+    assert [f["data"][0]["type"] for f in heatmaps] == ["heatmap", "heatmap", "heatmap"]
+    assert heatmaps[2]["layout"]["title"]["text"] == "BatchNorm-true best val_acc"
+    assert heatmaps[2]["data"][0]["z"] == [[pytest.approx(0.91), None], [None, None]]  # λ 0.05, α 8e-4 only
     assert heatmaps[0]["data"][0]["y"] == ["0.05", "0.20"] and heatmaps[0]["data"][0]["x"] == ["8.e-4", "2.e-3"]
     # Best val_acc of (λ 0.2, α 2e-3), run 3: 0.935; the diverged run's cell keeps its best before NaN.
     assert heatmaps[0]["data"][0]["z"][1][1] == pytest.approx(0.935)
