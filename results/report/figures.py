@@ -273,6 +273,10 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
     if has_values(frame, "val_acc_bn_best"):  # where the stored statistics hid a good model
         bn_best = pd.to_numeric(frame["val_acc_bn_best"], errors="coerce")
         maps.append((frame.assign(bn=bn_best).groupby(cell)["bn"].max(), "BatchNorm-true best val_acc", ".4f", "Viridis"))
+    # The accuracy maps share one colour scale, so that a colour means one val_acc in both.
+    accuracies = np.array([v for cells, *_, fmt, _ in maps if fmt == ".4f" for v in cells], dtype=np.float64)
+    accuracies = accuracies[np.isfinite(accuracies)]
+    shared = {"zmin": float(accuracies.min()), "zmax": float(accuracies.max())} if accuracies.size else {}
     figures = []
     for cells, title, fmt, scale in maps:
         z = [[cells.get((lam, alpha), math.nan) for alpha in alphas] for lam in lambdas]
@@ -280,6 +284,7 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
             "data": [{
                 "type": "heatmap", "x": [_category(a) for a in alphas], "y": [_category(lam) for lam in lambdas],
                 "z": [values(row) for row in z], "texttemplate": f"%{{z:{fmt}}}",
+                **(shared if fmt == ".4f" else {}),
                 # plotly.js knows no "_r" names: the Python package's reversed scales.
                 "colorscale": scale.removesuffix("_r"), "reversescale": scale.endswith("_r"),
                 "hovertemplate": f"λ %{{y}}<br>α %{{x}}<br>{title} %{{z}}<extra></extra>",

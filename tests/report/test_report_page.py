@@ -91,6 +91,8 @@ def test_report_figures_follow_what_was_swept(study_url: str, tmp_path: Path) ->
     assert [f["data"][0]["type"] for f in heatmaps] == ["heatmap", "heatmap", "heatmap"]
     assert heatmaps[2]["layout"]["title"]["text"] == "BatchNorm-true best val_acc"
     assert heatmaps[2]["data"][0]["z"] == [[pytest.approx(0.91), None], [None, None]]  # λ 0.05, α 8e-4 only
+    accuracy_scales = [(f["data"][0]["zmin"], f["data"][0]["zmax"]) for f in (heatmaps[0], heatmaps[2])]
+    assert accuracy_scales[0] == accuracy_scales[1] and "zmin" not in heatmaps[1]["data"][0]  # one colour, one val_acc
     assert heatmaps[0]["data"][0]["y"] == ["0.05", "0.20"] and heatmaps[0]["data"][0]["x"] == ["8.e-4", "2.e-3"]
     # Best val_acc of (λ 0.2, α 2e-3), run 3: 0.935; the diverged run's cell keeps its best before NaN.
     assert heatmaps[0]["data"][0]["z"][1][1] == pytest.approx(0.935)
