@@ -269,22 +269,22 @@ def heatmap_figures(runs: pd.DataFrame, threshold: float) -> list[Figure]:
     cell = ["weight_decay", "learning_rate"]
     best = frame.groupby(cell)["val_acc_best"].max()
     first = frame.assign(reached_epoch=reached).groupby(cell)["reached_epoch"].min()
-    maps = [(best, "best val_acc", ".4f", "Viridis"), (first, f"first epoch with val_acc ≥ {threshold:g}", "d", "Viridis_r")]
+    accuracy = {"best val_acc": best}
     if has_values(frame, "val_acc_bn_best"):  # where the stored statistics hid a good model
         bn_best = pd.to_numeric(frame["val_acc_bn_best"], errors="coerce")
-        maps.append((frame.assign(bn=bn_best).groupby(cell)["bn"].max(), "BatchNorm-true best val_acc", ".4f", "Viridis"))
+        accuracy["BatchNorm-true best val_acc"] = frame.assign(bn=bn_best).groupby(cell)["bn"].max()
     # The accuracy maps share one colour scale, so that a colour means one val_acc in both.
-    accuracies = np.array([v for cells, *_, fmt, _ in maps if fmt == ".4f" for v in cells], dtype=np.float64)
-    accuracies = accuracies[np.isfinite(accuracies)]
-    shared = {"zmin": float(accuracies.min()), "zmax": float(accuracies.max())} if accuracies.size else {}
+    finite = pd.concat(accuracy.values()).dropna()
+    shared = {"zmin": float(finite.min()), "zmax": float(finite.max())} if len(finite) else {}
+    maps = [(cells, title, ".4f", "Viridis", shared) for title, cells in accuracy.items()]
+    maps.insert(1, (first, f"first epoch with val_acc ≥ {threshold:g}", "d", "Viridis_r", {}))
     figures = []
-    for cells, title, fmt, scale in maps:
+    for cells, title, fmt, scale, colour_range in maps:
         z = [[cells.get((lam, alpha), math.nan) for alpha in alphas] for lam in lambdas]
         figures.append({
             "data": [{
                 "type": "heatmap", "x": [_category(a) for a in alphas], "y": [_category(lam) for lam in lambdas],
-                "z": [values(row) for row in z], "texttemplate": f"%{{z:{fmt}}}",
-                **(shared if fmt == ".4f" else {}),
+                "z": [values(row) for row in z], "texttemplate": f"%{{z:{fmt}}}", **colour_range,
                 # plotly.js knows no "_r" names: the Python package's reversed scales.
                 "colorscale": scale.removesuffix("_r"), "reversescale": scale.endswith("_r"),
                 "hovertemplate": f"λ %{{y}}<br>α %{{x}}<br>{title} %{{z}}<extra></extra>",
