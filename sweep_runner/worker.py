@@ -239,7 +239,7 @@ class Worker:
                     continue
             store.release_run(
                 run["id"], stale_after=0.0 if dead_local else self.timing.grace_period,
-                reason="interrupted: its worker stopped",
+                reason="interrupted: its worker stopped", attempt_seen=run["attempts"],
             )
 
     def _candidates(self) -> list[dict[str, Any]]:
@@ -268,8 +268,10 @@ class Worker:
         candidates = claim_order(self._candidates(), leads)
         dead_local = [r for r in candidates if r["state"] == RunState.RUNNING and _is_dead_local(r["worker"])]
         for run in dead_local:
+            # Decided on what was read: only if no other worker took it over since.
             attempt = store.claim_run(
                 run["id"], worker=self.id, host=self.host, stale_after=0.0, max_attempts=self.max_attempts,
+                attempt_seen=run["attempts"],
             )
             if attempt is not None:
                 return self._claimed(run["id"], attempt)
@@ -292,6 +294,16 @@ class Worker:
         # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
         self.outage.call(lambda: store.set_slurm_job(run_id, self.id, slurm_task()))
         return self.outage.call(lambda: store.get_run(run_id)), attempt
+
+    def _claim_member(self, row: dict[str, Any]) -> int | None:
+        """Claims a member of the claimed run's training: at once if a dead worker of
+        this machine held it (with its lead, which was taken over at once too), else
+        as any run, after its holder's grace period."""
+        dead_local = row["state"] == RunState.RUNNING and _is_dead_local(row["worker"])
+        return self.opened.store.claim_run(
+            row["id"], worker=self.id, host=self.host, max_attempts=self.max_attempts,
+            stale_after=0.0 if dead_local else self.timing.grace_period, attempt_seen=row["attempts"],
+        )
 
     def _others_running(self) -> bool:
         """Whether live workers still train runs (that may yet need taking over).
@@ -317,10 +329,7 @@ class Worker:
         # Runs of the same training (`sweep_runner.groups`): claimed with it, trained once.
         members = self.outage.call(lambda: claim_group(
             store, self.opened.name, run, self.options.checkpoints / self.opened.name / run["run_key"],
-            lambda row: store.claim_run(
-                row["id"], worker=self.id, host=self.host, stale_after=self.timing.grace_period,
-                max_attempts=self.max_attempts,
-            ),
+            self._claim_member,
         )) if self.opened.sweep.search is None else []
         claimed = [(row, token) for row, token in members if token]
         # Beating from the claim on: opening the trials takes a dozen transactions,

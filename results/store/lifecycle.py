@@ -247,6 +247,12 @@ def holds(run_id: int, attempt: int) -> ColumnElement[bool]:
     return and_(RUNS.c.id == run_id, RUNS.c.attempts == attempt, RUNS.c.state == RunState.RUNNING)
 
 
+def unclaimed_since(attempt_seen: int | None) -> list[ColumnElement[bool]]:
+    """No claim came since the caller read the run at `attempt_seen` attempts (every
+    claim counts one more), as a list of conditions; none for None."""
+    return [] if attempt_seen is None else [RUNS.c.attempts == attempt_seen]
+
+
 def stale_where(stale_after: float, dialect: str) -> ColumnElement[bool]:
     """A running run with a heartbeat older than `stale_after` by the database's clock."""
     return and_(RUNS.c.state == RunState.RUNNING, older_than(RUNS.c.heartbeat_at, stale_after, dialect))
@@ -256,5 +262,5 @@ __all__ = [
     "FREE_CLAIM_STATES", "GRACE_PERIOD", "HEARTBEAT_INTERVAL", "INPUT_ERROR", "OUTAGE_LIMIT",
     "TIMING_ENV", "TRANSITIONS", "Timing", "age_seconds", "claimable_where", "epochs_left",
     "holds", "is_claimable", "is_final", "is_interrupted", "is_retryable", "is_stale",
-    "is_unfinished", "may_follow", "older_than", "server_now", "shown_state", "stale_where",
+    "is_unfinished", "may_follow", "older_than", "server_now", "shown_state", "stale_where", "unclaimed_since",
 ]

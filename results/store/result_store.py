@@ -28,7 +28,7 @@ from results.store.engine import (
     sqlite_file,
     unreachable,
 )
-from results.store.lifecycle import claimable_where, holds, server_now, stale_where
+from results.store.lifecycle import claimable_where, holds, server_now, stale_where, unclaimed_since
 from results.store.models import (
     EPOCH_FIELDS,
     EPOCHS,
@@ -259,7 +259,8 @@ class ResultStore:
 
     @_retrying
     def claim_run(
-        self, run_id: int, *, worker: str, host: str, stale_after: float, max_attempts: int
+        self, run_id: int, *, worker: str, host: str, stale_after: float, max_attempts: int,
+        attempt_seen: int | None = None,
     ) -> int | None:
         """Takes a run for `worker` if nobody else trains it: one conditional UPDATE,
         decided by the database's clock (`lifecycle.claimable_where`).
@@ -270,6 +271,13 @@ class ResultStore:
         worker died), or runs for this very worker (a restarted worker takes its own run
         back).
 
+        Args:
+            attempt_seen: the run's `attempts` when the caller decided to take it over;
+                the claim is made only if no claim came since. A takeover decided on a
+                read (`stale_after=0` for a dead worker of this machine) needs it: two
+                workers that saw the same dead worker would otherwise both take its run,
+                the second from the first.
+
         Returns:
             The claim's attempt number, the token every later write for the run must
             carry (`holds`), or None when another worker has the run.
@@ -278,7 +286,7 @@ class ResultStore:
             worker=worker, stale_after=stale_after, max_attempts=max_attempts, dialect=self.dialect
         )
         statement = (
-            update(RUNS).where(RUNS.c.id == run_id, claimable)
+            update(RUNS).where(RUNS.c.id == run_id, claimable, *unclaimed_since(attempt_seen))
             .values(**self._claimed(worker, host)).returning(RUNS.c.attempts)
         )
         with self.engine.begin() as connection:
@@ -461,11 +469,14 @@ class ResultStore:
         return connection.execute(select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is not None
 
     @_retrying
-    def release_run(self, run_id: int, *, stale_after: float, reason: str) -> bool:
+    def release_run(
+        self, run_id: int, *, stale_after: float, reason: str, attempt_seen: int | None = None
+    ) -> bool:
         """Puts a run whose worker stopped beating back as "stopped", claimable again.
 
         One conditional UPDATE: only a run still "running" with a heartbeat older than
-        `stale_after` seconds by the database's clock is released, so a live worker's
+        `stale_after` seconds by the database's clock, and not claimed since its
+        `attempts` were `attempt_seen` (`claim_run`), is released, so a live worker's
         run is never taken.
 
         Returns:
@@ -473,7 +484,7 @@ class ResultStore:
         """
         statement = (
             update(RUNS)
-            .where(RUNS.c.id == run_id, stale_where(stale_after, self.dialect))
+            .where(RUNS.c.id == run_id, stale_where(stale_after, self.dialect), *unclaimed_since(attempt_seen))
             .values(state=RunState.STOPPED, finished=server_now(self.dialect), failure_reason=reason)
         )
         with self.engine.begin() as connection:

@@ -80,6 +80,23 @@ def test_claims_and_heartbeats_use_the_databases_clock(store: ResultStore) -> No
     assert not store.heartbeat(run_id, "w2", 1)
 
 
+def test_a_takeover_decided_on_a_read_is_made_once(store: ResultStore) -> None:
+    """Two workers read the same run under a dead worker (attempt 1) and both decide to
+    take it over at once (`stale_after=0`): the first does, the second finds the run
+    claimed since its read and leaves it, and nobody releases the new claim either."""
+    run_id = store.register_run("s", "k", label="1", comment="", config=CONFIG)
+    assert store.claim_run(run_id, worker="host/1/dead", host="host", stale_after=20, max_attempts=5) == 1
+    seen = store.get_run(run_id)["attempts"]
+    assert store.claim_run(run_id, worker="host/2/a", host="host", stale_after=0.0, max_attempts=5,
+                           attempt_seen=seen) == 2
+    assert store.claim_run(run_id, worker="host/3/b", host="host", stale_after=0.0, max_attempts=5,
+                           attempt_seen=seen) is None
+    assert not store.release_run(run_id, stale_after=0.0, reason="interrupted", attempt_seen=seen)
+    assert store.holds(run_id, 2) and store.get_run(run_id)["worker"] == "host/2/a"
+    # Read again, the run is the live worker's; a release on that read is allowed.
+    assert store.release_run(run_id, stale_after=0.0, reason="interrupted", attempt_seen=2)
+
+
 def test_writes_are_fenced_by_the_claims_attempt(store: ResultStore) -> None:
     run_id = store.register_run("s", "k", label="1", comment="", config=CONFIG)
     first = store.claim_run(run_id, worker="w1", host="h", stale_after=20, max_attempts=3)

@@ -7,13 +7,15 @@ trials with identical raw columns and different EMA columns."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import optuna
 import pytest
 
 from results.store.result_store import ResultStore
-from testkit.sweeping import run, write_sweep
+from testkit.sweeping import kill, run, start, wait_for, write_sweep
 
 RAW = ("loss", "acc", "val_loss", "val_acc", "weight_norm", "val_acc_bn", "angle_per_step")
 
@@ -48,3 +50,32 @@ def test_an_m_sweep_trains_once(tmp_path: Path) -> None:
     trials = optuna.load_study(study_name="ms", storage=url).trials
     assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 3
     assert len({t.user_attrs["val_acc_ema_best"] for t in trials}) >= 2
+
+
+@pytest.mark.long
+@pytest.mark.timeout(400)
+def test_a_killed_workers_shared_training_continues_as_one(tmp_path: Path) -> None:
+    """Two workers, one group of two runs: the worker that trains it is killed in epoch
+    2; the other takes over the lead and its member at once and resumes the group from
+    its checkpoint in one child, instead of training the member again alone."""
+    sweep = write_sweep(tmp_path, "mk", epochs=4, space="ema_momentum = [0.9, 0.99]")
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    process = start(["run", str(sweep), "--storage", url, "--workers", "2"], tmp_path)
+    try:
+        event = wait_for(process, lambda e: e["event"] == "epoch" and e["epoch"] == 2)
+        with ResultStore(url) as store:
+            holder = next(r for r in store.runs("mk") if r["label"] == event["label"])["worker"]
+        os.kill(int(holder.split("/")[1]), signal.SIGKILL)  # its child dies with it
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    finally:
+        kill(process)
+    with ResultStore(url) as store:
+        runs = [{**r, "epochs": store.epochs(r["id"])} for r in store.runs("mk")]
+    assert all(r["state"] == "complete" and r["attempts"] == 2 and r["worker"] != holder for r in runs), runs
+    folders = [p for p in (tmp_path / "checkpoints" / "mk").iterdir() if p.is_dir()]
+    assert len([p for p in folders if (p / "train.log").exists()]) == 1, folders  # one training folder
+    for r in runs:  # resumed from the group's checkpoint: epoch 1 not trained again
+        assert [e["epoch"] for e in r["epochs"]] == [1, 2, 3, 4]
+        assert r["epochs"][0]["trainings"] == 1 and sum(e["trainings"] > 1 for e in r["epochs"]) <= 1
+    for column in RAW:
+        assert len({tuple(e[column] for e in r["epochs"]) for r in runs}) == 1, column

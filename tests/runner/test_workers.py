@@ -4,15 +4,21 @@ server (two); a search spread across workers, whose crashed trial is retried wit
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 from pathlib import Path
 
 import optuna
 import pytest
 
 from results.store.result_store import ResultStore
+from sweep_runner.groups import GROUP_FILE, claim_group
+from sweep_runner.study import prepare_study
+from sweep_runner.worker import Worker, WorkerOptions
+from sweeps.sweep_file import load_sweep
 from testkit.sweeping import crashing_children, dedent, kill, rest_of_stdout, run, start, wait_for, write_sweep
 
 # As many points as workers, started together: they race for every claim.
@@ -56,6 +62,55 @@ def _check_exactly_once(url: str, study: str, points: int, epochs: int) -> None:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(trials) == len(complete) == points  # no duplicate trial in Optuna either
     assert len({t.user_attrs["run_key"] for t in complete}) == points
+
+
+@pytest.mark.timeout(60)
+def test_two_workers_that_saw_one_dead_worker_take_its_run_over_once(tmp_path: Path) -> None:
+    """Both survivors of a kill read the dead worker's run before either claims it (CI's
+    three-worker race, where the run ended at attempt 3): the first takes it over, the
+    second's claim, decided on its older read, is refused; neither releases it."""
+    opened = prepare_study(load_sweep(write_sweep(tmp_path, "dead", epochs=2, space="weight_decay = [0.1]")),
+                           f"sqlite:///{tmp_path / 'sweeps.db'}")
+    store = opened.store
+    (row,) = store.runs("dead")
+    dead = f"{socket.gethostname()}/{2**22 + 12345}/x"  # beyond pid_max: no such process
+    assert store.claim_run(row["id"], worker=dead, host=socket.gethostname(), stale_after=20, max_attempts=3) == 1
+    first, second = (Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints")) for _ in range(2))
+    read_before, runs_before = second._candidates(), store.runs("dead")
+    claimed = first._claim_next()
+    assert claimed is not None and claimed[1] == 2
+    second._candidates = lambda: read_before  # its read came before the first's claim
+    assert second._claim_next() is None
+    store.runs = lambda name: runs_before
+    second._release_interrupted()
+    del store.runs
+    taken = store.get_run(row["id"])
+    assert (taken["state"], taken["worker"], taken["attempts"]) == ("running", first.id, 2)
+    store.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_dead_workers_shared_training_is_taken_over_whole(tmp_path: Path) -> None:
+    """A worker killed while it trained an m sweep's group: the survivor that takes the
+    lead over at once takes its member too, rather than training the lead's group
+    without it and the member alone (from scratch) afterwards."""
+    sweep = write_sweep(tmp_path, "group", epochs=2, space="ema_momentum = [0.9, 0.99]")
+    opened = prepare_study(load_sweep(sweep), f"sqlite:///{tmp_path / 'sweeps.db'}")
+    store = opened.store
+    lead, member = store.runs("group")
+    dead = f"{socket.gethostname()}/{2**22 + 12345}/x"  # beyond pid_max: no such process
+    for row in (lead, member):
+        store.claim_run(row["id"], worker=dead, host=socket.gethostname(), stale_after=20, max_attempts=3)
+    folder = tmp_path / "checkpoints" / "group" / lead["run_key"]
+    folder.mkdir(parents=True)
+    (folder / GROUP_FILE).write_text(json.dumps({"members": [member["run_key"]]}), encoding="utf-8")
+    survivor = Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints"))
+    claimed, attempt = survivor._claim_next()
+    assert (claimed["id"], attempt) == (lead["id"], 2)
+    members = claim_group(store, "group", claimed, folder, survivor._claim_member)
+    assert [(row["id"], token) for row, token in members] == [(member["id"], 2)]
+    assert store.get_run(member["id"])["worker"] == survivor.id
+    store.close()
 
 
 @pytest.mark.long
