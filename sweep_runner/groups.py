@@ -14,8 +14,9 @@ claims the members it can; one it cannot claim keeps its average in the group (t
 checkpoint has it) without being recorded. The members' run keys and folders are
 those they would have alone. A value of m added after its group started trains anew.
 
-A group is claimed as one: a worker that finds a member among the runs it may claim
-claims the member's lead instead (`claim_order`), and `sweep retry` on one run hands
+A group is claimed as one: workers that start together see one never-claimed run per
+training (`one_claim_per_training`), a worker that finds a member among the runs it
+may claim claims the member's lead instead (`claim_order`), and `sweep retry` on one run hands
 out again every failed or stopped run of its training (`same_training`).
 """
 
@@ -121,6 +122,43 @@ def claim_order(candidates: list[dict[str, Any]], leads: dict[str, str]) -> list
         if all(lead["id"] != seen["id"] for seen in ordered):
             ordered.append(lead)
     return ordered
+
+
+def one_claim_per_training(
+    ready: list[dict[str, Any]], runs: list[dict[str, Any]], *,
+    live: Callable[[dict[str, Any]], bool], has_epochs: Callable[[int], bool],
+) -> list[dict[str, Any]]:
+    """The claimable runs less those another claim takes with its group, so that
+    workers that start together do not split one training between them.
+
+    Of the never-claimed runs of one training key only the first stays: whoever claims
+    it claims the others with it (`claim_group`). None stays while a live run of that
+    key has no epoch yet: its group is forming, and a claim now would take a run it is
+    about to claim. Once that run has an epoch, a sibling left out (added to the sweep
+    later) trains anew, alone.
+
+    Args:
+        ready: the claimable runs that are not running, in the order they are tried.
+        runs: all of the study's runs.
+        live: whether a run is running under a live claim.
+        has_epochs: whether the run of that id has an epoch stored.
+    """
+    fresh = {run["id"]: key for run in ready if run["attempts"] == 0 and (key := training_key(run)) is not None}
+    keys = set(fresh.values())
+    forming = {
+        key for run in runs
+        if live(run) and run["config"] and (key := training_key(run)) in keys and not has_epochs(run["id"])
+    }
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for run in ready:
+        key = fresh.get(run["id"])
+        if key is not None and (key in forming or key in seen):
+            continue
+        if key is not None:
+            seen.add(key)
+        kept.append(run)
+    return kept
 
 
 def same_training(chosen: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

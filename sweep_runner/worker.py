@@ -44,7 +44,7 @@ from sweep_runner import logs
 from sweep_runner.children import Child, Children
 from sweep_runner.outage import DatabaseAway, Outage, is_outage
 from sweep_runner.outcome import Outcome
-from sweep_runner.groups import claim_group, claim_order, group_leads
+from sweep_runner.groups import claim_group, claim_order, group_leads, one_claim_per_training
 from sweep_runner.pruning import pruner_settings
 from trainer import EXIT_INTERRUPTED, Interrupts, checkpoint_owners
 from sweep_runner.storage import quiet_optuna
@@ -248,6 +248,11 @@ class Worker:
         now = store.now()
         ready = [r for r in runs if r["state"] != RunState.RUNNING
                  and is_claimable(r, now, self.max_attempts, grace_period=self.timing.grace_period)]
+        if self.opened.sweep.search is None:  # a search's trials share no training
+            ready = one_claim_per_training(
+                ready, runs, has_epochs=lambda run_id: bool(store.epoch_attempts(run_id)),
+                live=lambda r: r["state"] == RunState.RUNNING and not self._is_stale(r, now),
+            )
         # A run whose worker died during this sweep is taken over, up to max_retries
         # (one of this machine's dead workers at once, another machine's once the
         # database has been reachable for a grace period).

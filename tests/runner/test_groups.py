@@ -11,11 +11,12 @@ import pytest
 
 from results.store.result_store import ResultStore
 from sweep_runner.cli import main
-from sweep_runner.groups import GROUP_FILE, claim_order, group_leads, same_training
+from sweep_runner.groups import GROUP_FILE, claim_order, group_leads, one_claim_per_training, same_training
 
 
-def _run(run_id: int, key: str, state: str = "stopped", **config: float) -> dict:
-    return {"id": run_id, "run_key": key, "label": key, "state": state, "config": {"epochs": 2, **config}}
+def _run(run_id: int, key: str, state: str = "stopped", attempts: int = 1, **config: float) -> dict:
+    return {"id": run_id, "run_key": key, "label": key, "state": state, "attempts": attempts,
+            "config": {"epochs": 2, **config}}
 
 
 def test_a_member_gives_way_to_its_lead_when_the_lead_is_claimable() -> None:
@@ -26,6 +27,28 @@ def test_a_member_gives_way_to_its_lead_when_the_lead_is_claimable() -> None:
     # The lead complete or trained by a live worker: the member trains alone.
     assert [r["run_key"] for r in claim_order([m1, other], leads)] == ["M1", "X"]
     assert claim_order([], leads) == []
+
+
+def test_workers_see_one_never_claimed_run_per_training() -> None:
+    """λ 0.1 × m {0.9, 0.99} and λ 0.2 × m {0.9, 0.99}, never claimed: a worker sees the
+    first of each training (whoever claims it claims its sibling), none of a training
+    whose group is forming, and every run of a training whose lead has an epoch."""
+    fresh = [_run(i, f"R{i}", attempts=0, weight_decay=wd, ema_momentum=m)
+             for i, (wd, m) in enumerate(((0.1, 0.9), (0.1, 0.99), (0.2, 0.9), (0.2, 0.99)), 1)]
+    retried = _run(5, "R5", attempts=1, weight_decay=0.1, ema_momentum=0.5)  # claimed before: as before
+
+    def keys(ready: list[dict], runs: list[dict], epochs: set[int] = frozenset()) -> list[str]:
+        kept = one_claim_per_training(ready, runs, live=lambda r: r["state"] == "running",
+                                      has_epochs=lambda run_id: run_id in epochs)
+        return [r["run_key"] for r in kept]
+
+    assert keys(fresh + [retried], fresh + [retried]) == ["R1", "R3", "R5"]
+    # R1 was just claimed, its group not yet: its sibling waits, λ 0.2's first stays.
+    lead = {**fresh[0], "state": "running", "attempts": 1}
+    assert keys(fresh[1:], [lead, *fresh[1:]]) == ["R3"]
+    # R1 has trained an epoch without R2 (added later): R2 trains anew, alone.
+    assert keys(fresh[1:], [lead, *fresh[1:]], epochs={1}) == ["R2", "R3"]
+    assert keys([], []) == []
 
 
 def test_groups_are_read_from_their_leads_folders(tmp_path: Path) -> None:

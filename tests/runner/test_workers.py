@@ -113,6 +113,27 @@ def test_a_dead_workers_shared_training_is_taken_over_whole(tmp_path: Path) -> N
     store.close()
 
 
+@pytest.mark.timeout(60)
+def test_workers_that_start_together_do_not_split_a_shared_training(tmp_path: Path) -> None:
+    """Two workers, an m sweep of two runs (one training): whether the second reads the
+    study before or just after the first's claim, it leaves the whole group to it."""
+    sweep = write_sweep(tmp_path, "pair", epochs=2, space="ema_momentum = [0.9, 0.99]")
+    opened = prepare_study(load_sweep(sweep), f"sqlite:///{tmp_path / 'sweeps.db'}")
+    lead, member = opened.store.runs("pair")
+    first, second = (Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints")) for _ in range(2))
+    read_before = second._candidates()
+    assert [r["id"] for r in read_before] == [lead["id"]]  # one run stands for the training
+    claimed, attempt = first._claim_next()
+    assert claimed["id"] == lead["id"]
+    assert second._candidates() == []  # read before the first claims the member: it waits
+    second._candidates = lambda: read_before
+    assert second._claim_next() is None
+    members = claim_group(opened.store, "pair", claimed, tmp_path / "checkpoints" / "pair" / lead["run_key"],
+                          first._claim_member)
+    assert [(row["id"], token) for row, token in members] == [(member["id"], 1)]
+    opened.store.close()
+
+
 @pytest.mark.long
 @pytest.mark.timeout(600)
 def test_three_workers_on_sqlite_train_each_point_once_and_take_over_a_killed_one(tmp_path: Path) -> None:
