@@ -16,8 +16,8 @@ those they would have alone. A value of m added after its group started trains a
 
 A group is claimed as one: workers that start together see one never-claimed run per
 training (`one_claim_per_training`), a worker that finds a member among the runs it
-may claim claims the member's lead instead (`claim_order`), and `sweep retry` on one run hands
-out again every failed or stopped run of its training (`same_training`).
+may claim claims the member's lead instead (`claim_order`), and `sweep retry` on one
+run hands out again every failed or stopped run of its training (`same_training`).
 """
 
 from __future__ import annotations
