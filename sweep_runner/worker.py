@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
@@ -79,6 +79,21 @@ class WorkerOptions:
     data_dir: Path | None = None
     max_trials: int | None = None
     start_ahead: bool = True
+
+
+class Claim(NamedTuple):
+    """A run this worker claimed.
+
+    Args:
+        run: the run's row, as claimed.
+        attempt: the claim's attempt number, the token its writes carry.
+        taken_from: the worker whose stale claim this one took over, else None: its
+            claims on the run's group members are as dead as the one on the run.
+    """
+
+    run: dict[str, Any]
+    attempt: int
+    taken_from: str | None = None
 
 
 def worker_id() -> str:
@@ -193,7 +208,7 @@ class Worker:
                 self.outage.pause()
                 continue
             self.attempts += 1
-            self._attempt(*claimed)
+            self._attempt(claimed)
 
     def _attempts_spent(self) -> bool:
         return self.options.max_trials is not None and self.attempts >= self.options.max_trials
@@ -261,8 +276,8 @@ class Worker:
             stale = [r for r in stale if _is_dead_local(r["worker"])]
         return stale + ready
 
-    def _claim_next(self) -> tuple[dict[str, Any], int] | None:
-        """The next run this worker claims and the claim's attempt (its token).
+    def _claim_next(self) -> Claim | None:
+        """The next run this worker claims, with the claim's attempt (its token).
 
         Runs of this machine's dead workers are taken one by one at once; the others in
         one statement that takes the first free one (`ResultStore.claim_first`), so that
@@ -279,9 +294,10 @@ class Worker:
                 attempt_seen=run["attempts"],
             )
             if attempt is not None:
-                return self._claimed(run["id"], attempt)
+                return self._claimed(run, attempt)
         dead = {run["id"] for run in dead_local}
-        ids = [run["id"] for run in candidates if run["id"] not in dead]
+        by_id = {run["id"]: run for run in candidates if run["id"] not in dead}
+        ids = list(by_id)
         # In slices: a statement's parameters stay few whatever the study's size.
         for start in range(0, len(ids), CLAIM_SLICE):
             claimed = store.claim_first(
@@ -289,25 +305,29 @@ class Worker:
                 stale_after=self.timing.grace_period, max_attempts=self.max_attempts,
             )
             if claimed is not None:
-                return self._claimed(*claimed)
+                return self._claimed(by_id[claimed[0]], claimed[1])
         return None
 
-    def _claimed(self, run_id: int, attempt: int) -> tuple[dict[str, Any], int]:
+    def _claimed(self, seen: dict[str, Any], attempt: int) -> Claim:
+        """The claim on the run read as `seen`: a takeover when it was running."""
         # The claim is made: a refused connection now is waited out, or this worker
         # would claim its own run again at once and spend an attempt.
-        store = self.opened.store
+        store, run_id = self.opened.store, seen["id"]
         # Each attempt names its Slurm task (NULL outside Slurm): `sweep status`.
         self.outage.call(lambda: store.set_slurm_job(run_id, self.id, slurm_task()))
-        return self.outage.call(lambda: store.get_run(run_id)), attempt
+        taken_from = seen["worker"] if seen["state"] == RunState.RUNNING and seen["worker"] != self.id else None
+        return Claim(self.outage.call(lambda: store.get_run(run_id)), attempt, taken_from)
 
-    def _claim_member(self, row: dict[str, Any]) -> int | None:
-        """Claims a member of the claimed run's training: at once if a dead worker of
-        this machine held it (with its lead, which was taken over at once too), else
-        as any run, after its holder's grace period."""
-        dead_local = row["state"] == RunState.RUNNING and _is_dead_local(row["worker"])
+    def _claim_member(self, row: dict[str, Any], taken_from: str | None = None) -> int | None:
+        """Claims a member of the claimed run's training: at once if its holder is dead
+        (a dead worker of this machine, or the one whose claim on the lead was taken
+        over: `taken_from`), else as any run, after its holder's grace period."""
+        at_once = row["state"] == RunState.RUNNING and (
+            _is_dead_local(row["worker"]) or (taken_from is not None and row["worker"] == taken_from)
+        )
         return self.opened.store.claim_run(
             row["id"], worker=self.id, host=self.host, max_attempts=self.max_attempts,
-            stale_after=0.0 if dead_local else self.timing.grace_period, attempt_seen=row["attempts"],
+            stale_after=0.0 if at_once else self.timing.grace_period, attempt_seen=row["attempts"],
         )
 
     def _others_running(self) -> bool:
@@ -328,13 +348,14 @@ class Worker:
 
     # One attempt --------------------------------------------------------------------
 
-    def _attempt(self, run: dict[str, Any], attempt: int) -> None:
+    def _attempt(self, claim: Claim) -> None:
         """Trains one claimed run; every write for it carries the claim's `attempt`."""
         store = self.opened.store
+        run, attempt = claim.run, claim.attempt
         # Runs of the same training (`sweep_runner.groups`): claimed with it, trained once.
         members = self.outage.call(lambda: claim_group(
             store, self.opened.name, run, self.options.checkpoints / self.opened.name / run["run_key"],
-            self._claim_member,
+            lambda row: self._claim_member(row, claim.taken_from),
         )) if self.opened.sweep.search is None else []
         claimed = [(row, token) for row, token in members if token]
         # Beating from the claim on: opening the trials takes a dozen transactions,

@@ -9,11 +9,14 @@ import os
 import re
 import signal
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import optuna
 import pytest
+from sqlalchemy import update
 
+from results.store.models import RUNS
 from results.store.result_store import ResultStore
 from sweep_runner.groups import GROUP_FILE, claim_group
 from sweep_runner.study import prepare_study
@@ -78,7 +81,7 @@ def test_two_workers_that_saw_one_dead_worker_take_its_run_over_once(tmp_path: P
     first, second = (Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints")) for _ in range(2))
     read_before, runs_before = second._candidates(), store.runs("dead")
     claimed = first._claim_next()
-    assert claimed is not None and claimed[1] == 2
+    assert claimed is not None and claimed.attempt == 2
     second._candidates = lambda: read_before  # its read came before the first's claim
     assert second._claim_next() is None
     store.runs = lambda name: runs_before
@@ -105,11 +108,40 @@ def test_a_dead_workers_shared_training_is_taken_over_whole(tmp_path: Path) -> N
     folder.mkdir(parents=True)
     (folder / GROUP_FILE).write_text(json.dumps({"members": [member["run_key"]]}), encoding="utf-8")
     survivor = Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints"))
-    claimed, attempt = survivor._claim_next()
-    assert (claimed["id"], attempt) == (lead["id"], 2)
-    members = claim_group(store, "group", claimed, folder, survivor._claim_member)
+    claim = survivor._claim_next()
+    assert (claim.run["id"], claim.attempt, claim.taken_from) == (lead["id"], 2, dead)
+    members = claim_group(store, "group", claim.run, folder, survivor._claim_member)
     assert [(row["id"], token) for row, token in members] == [(member["id"], 2)]
     assert store.get_run(member["id"])["worker"] == survivor.id
+    store.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_silent_hosts_shared_training_is_taken_over_whole(tmp_path: Path) -> None:
+    """Another machine's worker fell silent while it trained a group; its member's last
+    beat came a moment after the lead's, inside the grace period when the lead is taken
+    over. The member goes with the lead: its holder is the one the lead was taken from."""
+    sweep = write_sweep(tmp_path, "far", epochs=2, space="ema_momentum = [0.9, 0.99]")
+    opened = prepare_study(load_sweep(sweep), f"sqlite:///{tmp_path / 'sweeps.db'}")
+    store = opened.store
+    lead, member = store.runs("far")
+    silent = "far-away/4242/gone"
+    for row, silent_for in ((lead, 60), (member, 1)):
+        store.claim_run(row["id"], worker=silent, host="far-away", stale_after=20, max_attempts=3)
+        with store.engine.begin() as connection:
+            connection.execute(update(RUNS).where(RUNS.c.id == row["id"]).values(
+                heartbeat_at=store.now() - timedelta(seconds=silent_for)))
+    folder = tmp_path / "checkpoints" / "far" / lead["run_key"]
+    folder.mkdir(parents=True)
+    (folder / GROUP_FILE).write_text(json.dumps({"members": [member["run_key"]]}), encoding="utf-8")
+    survivor = Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints"))
+    survivor._takeovers_allowed = lambda: True  # the database has been reachable for a grace period
+    claim = survivor._claim_next()
+    assert (claim.run["id"], claim.attempt, claim.taken_from) == (lead["id"], 2, silent)
+    # Not for a claim taken from another worker: the member's holder may be alive.
+    assert survivor._claim_member(store.get_run(member["id"]), "elsewhere/1/other") is None
+    members = claim_group(store, "far", claim.run, folder, lambda row: survivor._claim_member(row, claim.taken_from))
+    assert [(row["id"], token) for row, token in members] == [(member["id"], 2)]
     store.close()
 
 
@@ -123,12 +155,12 @@ def test_workers_that_start_together_do_not_split_a_shared_training(tmp_path: Pa
     first, second = (Worker(opened, WorkerOptions(checkpoints=tmp_path / "checkpoints")) for _ in range(2))
     read_before = second._candidates()
     assert [r["id"] for r in read_before] == [lead["id"]]  # one run stands for the training
-    claimed, attempt = first._claim_next()
-    assert claimed["id"] == lead["id"]
+    claim = first._claim_next()
+    assert claim.run["id"] == lead["id"] and claim.taken_from is None
     assert second._candidates() == []  # read before the first claims the member: it waits
     second._candidates = lambda: read_before
     assert second._claim_next() is None
-    members = claim_group(opened.store, "pair", claimed, tmp_path / "checkpoints" / "pair" / lead["run_key"],
+    members = claim_group(opened.store, "pair", claim.run, tmp_path / "checkpoints" / "pair" / lead["run_key"],
                           first._claim_member)
     assert [(row["id"], token) for row, token in members] == [(member["id"], 1)]
     opened.store.close()
