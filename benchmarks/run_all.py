@@ -44,7 +44,7 @@ QUICK = {
                     "--train-size", "64"],
     "worker_memory": ["--trials", "2", "--epochs", "1", "--train-size", "64"],
     "measurement_cost": ["--depth", "11", "--images", "64", "--batch", "32", "--epochs", "1"],
-    "m_sweep": ["--values", "2", "--epochs", "1"],
+    "m_sweep": ["--values", "2", "--epochs", "1", "--workers", "2"],
     # No full-disk round: so short a sweep ends before a disk could be filled under it.
     "connections": ["--workers", "1", "--runs", "1", "--epochs", "1", "--epoch-seconds", "0.2"],
     "scale": ["--workers", "1,2", "--runs", "1", "--epochs", "1", "--epoch-seconds", "0.2", "--processes", "1"],
