@@ -79,3 +79,7 @@ def test_a_killed_workers_shared_training_continues_as_one(tmp_path: Path) -> No
         assert r["epochs"][0]["trainings"] == 1 and sum(e["trainings"] > 1 for e in r["epochs"]) <= 1
     for column in RAW:
         assert len({tuple(e[column] for e in r["epochs"]) for r in runs}) == 1, column
+    # In Optuna, per run: the killed attempt's trial failed, the survivor's complete.
+    trials = optuna.load_study(study_name="mk", storage=url).trials
+    for r in runs:
+        assert sorted(t.state.name for t in trials if t.user_attrs["run_key"] == r["run_key"]) == ["COMPLETE", "FAIL"]
