@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from results.store import FINAL_STATES, RunState
-from sweeps.config import RunConfig
+from sweeps.config import training_key_of
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ GROUP_FILE = "group.json"
 
 def training_key(run: dict[str, Any]) -> str | None:
     """The run's training key; None for a search slot not yet sampled."""
-    return RunConfig.model_validate(run["config"]).training_key if run["config"] else None
+    return training_key_of(run["config"])
 
 
 def recorded_members(directory: Path) -> list[str] | None:
@@ -147,7 +147,7 @@ def one_claim_per_training(
     keys = set(fresh.values())
     forming = {
         key for run in runs
-        if live(run) and run["config"] and (key := training_key(run)) in keys and not has_epochs(run["id"])
+        if live(run) and (key := training_key(run)) in keys and not has_epochs(run["id"])
     }
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -11,6 +11,7 @@ import bisect
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import (
@@ -282,6 +283,12 @@ class RunConfig(BaseModel):
         if self.schedule is None:
             return format_schedule([(self.learning_rate, 0)])
         return self.schedule.notation(self.learning_rate)
+
+
+def training_key_of(config: Mapping[str, Any] | None) -> str | None:
+    """The training key of a stored run configuration; None for none (a search's slot
+    not yet sampled)."""
+    return RunConfig.model_validate(config).training_key if config else None
 
 
 def consistency_problems(config: RunConfig) -> list[tuple[str, str]]:

@@ -428,12 +428,11 @@ def shared_training_table(runs_df: pd.DataFrame) -> pd.DataFrame | None:
         runs_df: the raw table (`config_json` and the columns above).
     """
     from results.report.frames import config_of
-    from sweeps.config import RunConfig
+    from sweeps.config import training_key_of
 
-    keys = pd.Series([
-        RunConfig.model_validate(config).training_key if (config := config_of(row)) else None
-        for row in runs_df.to_dict("records")
-    ], index=runs_df.index, dtype="object")
+    keys = pd.Series(
+        [training_key_of(config_of(row)) for row in runs_df.to_dict("records")], index=runs_df.index, dtype="object"
+    )
     shared = keys.notna() & keys.duplicated(keep=False)
     if not shared.any():
         return None
